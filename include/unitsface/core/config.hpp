@@ -1,0 +1,25 @@
+// unitsface: compile-time configuration shared by every header.
+#pragma once
+
+#define UNITSFACE_VERSION_MAJOR 0
+#define UNITSFACE_VERSION_MINOR 1
+#define UNITSFACE_VERSION_PATCH 0
+
+// Functions that must run in host code and in CUDA device code (the scalar math of the
+// losses) carry UNITSFACE_HD. Without nvcc the annotation is empty, so g++ and clang see
+// plain inline functions.
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define UNITSFACE_HD __host__ __device__
+#else
+#define UNITSFACE_HD
+#endif
+
+#include <cstdint>
+
+namespace unitsface {
+
+/// Index type for rows, columns and element counts. Signed (as Eigen's Index), 64-bit so
+/// that score sets of IJB-C or MFR size (1e8 .. 1e12 pairs) cannot overflow a count.
+using index_t = std::int64_t;
+
+}  // namespace unitsface

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what unitsface's tests, benchmarks and examples need from Debian (bookworm)
+# packages. The library itself needs none of them; the CUDA toolkit, where present, comes
+# from /usr/local/cuda and is not installed here. Run as root, or with sudo available.
+set -euo pipefail
+pkgs=(cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev libbenchmark-dev
+      xtensor-dev libxtensor-blas-dev libopenblas-dev libomp-dev)
+# The side-by-side benchmark scripts compare against scikit-learn and PyTorch; they run
+# with /usr/bin/python3, for which Debian packages them.
+if [ "${UNITSFACE_WITH_PYTHON:-0}" = 1 ]; then pkgs+=(python3-sklearn python3-torch); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_="sudo"
+  $sudo_ apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
