@@ -1,0 +1,186 @@
+// unitsface: the primitives a backend supplies, and their dispatch.
+//
+// Every front-end below calls the policy's own member when the policy type has one, and the
+// generic version (backends/generic.hpp) otherwise: a backend overrides only what it does
+// better. The set is small on purpose:
+//
+//   for_each_index(pol, n, f)        f(i) for i in [0, n)          (any system)
+//   reduce_index<Acc>(pol, n, f)     sum of f(i), read back to host
+//   gemm(pol, alpha, A, B, beta, C)  C = alpha A B + beta C, strided views
+//   make_buffer<T>(pol, n)           owning zeroed buffer in the policy's memory
+//   copy_to_host / copy_from_host    transfers between that memory and the host
+//
+// The loss driver (losses/detail/driver.hpp) and the memory update are written on these.
+#pragma once
+
+#include <cmath>
+#include <utility>
+
+#include "unitsface/backends/generic.hpp"
+#include "unitsface/core/policy.hpp"
+#include "unitsface/core/view.hpp"
+
+namespace unitsface::backends {
+
+/// The transpose of a view: the same memory with rows and columns (and strides) swapped.
+template <class T>
+UNITSFACE_HD constexpr matrix_view<T> transpose(matrix_view<T> v) {
+  return matrix_view<T>(v.data, v.cols, v.rows, v.col_stride, v.row_stride);
+}
+
+/// The raw pointer to a buffer's elements (std::vector, thrust vectors, ...).
+template <class Buf>
+auto* data_ptr(Buf& b) {
+  if constexpr (requires { b.data().get(); }) {
+    return b.data().get();  // thrust vectors: device_ptr / pointer wrappers -> raw pointer
+  } else {
+    return b.data();
+  }
+}
+template <class Buf>
+const auto* data_ptr(const Buf& b) {
+  return data_ptr(const_cast<Buf&>(b));
+}
+
+template <class Policy, class F>
+void for_each_index(const Policy& pol, index_t n, F f) {
+  if (n <= 0) return;
+  if constexpr (requires { pol.for_each_index(n, f); }) {
+    pol.for_each_index(n, f);
+  } else {
+    generic::for_each_index(pol, n, f);
+  }
+}
+
+template <class Acc, class Policy, class F>
+Acc reduce_index(const Policy& pol, index_t n, F f) {
+  if (n <= 0) return Acc(0);
+  if constexpr (requires { pol.template reduce_index<Acc>(n, f); }) {
+    return pol.template reduce_index<Acc>(n, f);
+  } else {
+    return generic::reduce_index<Acc>(pol, n, f);
+  }
+}
+
+template <class T, class Policy>
+auto make_buffer(const Policy& pol, index_t n) {
+  if constexpr (requires { pol.template make_buffer<T>(n); }) {
+    return pol.template make_buffer<T>(n);
+  } else {
+    return generic::make_buffer<T>(pol, n);
+  }
+}
+
+template <class T, class Policy>
+void copy_to_host(const Policy& pol, const T* src, index_t n, T* dst) {
+  if constexpr (requires { pol.copy_to_host(src, n, dst); }) {
+    pol.copy_to_host(src, n, dst);
+  } else {
+    generic::copy_to_host(pol, src, n, dst);
+  }
+}
+
+template <class T, class Policy>
+void copy_from_host(const Policy& pol, const T* src, index_t n, T* dst) {
+  if constexpr (requires { pol.copy_from_host(src, n, dst); }) {
+    pol.copy_from_host(src, n, dst);
+  } else {
+    generic::copy_from_host(pol, src, n, dst);
+  }
+}
+
+namespace generic {
+template <class Policy, class T>
+void gemm(const Policy& pol, T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
+          matrix_view<T> c) {
+  backends::for_each_index(pol, c.rows, detail::gemm_row<T>{alpha, beta, a, b, c});
+}
+}  // namespace generic
+
+template <class Policy, class T>
+void gemm(const Policy& pol, T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
+          matrix_view<T> c) {
+  if (c.rows == 0 || c.cols == 0) return;
+  if constexpr (requires { pol.gemm(alpha, a, b, beta, c); }) {
+    pol.gemm(alpha, a, b, beta, c);
+  } else {
+    generic::gemm(pol, alpha, a, b, beta, c);
+  }
+}
+
+}  // namespace unitsface::backends
+
+// ---- row normalisation (a primitive too: a backend may fuse it) --------------------------
+namespace unitsface::backends {
+namespace generic::detail {
+
+/// out_i = x_i / max(||x_i||, eps), norms_i = ||x_i|| (PyTorch F.normalize semantics).
+template <class T>
+struct normalize_row {
+  matrix_view<const T> in;
+  matrix_view<T> out;
+  T* norms;
+  T eps;
+  UNITSFACE_HD void operator()(index_t i) const {
+    using std::sqrt;
+    T ss = T(0);
+    for (index_t k = 0; k < in.cols; ++k) ss += in(i, k) * in(i, k);
+    const T n = sqrt(ss);
+    const T inv = T(1) / (n > eps ? n : eps);
+    for (index_t k = 0; k < in.cols; ++k) out(i, k) = in(i, k) * inv;
+    if (norms != nullptr) norms[i] = n;
+  }
+};
+
+/// The gradient through the normalisation: for g = d loss / d x_hat,
+///   d loss / d x = (g - x_hat (x_hat . g)) / ||x||   when ||x|| > eps,
+///                = g / eps                            otherwise (x_hat = x / eps is linear).
+/// With `accumulate` the result is added to `out` instead of overwriting it.
+template <class T>
+struct normalize_backward_row {
+  matrix_view<const T> xhat;
+  const T* norms;
+  matrix_view<const T> g;
+  matrix_view<T> out;
+  T eps;
+  bool accumulate;
+  UNITSFACE_HD void operator()(index_t i) const {
+    const T n = norms[i];
+    T dot = T(0);
+    if (n > eps) {
+      for (index_t k = 0; k < g.cols; ++k) dot += xhat(i, k) * g(i, k);
+    }
+    const T inv = T(1) / (n > eps ? n : eps);
+    for (index_t k = 0; k < g.cols; ++k) {
+      const T v = (g(i, k) - xhat(i, k) * dot) * inv;
+      out(i, k) = accumulate ? out(i, k) + v : v;
+    }
+  }
+};
+
+}  // namespace generic::detail
+
+template <class Policy, class T>
+void normalize_rows(const Policy& pol, matrix_view<const T> in, matrix_view<T> out, T* norms,
+                    T eps) {
+  if constexpr (requires { pol.normalize_rows(in, out, norms, eps); }) {
+    pol.normalize_rows(in, out, norms, eps);
+  } else {
+    for_each_index(pol, in.rows, generic::detail::normalize_row<T>{in, out, norms, eps});
+  }
+}
+
+template <class Policy, class T>
+void normalize_rows_backward(const Policy& pol, matrix_view<const T> xhat, const T* norms,
+                             matrix_view<const T> g, matrix_view<T> out, T eps,
+                             bool accumulate) {
+  if constexpr (requires { pol.normalize_rows_backward(xhat, norms, g, out, eps, accumulate); }) {
+    pol.normalize_rows_backward(xhat, norms, g, out, eps, accumulate);
+  } else {
+    for_each_index(pol, xhat.rows,
+                   generic::detail::normalize_backward_row<T>{xhat, norms, g, out, eps,
+                                                              accumulate});
+  }
+}
+
+}  // namespace unitsface::backends

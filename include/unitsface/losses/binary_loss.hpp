@@ -1,0 +1,178 @@
+// unitsface: the binary (per-pair sigmoid) losses with a learnable bias — the common class
+// behind USS / USS-m, sample-to-sample BCE, and the BCE and UCE heads.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "unitsface/backends/primitives.hpp"
+#include "unitsface/core/error.hpp"
+#include "unitsface/core/policy.hpp"
+#include "unitsface/losses/detail/run.hpp"
+#include "unitsface/losses/kernels/log_of_sums.hpp"
+#include "unitsface/losses/kernels/per_pair.hpp"
+#include "unitsface/losses/kernels/ss_softmax.hpp"
+
+namespace unitsface::losses {
+
+/// The two USS forms of the spec.
+enum class uss_form {
+  per_pair,     ///< sum of one softplus per pair: the official code (paper Eq. 12)
+  log_of_sums,  ///< log(1 + sum_p ...) + log(1 + sum_n ...): a tighter bound, never clamped
+};
+
+/// How the bias is initialised before a forward.
+enum class bias_init {
+  fixed,           ///< the bias keeps the value it has (set_bias or the constructor)
+  data_dependent,  ///< official USS / SS-BCE: when b <= 0 (USS) or mean(b) <= 0 (SS-BCE),
+                   ///< the forward first adds mean_i LSE_{n in N_i}(s c_in) to the bias
+};
+
+/// Where an initialised bias is stored.
+enum class bias_storage {
+  caller_precision,  ///< in T (natural default)
+  float32,           ///< rounded to float, as the official code's `.float()` does
+};
+
+template <class T>
+struct binary_options : evaluation_options {
+  T s = T(64);                ///< scale (the paper's gamma); official default 64
+  T m = T(0.1);               ///< margin on the positive logit
+  uss_form form = uss_form::per_pair;
+  bool clamp = true;          ///< official: clamp the softplus argument to [-s, s] (per-pair form)
+  bias_init init = bias_init::data_dependent;
+  bias_storage storage = bias_storage::caller_precision;
+};
+
+/// A binary pairwise loss with a scalar bias (USS, UCE) or one bias per reference row
+/// (SS-BCE, BCE head). See uss.hpp, ss_bce.hpp, bce_head.hpp, uce_head.hpp for the named
+/// losses built on it.
+template <class T>
+class binary_loss {
+ public:
+  using options = binary_options<T>;
+
+  /// A scalar bias (per_column false) or one bias for each of `classes` reference rows.
+  binary_loss(const options& o, bool per_column, index_t classes, T initial_bias)
+      : opt_(o), per_column_(per_column) {
+    const index_t bias_size = per_column ? classes : 1;
+    detail::require_positive("s", opt_.s);
+    detail::require_finite_scalar("m", opt_.m);
+    detail::require(opt_.m >= T(0) && opt_.m < T(1), "m",
+                    "must lie in [0, 1), got " + std::to_string(opt_.m));
+    detail::require(bias_size >= 1, "classes", "must be >= 1");
+    detail::require_finite_scalar("bias", initial_bias);
+    bias_.assign(static_cast<std::size_t>(bias_size), initial_bias);
+  }
+
+  const options& opts() const { return opt_; }
+  options& opts() { return opt_; }
+
+  /// The bias b (scalar form) and the unified threshold t = b / s (paper Eq. 11).
+  T bias() const { return bias_[0]; }
+  T threshold() const { return bias_[0] / opt_.s; }
+  const std::vector<T>& biases() const { return bias_; }
+  void set_bias(T b) {
+    detail::require_finite_scalar("bias", b);
+    for (T& v : bias_) v = b;
+  }
+  void set_biases(const std::vector<T>& b) {
+    detail::require_size("bias", static_cast<index_t>(b.size()), static_cast<index_t>(bias_.size()));
+    for (T v : b) detail::require_finite_scalar("bias", v);
+    bias_ = b;
+  }
+  bool per_column_bias() const { return per_column_; }
+
+  /// The loss value. May initialise the bias first (bias_init::data_dependent).
+  template <class Policy = host_policy>
+  T forward(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
+            const references<T>& refs, vector_view<T> per_anchor = {}) {
+    detail::call<T> c{x, labels, refs, nullptr, per_anchor, {}};
+    return evaluate(pol, c).loss;
+  }
+
+  /// Loss and gradients in one pass over the references: d loss / d x into grads.input,
+  /// d loss / d W into grads.weight (class weights), d loss / d bias in the result.
+  template <class Policy = host_policy>
+  loss_result<T> forward_backward(const Policy& pol, matrix_view<const T> x,
+                                  vector_view<const index_t> labels, const references<T>& refs,
+                                  const gradients<T>& grads, vector_view<const T> upstream = {},
+                                  vector_view<T> per_anchor = {}) {
+    detail::call<T> c{x, labels, refs, &grads, per_anchor, upstream};
+    return evaluate(pol, c);
+  }
+
+  /// The gradients (the same work as forward_backward: the loss comes for free).
+  template <class Policy = host_policy>
+  loss_result<T> backward(const Policy& pol, matrix_view<const T> x,
+                          vector_view<const index_t> labels, const references<T>& refs,
+                          const gradients<T>& grads, vector_view<const T> upstream = {}) {
+    return forward_backward(pol, x, labels, refs, grads, upstream);
+  }
+
+ private:
+  template <class Policy>
+  loss_result<T> evaluate(const Policy& pol, const detail::call<T>& c) {
+    detail::validate_call(pol, c, opt_);
+    if (per_column_) {
+      detail::require(c.refs.kind != reference_kind::in_batch, "references",
+                      "a per-identity bias needs one reference row per identity, not in-batch pairs");
+      detail::require(static_cast<index_t>(bias_.size()) == c.refs.classes(), "bias",
+                      "has " + std::to_string(bias_.size()) + " values for " +
+                          std::to_string(c.refs.classes()) + " classes");
+    }
+    auto drv = detail::make_driver(pol, c, opt_);
+    maybe_initialise(drv, pol);
+
+    // The kernel reads the bias from the policy's memory; a per-column bias is offset to
+    // the shard's first class.
+    auto bias_buf = backends::make_buffer<T>(pol, static_cast<index_t>(bias_.size()));
+    backends::copy_from_host(pol, bias_.data(), static_cast<index_t>(bias_.size()),
+                             backends::data_ptr(bias_buf));
+    const T* bias_ptr = backends::data_ptr(bias_buf) + (per_column_ ? c.refs.label_offset : 0);
+    if (opt_.form == uss_form::per_pair) {
+      kernels::per_pair<T> k{opt_.s, opt_.m, bias_ptr, per_column_, opt_.clamp};
+      return detail::run(drv, pol, c, opt_, k, bias_, per_column_, opt_.s);
+    }
+    kernels::log_of_sums<T> k{opt_.s, opt_.m, bias_ptr, per_column_};
+    return detail::run(drv, pol, c, opt_, k, bias_, per_column_, opt_.s);
+  }
+
+  // The official data-dependent initialisation: runs before the loss of the same forward.
+  template <class Driver, class Policy>
+  void maybe_initialise(Driver& drv, const Policy& pol) {
+    if (opt_.init != bias_init::data_dependent) return;
+    T mean_b = T(0);
+    for (T v : bias_) mean_b += v;
+    mean_b /= T(bias_.size());
+    if (mean_b > T(0)) return;
+    const auto stats = detail::statistics(drv, pol, kernels::negative_lse<T>{opt_.s});
+    T acc = T(0);
+    index_t rows = 0;
+    for (const auto& st : stats) {
+      if (st.n_neg == 0) continue;  // an anchor without negatives has no LSE to contribute
+      acc += st.cache0;
+      ++rows;
+    }
+    detail::require(rows > 0, "references",
+                    "no anchor has a negative: the bias cannot be initialised from the data");
+    T init = acc / T(rows);
+    if (opt_.storage == bias_storage::float32) init = static_cast<T>(static_cast<float>(init));
+    if (per_column_) {
+      // SS-BCE: the value is added to every identity's bias (official `bias.data += ...`)
+      for (T& v : bias_) {
+        v += init;
+        if (opt_.storage == bias_storage::float32) v = static_cast<T>(static_cast<float>(v));
+      }
+    } else {
+      bias_[0] = init;  // USS: the bias is set (official `bias.data = ...`)
+    }
+  }
+
+  options opt_;
+  bool per_column_;
+  std::vector<T> bias_;
+};
+
+}  // namespace unitsface::losses

@@ -1,0 +1,291 @@
+// unitsface: the generic tile driver shared by every pairwise loss.
+//
+// The driver walks the references in tiles of columns. For each tile a matrix product gives
+// the B x T cosines, the loss kernel turns them into per-row statistics (statistics passes)
+// or into loss terms and d loss / d cos (element pass, written over the tile in place), and
+// two more products accumulate the gradients:
+//     d loss / d x_hat    += G_tile  R_hat_tile          (B x D)
+//     d loss / d r_hat_tile = G_tile^T X_hat              (T x D, learnable references)
+// The B x N cosine matrix never exists; memory is O(B D + T D + B T).
+//
+// The phases are public (statistics_pass, finish_pass, element_pass, finish) so that a loss
+// can run over a shard of the references and merge the per-row statistics across shards
+// between passes (row_stats::merge), which is what a class-sharded multi-device loss does.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "unitsface/backends/primitives.hpp"
+#include "unitsface/core/config.hpp"
+#include "unitsface/core/view.hpp"
+#include "unitsface/losses/pairing.hpp"
+#include "unitsface/losses/row_stats.hpp"
+
+namespace unitsface::losses::detail {
+
+/// PyTorch's F.normalize(eps=1e-5), as in the official head.py.
+template <class T>
+inline constexpr T normalize_eps = T(1e-5);
+
+template <class T, class K>
+struct stats_row {
+  K kernel;
+  int pass;
+  matrix_view<const T> tile;
+  index_t j0;
+  pairing pairs;
+  row_stats<T>* stats;
+  UNITSFACE_HD void operator()(index_t i) const {
+    row_stats<T>& st = stats[i];
+    for (index_t jj = 0; jj < tile.cols; ++jj) {
+      const pair_kind k = pairs(i, j0 + jj);
+      if (k == pair_kind::skip) continue;
+      if (pass == 1) {
+        if (k == pair_kind::positive) {
+          ++st.n_pos;
+        } else {
+          ++st.n_neg;
+        }
+      }
+      kernel.accumulate(pass, st, tile(i, jj), k, j0 + jj);
+    }
+  }
+};
+
+template <class T, class K>
+struct finish_row {
+  K kernel;
+  int pass;
+  row_stats<T>* stats;
+  UNITSFACE_HD void operator()(index_t i) const { kernel.finish_pass(pass, stats[i]); }
+};
+
+template <class T, class K>
+struct row_loss_init {
+  K kernel;
+  const row_stats<T>* stats;
+  T* row_loss;
+  UNITSFACE_HD void operator()(index_t i) const { row_loss[i] = kernel.row_loss(stats[i]); }
+};
+
+/// Element pass over one tile: adds the elements' loss terms to row_loss and, with `grad`,
+/// overwrites the tile's cosines with row_scale_i * d loss_i / d cos_ij (0 for skipped pairs).
+template <class T, class K>
+struct element_row {
+  K kernel;
+  matrix_view<T> tile;
+  index_t j0;
+  pairing pairs;
+  const row_stats<T>* stats;
+  const T* row_scale;  // null: every row scaled by scale_all
+  T scale_all;
+  T* row_loss;
+  bool grad;
+  UNITSFACE_HD void operator()(index_t i) const {
+    const row_stats<T>& st = stats[i];
+    const T scale = row_scale != nullptr ? row_scale[i] : scale_all;
+    T loss = T(0);
+    for (index_t jj = 0; jj < tile.cols; ++jj) {
+      const pair_kind k = pairs(i, j0 + jj);
+      if (k == pair_kind::skip) {
+        if (grad) tile(i, jj) = T(0);
+        continue;
+      }
+      const element_value<T> e = kernel.element(tile(i, jj), k, j0 + jj, st);
+      loss += e.loss;
+      if (grad) tile(i, jj) = scale * e.dcos;
+    }
+    row_loss[i] += loss;
+  }
+};
+
+template <class T>
+struct column_sum {
+  matrix_view<const T> tile;
+  T* out;
+  index_t j0;
+  UNITSFACE_HD void operator()(index_t jj) const {
+    T acc = T(0);
+    for (index_t i = 0; i < tile.rows; ++i) acc += tile(i, jj);
+    out[j0 + jj] += acc;
+  }
+};
+
+template <class T>
+struct add_rows {  // dst(i + r0, :) += src(i, :)
+  matrix_view<const T> src;
+  matrix_view<T> dst;
+  index_t r0;
+  UNITSFACE_HD void operator()(index_t i) const {
+    for (index_t k = 0; k < src.cols; ++k) dst(i + r0, k) += src(i, k);
+  }
+};
+
+template <class T>
+struct indexed_value {
+  const T* p;
+  UNITSFACE_HD T operator()(index_t i) const { return p[i]; }
+};
+
+/// The tile driver for one batch of anchors against one set (or shard) of references.
+template <class Policy, class T>
+class tile_driver {
+ public:
+  using buffer = decltype(backends::make_buffer<T>(std::declval<const Policy&>(), 0));
+  using stats_buffer =
+      decltype(backends::make_buffer<row_stats<T>>(std::declval<const Policy&>(), 0));
+
+  /// x: B x D anchors; refs: N x D references (ignored with in_batch, where the references
+  /// are the anchors themselves). All views address the policy's memory. tile_cols = 0
+  /// chooses a tile of about 2^20 cosines.
+  tile_driver(const Policy& pol, matrix_view<const T> x, matrix_view<const T> refs,
+              bool in_batch, pairing pairs, bool refs_learnable, index_t tile_cols = 0)
+      : pol_(pol), x_(x), refs_(in_batch ? x : refs), in_batch_(in_batch), pairs_(pairs),
+        refs_learnable_(refs_learnable) {
+    B_ = x.rows;
+    D_ = x.cols;
+    N_ = refs_.rows;
+    T_ = tile_cols > 0 ? tile_cols : std::max<index_t>(64, (index_t(1) << 20) / std::max<index_t>(B_, 1));
+    T_ = std::max<index_t>(1, std::min(T_, N_));
+    xhat_ = backends::make_buffer<T>(pol_, B_ * D_);
+    xnorm_ = backends::make_buffer<T>(pol_, B_);
+    backends::normalize_rows(pol_, x_, xhat_view(), ptr(xnorm_), normalize_eps<T>);
+    if (!in_batch_) {
+      rtile_ = backends::make_buffer<T>(pol_, T_ * D_);
+      rnorm_ = backends::make_buffer<T>(pol_, T_);
+    }
+    cos_ = backends::make_buffer<T>(pol_, B_ * T_);
+  }
+
+  index_t batch() const { return B_; }
+  index_t references() const { return N_; }
+  index_t tile_columns() const { return T_; }
+
+  stats_buffer make_stats() const { return backends::make_buffer<row_stats<T>>(pol_, B_); }
+
+  /// One statistics pass over every tile (pass = 1 or 2).
+  template <class K>
+  void statistics_pass(const K& kernel, int pass, row_stats<T>* stats) {
+    for (index_t j0 = 0; j0 < N_; j0 += T_) {
+      const index_t nt = std::min(T_, N_ - j0);
+      auto tile = cosine_tile(j0, nt);
+      backends::for_each_index(pol_, B_,
+                               stats_row<T, K>{kernel, pass, tile, j0, pairs_, stats});
+    }
+  }
+
+  /// Lets the kernel derive its cached values from the (merged) statistics of a pass.
+  template <class K>
+  void finish_pass(const K& kernel, int pass, row_stats<T>* stats) {
+    backends::for_each_index(pol_, B_, finish_row<T, K>{kernel, pass, stats});
+  }
+
+  /// The element pass: per-anchor losses into row_loss (B values, policy memory, fully
+  /// overwritten: the kernel's row term first, element terms added) and, with grad, the
+  /// gradients accumulated in the driver (see finish). row_scale multiplies each anchor's
+  /// gradient (1/B for the mean; null = scale_all for every row).
+  template <class K>
+  void element_pass(const K& kernel, const row_stats<T>* stats, T* row_loss, bool grad,
+                    const T* row_scale, T scale_all) {
+    backends::for_each_index(pol_, B_, row_loss_init<T, K>{kernel, stats, row_loss});
+    if (grad) start_gradients(K::has_bias);
+    for (index_t j0 = 0; j0 < N_; j0 += T_) {
+      const index_t nt = std::min(T_, N_ - j0);
+      auto tile = cosine_tile(j0, nt);
+      backends::for_each_index(pol_, B_,
+                               element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale,
+                                                 scale_all, row_loss, grad});
+      if (!grad) continue;
+      const matrix_view<const T> g = tile;
+      const matrix_view<const T> rt = ref_tile_view(j0, nt);
+      // d loss / d x_hat += G R_hat_tile
+      backends::gemm(pol_, T(1), g, rt, T(1), gxhat_view());
+      if (in_batch_) {
+        // the anchors are the references too: d loss / d x_hat[j0:j0+nt] += G^T X_hat
+        backends::gemm(pol_, T(1), backends::transpose(g), xhat_cview(), T(1),
+                       gxhat_view().row_block(j0, nt));
+      } else if (refs_learnable_ && !grad_refs_.empty()) {
+        // d loss / d r_hat_tile = G^T X_hat, then through the tile's normalisation
+        auto grt = matrix_view<T>(ptr(gtile_), nt, D_);
+        backends::gemm(pol_, T(1), backends::transpose(g), xhat_cview(), T(0), grt);
+        backends::normalize_rows_backward(pol_, rt, ptr(rnorm_), matrix_view<const T>(grt),
+                                          grad_refs_.row_block(j0, nt), normalize_eps<T>,
+                                          false);
+      }
+      if (K::has_bias) {
+        backends::for_each_index(pol_, nt, column_sum<T>{g, ptr(gcol_), j0});
+      }
+    }
+  }
+
+  /// Where the gradient with respect to learnable references goes (N x D, policy memory).
+  /// Must be set before element_pass; rows are overwritten tile by tile.
+  void set_reference_gradient(matrix_view<T> grad_refs) { grad_refs_ = grad_refs; }
+
+  /// Writes d loss / d x (through the anchors' normalisation) into grad_x (B x D).
+  void finish(matrix_view<T> grad_x) {
+    backends::normalize_rows_backward(pol_, xhat_cview(), cptr(xnorm_),
+                                      matrix_view<const T>(gxhat_view()), grad_x,
+                                      normalize_eps<T>, false);
+  }
+
+  /// Column sums of the gradient tiles (N values, policy memory): sum_i d loss / d cos_ij.
+  const T* column_gradient_sums() const { return cptr(gcol_); }
+
+  /// Sum of n values in policy memory, read back to the host.
+  T sum(const T* p, index_t n) const {
+    return backends::reduce_index<T>(pol_, n, indexed_value<T>{p});
+  }
+
+ private:
+  template <class Buf>
+  static auto* ptr(Buf& b) {
+    return backends::data_ptr(b);
+  }
+  template <class Buf>
+  static const auto* cptr(const Buf& b) {
+    return backends::data_ptr(b);
+  }
+
+  matrix_view<T> xhat_view() { return matrix_view<T>(ptr(xhat_), B_, D_); }
+  matrix_view<const T> xhat_cview() const { return matrix_view<const T>(cptr(xhat_), B_, D_); }
+  matrix_view<T> gxhat_view() { return matrix_view<T>(ptr(gxhat_), B_, D_); }
+
+  // The normalised references of columns [j0, j0 + nt): the anchors' own normalised rows for
+  // in-batch pairs, else normalised into the tile buffer by cosine_tile.
+  matrix_view<const T> ref_tile_view(index_t j0, index_t nt) const {
+    if (in_batch_) return xhat_cview().row_block(j0, nt);
+    return matrix_view<const T>(cptr(rtile_), nt, D_);
+  }
+
+  // Cosines of all anchors with references [j0, j0 + nt): B x nt, in the tile buffer.
+  matrix_view<T> cosine_tile(index_t j0, index_t nt) {
+    if (!in_batch_) {
+      backends::normalize_rows(pol_, refs_.row_block(j0, nt), matrix_view<T>(ptr(rtile_), nt, D_),
+                               ptr(rnorm_), normalize_eps<T>);
+    }
+    auto tile = matrix_view<T>(ptr(cos_), B_, nt);
+    backends::gemm(pol_, T(1), xhat_cview(), backends::transpose(ref_tile_view(j0, nt)), T(0),
+                   tile);
+    return tile;
+  }
+
+  void start_gradients(bool bias) {
+    gxhat_ = backends::make_buffer<T>(pol_, B_ * D_);
+    if (refs_learnable_ && !in_batch_) gtile_ = backends::make_buffer<T>(pol_, T_ * D_);
+    if (bias) gcol_ = backends::make_buffer<T>(pol_, N_);
+  }
+
+  const Policy& pol_;
+  matrix_view<const T> x_, refs_;
+  bool in_batch_;
+  pairing pairs_;
+  bool refs_learnable_;
+  index_t B_ = 0, D_ = 0, N_ = 0, T_ = 1;
+  buffer xhat_, xnorm_, rtile_, rnorm_, cos_, gxhat_, gtile_, gcol_;
+  matrix_view<T> grad_refs_;
+};
+
+}  // namespace unitsface::losses::detail

@@ -1,0 +1,51 @@
+// unitsface: the per-pair binary loss kernel (USS-m, SS-BCE, and the BCE and UCE heads).
+#pragma once
+
+#include "unitsface/core/math.hpp"
+#include "unitsface/losses/pairing.hpp"
+#include "unitsface/losses/row_stats.hpp"
+
+namespace unitsface::losses::kernels {
+
+/// One softplus per pair (paper Eq. 12, the official `head.py` form):
+///   positive p: softplus(-(s (c - m) - b_p)),   negative n: softplus(s c - b_n)
+/// With `clamp` (official) the softplus argument's inner value is clamped to [-s, s] and
+/// the gradient is zero strictly outside (PyTorch's clamp passes it on the closed interval).
+/// The bias is one scalar (USS, UCE: `bias_per_column` false) or one per reference column
+/// (SS-BCE, BCE head: the positive uses its own column's bias, which is b_{y_i}).
+///
+/// Every logit is linear in (s c - b), so d loss/d b = -(1/s) * d loss/d c element by
+/// element: the driver derives the bias gradient from the cosine gradient and the kernel
+/// does not report it separately.
+template <class T>
+struct per_pair {
+  static constexpr int stat_passes = 0;
+  static constexpr bool has_bias = true;
+
+  T s;
+  T m;
+  const T* bias;  // policy memory: 1 value, or one per reference column
+  bool bias_per_column;
+  bool clamp;
+
+  UNITSFACE_HD T b(index_t j) const { return bias_per_column ? bias[j] : bias[0]; }
+  UNITSFACE_HD void accumulate(int, row_stats<T>&, T, pair_kind, index_t) const {}
+  UNITSFACE_HD void finish_pass(int, row_stats<T>&) const {}
+  UNITSFACE_HD T row_loss(const row_stats<T>&) const { return T(0); }
+
+  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t j, const row_stats<T>&) const {
+    const bool pos = k == pair_kind::positive;
+    // z is the softplus argument with its sign: softplus(sign * z).
+    const T z = pos ? s * (c - m) - b(j) : s * c - b(j);
+    T zc = z;
+    bool live = true;
+    if (clamp) {
+      live = z >= -s && z <= s;
+      zc = math::clamp(z, -s, s);
+    }
+    if (pos) return {math::softplus(-zc), live ? -s * math::sigmoid(-zc) : T(0)};
+    return {math::softplus(zc), live ? s * math::sigmoid(zc) : T(0)};
+  }
+};
+
+}  // namespace unitsface::losses::kernels

@@ -1,0 +1,53 @@
+// unitsface: the sample-to-class softmax kernel (normalised softmax, CosFace, ArcFace, combined
+// margin), parameterised by the target-logit margin.
+#pragma once
+
+#include <cmath>
+
+#include "unitsface/core/math.hpp"
+#include "unitsface/losses/pairing.hpp"
+#include "unitsface/losses/row_stats.hpp"
+
+namespace unitsface::losses::kernels {
+
+/// Cross-entropy over logits z_ij = s c_ij, the target's replaced by s margin(c_iy):
+///   l_i = LSE_j(z_ij) - z_iy,   d l/d c_ij = s (p_ij - [j = y]) (times margin' at the target).
+/// One statistics pass (the logsumexp, kept as two mergeable halves); an anchor with no
+/// positive (possible only when the target is not among the references) contributes 0.
+template <class T, class Margin>
+struct softmax {
+  static constexpr int stat_passes = 1;
+  static constexpr bool has_bias = false;
+
+  T s;
+  Margin margin;
+
+  UNITSFACE_HD void accumulate(int, row_stats<T>& st, T c, pair_kind k, index_t) const {
+    if (k == pair_kind::positive) {
+      st.pos.add(s * margin.value(c));
+    } else {
+      st.neg.add(s * c);
+    }
+  }
+  UNITSFACE_HD void finish_pass(int, row_stats<T>& st) const {
+    math::lse_accumulator<T> all = st.pos;
+    all.merge(st.neg);
+    st.cache0 = all.value();
+  }
+  UNITSFACE_HD T row_loss(const row_stats<T>& st) const {
+    return st.n_pos > 0 ? st.cache0 : T(0);
+  }
+  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t,
+                                        const row_stats<T>& st) const {
+    using std::exp;
+    if (st.n_pos == 0) return {T(0), T(0)};
+    if (k == pair_kind::positive) {
+      const T z = s * margin.value(c);
+      const T p = exp(z - st.cache0);
+      return {-z, s * (p - T(1)) * margin.derivative(c)};
+    }
+    return {T(0), s * exp(s * c - st.cache0)};
+  }
+};
+
+}  // namespace unitsface::losses::kernels

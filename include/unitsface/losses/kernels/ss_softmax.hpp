@@ -1,0 +1,69 @@
+// unitsface: the sample-to-sample softmax kernel (CosFace over the references).
+#pragma once
+
+#include <cmath>
+
+#include "unitsface/core/math.hpp"
+#include "unitsface/losses/pairing.hpp"
+#include "unitsface/losses/row_stats.hpp"
+
+namespace unitsface::losses::kernels {
+
+/// l_i = mean_{p in P_i} log(1 + sum_n e^{s (c_in - c_ip + m)})
+///     = mean_p softplus(L_i - s c_ip + s m),   L_i = LSE_n(s c_in).
+/// With one positive this is exactly the official cross-entropy over s (c - m onehot). Two
+/// passes: L_i first, then the positives' sums; an anchor without positives contributes 0.
+/// Gradients: d/dc_ip = -s sigma(w_p) / |P|,  d/dc_in = s e^{s c_in - L} sum_p sigma(w_p) / |P|.
+template <class T>
+struct ss_softmax {
+  static constexpr int stat_passes = 2;
+  static constexpr bool has_bias = false;
+
+  T s;
+  T m;
+
+  UNITSFACE_HD void accumulate(int pass, row_stats<T>& st, T c, pair_kind k, index_t) const {
+    if (pass == 1) {
+      if (k == pair_kind::negative) st.neg.add(s * c);
+    } else if (k == pair_kind::positive) {
+      const T w = st.cache0 - s * c + s * m;
+      st.aux += math::sigmoid(w);
+      st.aux_loss += math::softplus(w);
+    }
+  }
+  UNITSFACE_HD void finish_pass(int pass, row_stats<T>& st) const {
+    if (pass == 1) st.cache0 = st.neg.value();
+  }
+  UNITSFACE_HD T row_loss(const row_stats<T>& st) const {
+    return st.n_pos > 0 ? st.aux_loss / T(st.n_pos) : T(0);
+  }
+  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t,
+                                        const row_stats<T>& st) const {
+    using std::exp;
+    if (st.n_pos == 0) return {T(0), T(0)};
+    const T inv_p = T(1) / T(st.n_pos);
+    if (k == pair_kind::positive) {
+      return {T(0), -s * math::sigmoid(st.cache0 - s * c + s * m) * inv_p};
+    }
+    return {T(0), s * exp(s * c - st.cache0) * st.aux * inv_p};
+  }
+};
+
+/// Only the statistics: LSE over the negatives of s c, per anchor (cache0). This is the
+/// official data-dependent bias initialisation of USS and SS-BCE: b = mean_i LSE_n(s c_in).
+template <class T>
+struct negative_lse {
+  static constexpr int stat_passes = 1;
+  static constexpr bool has_bias = false;
+  T s;
+  UNITSFACE_HD void accumulate(int, row_stats<T>& st, T c, pair_kind k, index_t) const {
+    if (k == pair_kind::negative) st.neg.add(s * c);
+  }
+  UNITSFACE_HD void finish_pass(int, row_stats<T>& st) const { st.cache0 = st.neg.value(); }
+  UNITSFACE_HD T row_loss(const row_stats<T>&) const { return T(0); }
+  UNITSFACE_HD element_value<T> element(T, pair_kind, index_t, const row_stats<T>&) const {
+    return {T(0), T(0)};
+  }
+};
+
+}  // namespace unitsface::losses::kernels

@@ -1,0 +1,54 @@
+// unitsface: the reference sets a pairwise loss compares its anchors with.
+#pragma once
+
+#include "unitsface/core/config.hpp"
+#include "unitsface/core/view.hpp"
+
+namespace unitsface::losses {
+
+enum class reference_kind {
+  class_weights,  ///< learnable class weights W (C x D); reference j is class j
+  memory,         ///< the per-identity feature memory (C x D); not learnable
+  in_batch,       ///< the anchors themselves; reference j has label y_j, j != i
+};
+
+/// A view of the references (policy memory) and how to read their labels.
+///
+/// Class weights and the memory hold one row per class: row j is class `label_offset + j`.
+/// A shard of the classes (rows [k, k + n) of the full set) is described by
+/// `shard(k, total)`: its losses' row statistics merge with the other shards'.
+template <class T>
+struct references {
+  reference_kind kind = reference_kind::class_weights;
+  matrix_view<const T> rows;               ///< N x D; empty for in_batch
+  const unsigned char* valid = nullptr;    ///< memory: N flags (0 = never written), or null
+  index_t label_offset = 0;                ///< class of row 0 (shards)
+  index_t num_classes = -1;                ///< labels must lie in [0, num_classes); -1: N
+
+  static references weights(matrix_view<const T> w) {
+    return references{reference_kind::class_weights, w, nullptr, 0, -1};
+  }
+  static references memory(matrix_view<const T> m, const unsigned char* valid_rows = nullptr) {
+    return references{reference_kind::memory, m, valid_rows, 0, -1};
+  }
+  static references in_batch() { return references{reference_kind::in_batch, {}, nullptr, 0, -1}; }
+
+  /// These rows are classes [first_class, first_class + rows.rows) of `total_classes`.
+  references shard(index_t first_class, index_t total_classes) const {
+    references r = *this;
+    r.label_offset = first_class;
+    r.num_classes = total_classes;
+    return r;
+  }
+  index_t classes() const { return num_classes >= 0 ? num_classes : label_offset + rows.rows; }
+  bool learnable() const { return kind == reference_kind::class_weights; }
+};
+
+/// Where backward writes its gradients (views of the policy's memory).
+template <class T>
+struct gradients {
+  matrix_view<T> input;   ///< B x D, d loss / d x: required by backward
+  matrix_view<T> weight;  ///< N x D, d loss / d W for class weights; empty: not computed
+};
+
+}  // namespace unitsface::losses

@@ -1,0 +1,66 @@
+// unitsface: the sample-to-sample softmax loss.
+#pragma once
+
+#include <string>
+
+#include "unitsface/core/error.hpp"
+#include "unitsface/core/policy.hpp"
+#include "unitsface/losses/detail/run.hpp"
+#include "unitsface/losses/kernels/ss_softmax.hpp"
+
+namespace unitsface::losses {
+
+template <class T>
+struct ss_softmax_options : evaluation_options {
+  T s = T(64);   ///< official default
+  T m = T(0.1);  ///< official default (Sample_to_Sample_Based_Softmax_Loss)
+};
+
+/// Sample-to-sample softmax (CosFace over the references, no bias):
+///   l_i = mean_{p in P_i} log(1 + sum_n e^{s (c_in - c_ip + m)}),
+/// exactly the official cross-entropy over s (c - m onehot) when each anchor has one positive
+/// (the memory); with in-batch pairs an anchor's positives are averaged, and an anchor without
+/// positives contributes 0.
+template <class T>
+class ss_softmax_loss {
+ public:
+  using options = ss_softmax_options<T>;
+  explicit ss_softmax_loss(const options& o = options{}) : opt_(o) {
+    detail::require_positive("s", opt_.s);
+    detail::require_finite_scalar("m", opt_.m);
+    detail::require(opt_.m >= T(0) && opt_.m < T(1), "m",
+                    "must lie in [0, 1), got " + std::to_string(opt_.m));
+  }
+  const options& opts() const { return opt_; }
+
+  template <class Policy = host_policy>
+  T forward(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
+            const references<T>& refs, vector_view<T> per_anchor = {}) const {
+    return evaluate(pol, detail::call<T>{x, labels, refs, nullptr, per_anchor, {}}).loss;
+  }
+  template <class Policy = host_policy>
+  loss_result<T> forward_backward(const Policy& pol, matrix_view<const T> x,
+                                  vector_view<const index_t> labels, const references<T>& refs,
+                                  const gradients<T>& grads, vector_view<const T> upstream = {},
+                                  vector_view<T> per_anchor = {}) const {
+    return evaluate(pol, detail::call<T>{x, labels, refs, &grads, per_anchor, upstream});
+  }
+  template <class Policy = host_policy>
+  loss_result<T> backward(const Policy& pol, matrix_view<const T> x,
+                          vector_view<const index_t> labels, const references<T>& refs,
+                          const gradients<T>& grads, vector_view<const T> upstream = {}) const {
+    return forward_backward(pol, x, labels, refs, grads, upstream);
+  }
+
+ private:
+  template <class Policy>
+  loss_result<T> evaluate(const Policy& pol, const detail::call<T>& c) const {
+    detail::validate_call(pol, c, opt_);
+    auto drv = detail::make_driver(pol, c, opt_);
+    kernels::ss_softmax<T> k{opt_.s, opt_.m};
+    return detail::run(drv, pol, c, opt_, k, {}, false, opt_.s);
+  }
+  options opt_;
+};
+
+}  // namespace unitsface::losses
