@@ -1,0 +1,109 @@
+// unitsface: the per-identity feature memory of the sample-to-sample losses.
+#pragma once
+
+#include <string>
+
+#include "unitsface/backends/primitives.hpp"
+#include "unitsface/core/error.hpp"
+#include "unitsface/core/policy.hpp"
+#include "unitsface/losses/detail/validate.hpp"
+#include "unitsface/losses/references.hpp"
+
+namespace unitsface::losses {
+
+template <class T>
+struct memory_options {
+  /// 0 (official): a written row is replaced by the new feature. mu in (0, 1): a row that
+  /// was already written moves to mu * row + (1 - mu) * x (an exponential moving average);
+  /// an unwritten row still takes x as it is.
+  T momentum = T(0);
+  /// true (default): rows never written are neither positives nor negatives. false: the
+  /// official code's behaviour, where an unwritten (zero) row takes part with cosine 0.
+  bool mask_unwritten = true;
+};
+
+namespace detail {
+/// Row y_i <- x_i for the last i with that label (last write wins, as sequential writes in
+/// batch order would leave it); one functor call per anchor, so it runs on any system.
+template <class T>
+struct memory_write {
+  matrix_view<const T> x;
+  const index_t* labels;
+  index_t batch;
+  matrix_view<T> rows;
+  unsigned char* valid;
+  T momentum;
+  UNITSFACE_HD void operator()(index_t i) const {
+    const index_t y = labels[i];
+    for (index_t k = i + 1; k < batch; ++k) {
+      if (labels[k] == y) return;  // a later anchor of the same identity wins
+    }
+    const bool blend = momentum > T(0) && valid[y] != 0;
+    for (index_t d = 0; d < x.cols; ++d) {
+      rows(y, d) = blend ? momentum * rows(y, d) + (T(1) - momentum) * x(i, d) : x(i, d);
+    }
+    valid[y] = 1;
+  }
+};
+}  // namespace detail
+
+/// One raw (unnormalised) feature per identity, zero and unwritten at the start. The losses
+/// of a batch read the memory as it was before the batch; update() writes it afterwards.
+/// The storage lives in the policy's memory (device memory for a device policy).
+template <class T, class Policy = host_policy>
+class feature_memory {
+ public:
+  feature_memory(index_t identities, index_t dim, const memory_options<T>& o = {},
+                 const Policy& pol = Policy{})
+      : pol_(pol), opt_(o), C_(identities), D_(dim) {
+    unitsface::detail::require(identities > 0, "identities", "must be > 0");
+    unitsface::detail::require(dim > 0, "dim", "must be > 0");
+    unitsface::detail::require_finite_scalar("momentum", o.momentum);
+    unitsface::detail::require(o.momentum >= T(0) && o.momentum < T(1), "momentum",
+                               "must lie in [0, 1), got " + std::to_string(o.momentum));
+    rows_ = backends::make_buffer<T>(pol_, C_ * D_);
+    valid_ = backends::make_buffer<unsigned char>(pol_, C_);
+  }
+
+  index_t identities() const { return C_; }
+  index_t dim() const { return D_; }
+  const memory_options<T>& opts() const { return opt_; }
+
+  matrix_view<const T> rows() const {
+    return matrix_view<const T>(backends::data_ptr(rows_), C_, D_);
+  }
+  const unsigned char* valid() const { return backends::data_ptr(valid_); }
+
+  /// The memory as the references of a sample-to-sample loss.
+  references<T> as_references() const {
+    return references<T>::memory(rows(), opt_.mask_unwritten ? valid() : nullptr);
+  }
+
+  /// Writes the batch (x: B x D, labels in [0, identities)), last occurrence winning.
+  void update(matrix_view<const T> x, vector_view<const index_t> labels) {
+    unitsface::detail::require(x.rows > 0, "input", "the batch is empty (B = 0)");
+    unitsface::detail::require_shape("input", x.rows, x.cols, x.rows, D_);
+    unitsface::detail::require_size("labels", labels.size(), x.rows);
+    unitsface::detail::require(labels.stride == 1, "labels", "must be contiguous (stride 1)");
+    const index_t bad = backends::reduce_index<index_t>(
+        pol_, x.rows, detail::count_bad_label{labels.data, 1, C_});
+    unitsface::detail::require(bad == 0, "labels",
+                               std::to_string(bad) + " label(s) outside [0, " +
+                                   std::to_string(C_) + ")");
+    detail::require_finite(pol_, "input", x);
+    backends::for_each_index(
+        pol_, x.rows,
+        detail::memory_write<T>{x, labels.data, x.rows,
+                                matrix_view<T>(backends::data_ptr(rows_), C_, D_),
+                                backends::data_ptr(valid_), opt_.momentum});
+  }
+
+ private:
+  Policy pol_;
+  memory_options<T> opt_;
+  index_t C_, D_;
+  decltype(backends::make_buffer<T>(std::declval<const Policy&>(), 0)) rows_;
+  decltype(backends::make_buffer<unsigned char>(std::declval<const Policy&>(), 0)) valid_;
+};
+
+}  // namespace unitsface::losses
