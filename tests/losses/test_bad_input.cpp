@@ -1,0 +1,188 @@
+// Bad input gets a unitsface::invalid_argument that names the argument: wrong shapes, labels
+// out of range, NaN/Inf, empty batches, parameters out of range, no valid reference.
+#include <catch2/catch.hpp>
+#include <limits>
+
+#include "loss_cases.hpp"
+
+using namespace unitsface;
+using namespace unitsface::test;
+
+namespace {
+template <class F>
+std::string thrown_argument(F&& f) {
+  try {
+    f();
+  } catch (const unitsface::invalid_argument& e) {
+    return e.argument();
+  } catch (const std::exception& e) {
+    return std::string("other exception: ") + e.what();
+  }
+  return "nothing thrown";
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][errors]", float,
+                   double) {
+  using T = TestType;
+  const auto& pol = policy();
+  problem<T> p = make_problem<T>(4, 5, 3, 1);
+  auto run_cos = [&](const problem<T>& q) {
+    cosface_loss<T> L;
+    return run_loss(L, q, refs_mode::weights, true);
+  };
+  auto run_uss = [&](const problem<T>& q, refs_mode mode) {
+    uss_loss<T> L;
+    return run_loss(L, q, mode, true);
+  };
+
+  SECTION("labels out of range") {
+    problem<T> q = p;
+    q.y[2] = 5;
+    CHECK(thrown_argument([&] { run_cos(q); }) == "labels");
+    q.y[2] = -1;
+    CHECK(thrown_argument([&] { run_uss(q, refs_mode::memory); }) == "labels");
+    CHECK(thrown_argument([&] { run_uss(q, refs_mode::in_batch); }) == "labels");
+  }
+  SECTION("NaN and Inf") {
+    problem<T> q = p;
+    q.x[4] = std::numeric_limits<T>::quiet_NaN();
+    CHECK(thrown_argument([&] { run_cos(q); }) == "input");
+    q = p;
+    q.w[7] = std::numeric_limits<T>::infinity();
+    CHECK(thrown_argument([&] { run_cos(q); }) == "weight");
+    CHECK(thrown_argument([&] { run_uss(q, refs_mode::memory); }) == "memory");
+  }
+  SECTION("empty batch and empty dimensions") {
+    problem<T> q = p;
+    q.B = 0;
+    q.x.clear();
+    q.y.clear();
+    CHECK(thrown_argument([&] { run_cos(q); }) == "input");
+    problem<T> r = p;
+    r.C = 0;
+    r.w.clear();
+    CHECK(thrown_argument([&] { run_cos(r); }) == "weight");
+  }
+  SECTION("no valid reference") {
+    problem<T> q = p;
+    q.valid.assign(q.valid.size(), 0);
+    CHECK(thrown_argument([&] { run_uss(q, refs_mode::masked); }) == "valid");
+    problem<T> one = p;
+    one.B = 1;
+    one.x.resize(static_cast<std::size_t>(p.D));
+    one.y.resize(1);
+    CHECK(thrown_argument([&] { run_uss(one, refs_mode::in_batch); }) == "references");
+  }
+  SECTION("parameters out of range") {
+    CHECK(thrown_argument([] { cosface_loss<T>(cosface_options<T>(T(0.4), T(0))); }) == "s");
+    CHECK(thrown_argument([] { cosface_loss<T>(cosface_options<T>(T(0.4), T(-64))); }) == "s");
+    CHECK(thrown_argument([] { cosface_loss<T>(cosface_options<T>(T(1.5))); }) == "m");
+    CHECK(thrown_argument([] { cosface_loss<T>(cosface_options<T>(T(-0.1))); }) == "m");
+    CHECK(thrown_argument([] {
+            arcface_loss<T>(arcface_options<T>(T(4)));
+          }) == "m");
+    CHECK(thrown_argument([] {
+            combined_margin_loss<T>(combined_margin_options<T>(T(0), T(0.3), T(0.1)));
+          }) == "m1");
+    CHECK(thrown_argument([] {
+            combined_margin_loss<T>(combined_margin_options<T>(T(1), T(0.3), T(2)));
+          }) == "m3");
+    binary_options<T> o;
+    o.m = T(1);
+    CHECK(thrown_argument([&] { uss_loss<T> L(o); }) == "m");
+    o = binary_options<T>();
+    o.s = std::numeric_limits<T>::quiet_NaN();
+    CHECK(thrown_argument([&] { uss_loss<T> L(o); }) == "s");
+    CHECK(thrown_argument([] { uce_head<T> L(0); }) == "classes");
+    uss_loss<T> L;
+    CHECK(thrown_argument([&] { L.set_bias(std::numeric_limits<T>::infinity()); }) == "bias");
+    ss_bce_loss<T> S(5);
+    CHECK(thrown_argument([&] { S.set_biases(std::vector<T>(3, T(1))); }) == "bias");
+    ss_softmax_options<T> so;
+    so.m = T(-1);
+    CHECK(thrown_argument([&] { ss_softmax_loss<T> M(so); }) == "m");
+    embedded_options<T> eo;
+    eo.lambda = T(-1);
+    CHECK(thrown_argument([&] { embedded_loss<T> E(cosface_loss<T>(), uss_loss<T>(), eo); }) ==
+          "lambda");
+  }
+  SECTION("wrong shapes") {
+    auto x = upload(p.x);
+    auto y = upload(p.y);
+    auto w = upload(p.w);
+    auto g = backends::make_buffer<T>(pol, p.B * p.D);
+    matrix_view<const T> xv(backends::data_ptr(x), p.B, p.D);
+    vector_view<const index_t> yv(backends::data_ptr(y), p.B);
+    cosface_loss<T> L;
+    // weight with another embedding dimension
+    matrix_view<const T> w_bad(backends::data_ptr(w), p.C - 1, p.D + 1);
+    CHECK(thrown_argument([&] { L.forward(pol, xv, yv, references<T>::weights(w_bad)); }) ==
+          "weight");
+    // labels of another length
+    CHECK(thrown_argument([&] {
+            L.forward(pol, xv, vector_view<const index_t>(backends::data_ptr(y), p.B - 1),
+                      references<T>::weights(matrix_view<const T>(backends::data_ptr(w), p.C, p.D)));
+          }) == "labels");
+    // gradient buffers of the wrong shape
+    auto refs = references<T>::weights(matrix_view<const T>(backends::data_ptr(w), p.C, p.D));
+    CHECK(thrown_argument([&] {
+            L.forward_backward(pol, xv, yv, refs,
+                               gradients<T>{matrix_view<T>(backends::data_ptr(g), p.B - 1, p.D), {}});
+          }) == "gradients.input");
+    CHECK(thrown_argument([&] {
+            L.forward_backward(pol, xv, yv, refs,
+                               gradients<T>{matrix_view<T>(backends::data_ptr(g), p.B, p.D),
+                                            matrix_view<T>(backends::data_ptr(g), 2, p.D)});
+          }) == "gradients.weight");
+    // an upstream gradient without reduction::none, and per-anchor output of the wrong size
+    auto u = upload(std::vector<T>(static_cast<std::size_t>(p.B), T(1)));
+    CHECK(thrown_argument([&] {
+            L.forward_backward(pol, xv, yv, refs,
+                               gradients<T>{matrix_view<T>(backends::data_ptr(g), p.B, p.D), {}},
+                               vector_view<const T>(backends::data_ptr(u), p.B));
+          }) == "upstream");
+    CHECK(thrown_argument([&] {
+            L.forward(pol, xv, yv, refs, vector_view<T>(backends::data_ptr(g), p.B + 1));
+          }) == "per_anchor");
+    // a per-identity bias with in-batch pairs, or sized for another class count
+    ss_bce_loss<T> S(p.C);
+    CHECK(thrown_argument([&] { S.forward(pol, xv, yv, references<T>::in_batch()); }) ==
+          "references");
+    ss_bce_loss<T> S2(p.C + 2);
+    CHECK(thrown_argument([&] {
+            S2.forward(pol, xv, yv, references<T>::memory(matrix_view<const T>(backends::data_ptr(w), p.C, p.D)));
+          }) == "bias");
+    // a softmax head over in-batch pairs
+    CHECK(thrown_argument([&] { L.forward(pol, xv, yv, references<T>::in_batch()); }) ==
+          "references");
+  }
+  SECTION("feature memory") {
+    CHECK(thrown_argument([] { losses::feature_memory<T> m(0, 3); }) == "identities");
+    CHECK(thrown_argument([] { losses::feature_memory<T> m(3, 0); }) == "dim");
+    CHECK(thrown_argument([] { losses::feature_memory<T> m(3, 2, {T(1), true}); }) == "momentum");
+    losses::feature_memory<T, policy_type> m(p.C, p.D, {}, pol);
+    problem<T> q = p;
+    q.y[0] = p.C;
+    auto x = upload(q.x);
+    auto y = upload(q.y);
+    CHECK(thrown_argument([&] {
+            m.update(matrix_view<const T>(backends::data_ptr(x), q.B, q.D),
+                     vector_view<const index_t>(backends::data_ptr(y), q.B));
+          }) == "labels");
+    CHECK(thrown_argument([&] {
+            m.update(matrix_view<const T>(backends::data_ptr(x), q.B, q.D - 1),
+                     vector_view<const index_t>(backends::data_ptr(y), q.B));
+          }) == "input");
+  }
+}
+
+TEST_CASE("bad input to gradcheck names the argument", "[gradcheck][errors]") {
+  auto f = [](std::span<const double> x) { return x[0]; };
+  CHECK(thrown_argument([&] { gradcheck(f, {1.0, 2.0}, {1.0}); }) == "analytic");
+  CHECK(thrown_argument([&] { gradcheck(f, {}, {}); }) == "x");
+  CHECK(thrown_argument([&] { gradcheck(f, {NAN}, {1.0}); }) == "x");
+  gradcheck_options o;
+  o.rel_step = 0;
+  CHECK(thrown_argument([&] { gradcheck(f, {1.0}, {1.0}, o); }) == "rel_step");
+}

@@ -1,0 +1,168 @@
+// Every loss against a naive long-double reference written independently, float against
+// double, and the evaluation options (tiles, reductions, per-anchor losses, upstream
+// gradients), over several sizes.
+#include <catch2/catch.hpp>
+
+#include "loss_cases.hpp"
+
+using namespace unitsface;
+using namespace unitsface::test;
+
+namespace {
+struct size3 {
+  index_t B, C, D;
+};
+const size3 sizes[] = {{6, 7, 5}, {17, 33, 12}, {40, 130, 64}};
+}  // namespace
+
+TEST_CASE("losses match the naive long-double reference", "[losses][reference]") {
+  for (const size3& sz : sizes) {
+    const problem<double> p = make_problem<double>(sz.B, sz.C, sz.D, 42 + sz.B);
+    for (const auto& c : all_loss_cases<double>()) {
+      const std::vector<double> bias = bias_for(c, p.C, 3.0);
+      const double got = c.run(p, bias, false).loss;
+      const double want = c.reference(p, bias);
+      INFO(c.name << " B=" << sz.B << " C=" << sz.C << " D=" << sz.D << " got " << got
+                  << " want " << want);
+      CHECK(std::fabs(got - want) <= 1e-12 * std::fabs(want));
+      // The fused call gives the same loss as forward.
+      CHECK(c.run(p, bias, true).loss == Approx(got).epsilon(1e-14));
+    }
+  }
+}
+
+TEST_CASE("float results agree with double within 1e-4 of the largest element",
+          "[losses][precision]") {
+  for (const size3& sz : sizes) {
+    const problem<double> pd = make_problem<double>(sz.B, sz.C, sz.D, 7 + sz.C);
+    const problem<float> pf = pd.as<float>();
+    const auto dcases = all_loss_cases<double>();
+    const auto fcases = all_loss_cases<float>();
+    for (std::size_t k = 0; k < dcases.size(); ++k) {
+      const outcome<double> d = dcases[k].run(pd, bias_for(dcases[k], pd.C, 3.0), true);
+      const outcome<float> f = fcases[k].run(pf, bias_for(fcases[k], pf.C, 3.0f), true);
+      INFO(dcases[k].name << " B=" << sz.B << " C=" << sz.C << " D=" << sz.D);
+      CHECK(std::fabs(double(f.loss) - d.loss) <= 1e-4 * std::fabs(d.loss));
+      CHECK(rel_diff(f.gx, d.gx) <= 1e-4);
+      CHECK(rel_diff(f.gw, d.gw) <= 1e-4);
+      CHECK(rel_diff(f.gb, d.gb) <= 1e-4);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("results do not depend on the tile size", "[losses][tiles]", float, double) {
+  using T = TestType;
+  const double tol = std::is_same_v<T, double> ? 1e-12 : 2e-5;
+  const problem<T> p = make_problem<T>(9, 23, 8, 3);
+  auto run = [&](index_t tile, bool log_of_sums) {
+    binary_options<T> o;
+    o.s = T(12);
+    o.form = log_of_sums ? uss_form::log_of_sums : uss_form::per_pair;
+    o.init = bias_init::fixed;
+    o.tile_columns = tile;
+    binary_loss<T> L(o, true, p.C, T(2));
+    return run_loss(L, p, refs_mode::masked, true);
+  };
+  auto run_arc = [&](index_t tile) {
+    auto o = arcface_options<T>(T(0.5), arcface_policy::classic_fallback,
+                                arcface_gradient::exact, T(16));
+    o.tile_columns = tile;
+    arcface_loss<T> L(o);
+    return run_loss(L, p, refs_mode::weights, true);
+  };
+  for (bool los : {false, true}) {
+    const auto whole = run(0, los);
+    for (index_t tile : {1, 2, 5, 22, 23}) {
+      const auto tiled = run(tile, los);
+      INFO("tile " << tile << " log_of_sums " << los);
+      CHECK(std::fabs(double(tiled.loss - whole.loss)) <= tol * std::fabs(double(whole.loss)));
+      CHECK(rel_diff(tiled.gx, whole.gx) <= tol);
+      CHECK(rel_diff(tiled.gb, whole.gb) <= tol);
+    }
+  }
+  const auto whole = run_arc(0);
+  for (index_t tile : {1, 4, 7}) {
+    const auto tiled = run_arc(tile);
+    CHECK(std::fabs(double(tiled.loss - whole.loss)) <= tol * std::fabs(double(whole.loss)));
+    CHECK(rel_diff(tiled.gx, whole.gx) <= tol);
+    CHECK(rel_diff(tiled.gw, whole.gw) <= tol);
+  }
+}
+
+TEMPLATE_TEST_CASE("reductions: mean, sum, none and upstream gradients", "[losses][reduction]",
+                   float, double) {
+  using T = TestType;
+  const double tol = std::is_same_v<T, double> ? 1e-12 : 1e-5;
+  const problem<T> p = make_problem<T>(7, 9, 6, 11);
+  const auto& pol = policy();
+  auto x = upload(p.x);
+  auto y = upload(p.y);
+  auto w = upload(p.w);
+  matrix_view<const T> xv(backends::data_ptr(x), p.B, p.D);
+  vector_view<const index_t> yv(backends::data_ptr(y), p.B);
+  const auto refs = references<T>::weights(matrix_view<const T>(backends::data_ptr(w), p.C, p.D));
+
+  auto make = [](reduction r) {
+    auto o = cosface_options<T>(T(0.4), T(16));
+    o.reduce = r;
+    return cosface_loss<T>(o);
+  };
+  const T mean = make(reduction::mean).forward(pol, xv, yv, refs);
+  const T sum = make(reduction::sum).forward(pol, xv, yv, refs);
+  CHECK(double(sum) == Approx(double(mean) * p.B).epsilon(tol));
+
+  // Per-anchor losses, and the gradient of sum_i u_i l_i through reduction::none.
+  auto per = backends::make_buffer<T>(pol, p.B);
+  const T total =
+      make(reduction::none).forward(pol, xv, yv, refs, vector_view<T>(backends::data_ptr(per), p.B));
+  const std::vector<T> per_h = download<T>(backends::data_ptr(per), p.B);
+  double acc = 0;
+  for (T v : per_h) acc += double(v);
+  CHECK(double(total) == Approx(acc).epsilon(tol));
+  CHECK(double(total) == Approx(double(sum)).epsilon(tol));
+
+  std::vector<T> u_h(static_cast<std::size_t>(p.B));
+  for (index_t i = 0; i < p.B; ++i) u_h[i] = T(0.5) + T(i);
+  auto u = upload(u_h);
+  auto gx = backends::make_buffer<T>(pol, p.B * p.D);
+  auto gw = backends::make_buffer<T>(pol, p.C * p.D);
+  make(reduction::none)
+      .forward_backward(pol, xv, yv, refs,
+                        gradients<T>{matrix_view<T>(backends::data_ptr(gx), p.B, p.D),
+                                     matrix_view<T>(backends::data_ptr(gw), p.C, p.D)},
+                        vector_view<const T>(backends::data_ptr(u), p.B));
+  // Reference: anchor by anchor with reduction::sum, weighted by u_i.
+  std::vector<double> gx_ref(static_cast<std::size_t>(p.B * p.D), 0.0);
+  std::vector<double> gw_ref(static_cast<std::size_t>(p.C * p.D), 0.0);
+  for (index_t i = 0; i < p.B; ++i) {
+    problem<T> one = p;
+    one.B = 1;
+    one.x.assign(p.x.begin() + i * p.D, p.x.begin() + (i + 1) * p.D);
+    one.y = {p.y[i]};
+    auto L = make(reduction::sum);
+    const outcome<T> o = run_loss(L, one, refs_mode::weights, true);
+    for (index_t k = 0; k < p.D; ++k) gx_ref[i * p.D + k] = double(u_h[i]) * o.gx[k];
+    for (index_t k = 0; k < p.C * p.D; ++k) gw_ref[k] += double(u_h[i]) * o.gw[k];
+  }
+  CHECK(rel_diff(download<T>(backends::data_ptr(gx), p.B * p.D), gx_ref) <= tol * 10);
+  CHECK(rel_diff(download<T>(backends::data_ptr(gw), p.C * p.D), gw_ref) <= tol * 10);
+}
+
+TEMPLATE_TEST_CASE("the embeddings' scale does not matter, except below eps", "[losses][normalise]",
+                   float, double) {
+  using T = TestType;
+  problem<T> p = make_problem<T>(5, 6, 4, 8);
+  auto L = losses::uss_loss<T>();
+  L.opts().init = bias_init::fixed;
+  L.set_bias(T(20));
+  const T base = run_loss(L, p, refs_mode::memory, false).loss;
+  problem<T> q = p;
+  for (T& v : q.x) v *= T(37);
+  CHECK(double(run_loss(L, q, refs_mode::memory, false).loss) == Approx(double(base)).epsilon(1e-5));
+  // A zero embedding has cosine 0 with everything (x / max(||x||, eps) = 0), and a finite
+  // gradient g / eps.
+  problem<T> z = p;
+  for (index_t k = 0; k < p.D; ++k) z.x[k] = T(0);
+  const outcome<T> o = run_loss(L, z, refs_mode::memory, true);
+  for (T v : o.gx) CHECK(std::isfinite(double(v)));
+}
