@@ -147,7 +147,8 @@ class tile_driver {
     B_ = x.rows;
     D_ = x.cols;
     N_ = refs_.rows;
-    T_ = tile_cols > 0 ? tile_cols : std::max<index_t>(64, (index_t(1) << 20) / std::max<index_t>(B_, 1));
+    T_ = tile_cols > 0 ? tile_cols
+                       : std::max<index_t>(64, default_tile_elements / std::max<index_t>(B_, 1));
     T_ = std::max<index_t>(1, std::min(T_, N_));
     xhat_ = backends::make_buffer<T>(pol_, B_ * D_);
     xnorm_ = backends::make_buffer<T>(pol_, B_);
@@ -159,6 +160,11 @@ class tile_driver {
     cos_ = backends::make_buffer<T>(pol_, B_ * T_);
   }
 
+  /// The default tile holds about 2^22 cosines (16 MiB in float): large enough that the
+  /// products run at full speed and that a few-thousand-class head is one tile, small enough
+  /// that a million-class head never needs B x C memory.
+  static constexpr index_t default_tile_elements = index_t(1) << 22;
+
   index_t batch() const { return B_; }
   index_t references() const { return N_; }
   index_t tile_columns() const { return T_; }
@@ -168,12 +174,11 @@ class tile_driver {
   /// One statistics pass over every tile (pass = 1 or 2).
   template <class K>
   void statistics_pass(const K& kernel, int pass, row_stats<T>* stats) {
-    for (index_t j0 = 0; j0 < N_; j0 += T_) {
-      const index_t nt = std::min(T_, N_ - j0);
+    for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
       backends::for_each_index(pol_, B_,
                                stats_row<T, K>{kernel, pass, tile, j0, pairs_, stats});
-    }
+    });
   }
 
   /// Lets the kernel derive its cached values from the (merged) statistics of a pass.
@@ -191,13 +196,13 @@ class tile_driver {
                     const T* row_scale, T scale_all) {
     backends::for_each_index(pol_, B_, row_loss_init<T, K>{kernel, stats, row_loss});
     if (grad) start_gradients(K::has_bias);
-    for (index_t j0 = 0; j0 < N_; j0 += T_) {
-      const index_t nt = std::min(T_, N_ - j0);
+    for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
       backends::for_each_index(pol_, B_,
                                element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale,
                                                  scale_all, row_loss, grad});
-      if (!grad) continue;
+      if (!grad) return;
+      cached_j0_ = -1;  // the tile now holds gradients, not cosines
       const matrix_view<const T> g = tile;
       const matrix_view<const T> rt = ref_tile_view(j0, nt);
       // d loss / d x_hat += G R_hat_tile
@@ -217,7 +222,7 @@ class tile_driver {
       if (K::has_bias) {
         backends::for_each_index(pol_, nt, column_sum<T>{g, ptr(gcol_), j0});
       }
-    }
+    });
   }
 
   /// Where the gradient with respect to learnable references goes (N x D, policy memory).
@@ -260,15 +265,32 @@ class tile_driver {
     return matrix_view<const T>(cptr(rtile_), nt, D_);
   }
 
-  // Cosines of all anchors with references [j0, j0 + nt): B x nt, in the tile buffer.
+  // Calls f(j0, nt) for every tile. Successive walks alternate direction, so that a walk
+  // starts on the tile the previous one ended on, whose cosines are still in the buffer:
+  // with a single tile, a statistics pass and the element pass share one product.
+  template <class F>
+  void for_each_tile(F&& f) {
+    const index_t tiles = (N_ + T_ - 1) / T_;
+    for (index_t t = 0; t < tiles; ++t) {
+      const index_t k = ascending_ ? t : tiles - 1 - t;
+      const index_t j0 = k * T_;
+      f(j0, std::min(T_, N_ - j0));
+    }
+    ascending_ = !ascending_;
+  }
+
+  // Cosines of all anchors with references [j0, j0 + nt): B x nt, in the tile buffer (reused
+  // when it already holds them).
   matrix_view<T> cosine_tile(index_t j0, index_t nt) {
+    auto tile = matrix_view<T>(ptr(cos_), B_, nt);
+    if (cached_j0_ == j0) return tile;
     if (!in_batch_) {
       backends::normalize_rows(pol_, refs_.row_block(j0, nt), matrix_view<T>(ptr(rtile_), nt, D_),
                                ptr(rnorm_), normalize_eps<T>);
     }
-    auto tile = matrix_view<T>(ptr(cos_), B_, nt);
     backends::gemm(pol_, T(1), xhat_cview(), backends::transpose(ref_tile_view(j0, nt)), T(0),
                    tile);
+    cached_j0_ = j0;
     return tile;
   }
 
@@ -286,6 +308,8 @@ class tile_driver {
   index_t B_ = 0, D_ = 0, N_ = 0, T_ = 1;
   buffer xhat_, xnorm_, rtile_, rnorm_, cos_, gxhat_, gtile_, gcol_;
   matrix_view<T> grad_refs_;
+  index_t cached_j0_ = -1;  // the first column of the tile whose cosines cos_ holds, or -1
+  bool ascending_ = true;
 };
 
 }  // namespace unitsface::losses::detail
