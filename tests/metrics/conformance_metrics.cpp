@@ -80,8 +80,8 @@ double field_error(const std::vector<double>& got, const std::vector<double>& wa
 /// Keeps the larger error of a field across runs (float and double scores).
 struct report {
   std::vector<field> fields;
-  void add(const std::string& name, const std::vector<double>& got,
-           const std::vector<double>& want, double tol, bool checked = true) {
+  void add(const std::string& name, const std::vector<double>& got, const std::vector<double>& want,
+           double tol, bool checked = true) {
     const double e = field_error(got, want);
     for (auto& f : fields) {
       if (f.name == name) {
@@ -215,10 +215,10 @@ void check_identification(const json& c, report& rep) {
   for (const auto& r : sim) m.insert(m.end(), r.begin(), r.end());
   const json& e = c.at("expected");
   const auto want = nums(e.at("cmc_rank_1_to_10"));
-  const auto cmc = um::cmc_curve(unitsface::matrix_view<const double>(m.data(), P, G),
-                                 unitsface::vector_view<const long long>(pl.data(), P),
-                                 unitsface::vector_view<const long long>(gl.data(), G),
-                                 index_t(want.size()));
+  const auto cmc =
+      um::cmc_curve(unitsface::matrix_view<const double>(m.data(), P, G),
+                    unitsface::vector_view<const long long>(pl.data(), P),
+                    unitsface::vector_view<const long long>(gl.data(), G), index_t(want.size()));
   rep.add("cmc_rank_1_to_10", cmc, want, 0.0);
 }
 
@@ -305,8 +305,8 @@ int main(int argc, char** argv) {
     for (const auto& f : rep.fields) {
       char buf[256];
       std::snprintf(buf, sizeof buf, "    %-44s max error %.3g  (%s %.0e)%s\n", f.name.c_str(),
-                    f.error, f.checked ? "tolerance" : "informative, not checked; tol",
-                    f.tolerance, f.ok() ? "" : "  <-- FAIL");
+                    f.error, f.checked ? "tolerance" : "informative, not checked; tol", f.tolerance,
+                    f.ok() ? "" : "  <-- FAIL");
       std::cout << buf;
     }
     (ok ? passed : failed)++;

@@ -155,8 +155,7 @@ std::vector<probe_outcome> identify(matrix_view<E> probes, matrix_view<E> galler
 }
 
 /// CMC at ranks 1..max_rank: cmc[r - 1] = fraction of probes whose first mate has rank <= r.
-inline std::vector<double> cmc_curve(const std::vector<probe_outcome>& outcomes,
-                                     index_t max_rank) {
+inline std::vector<double> cmc_curve(const std::vector<probe_outcome>& outcomes, index_t max_rank) {
   detail::require(!outcomes.empty(), "outcomes", "no probe");
   detail::require(max_rank >= 1, "max_rank", "must be >= 1");
   std::vector<index_t> count(static_cast<std::size_t>(max_rank) + 1, 0);

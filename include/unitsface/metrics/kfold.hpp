@@ -217,7 +217,8 @@ kfold_result kfold_accuracy(matrix_view<E> embeddings1, matrix_view<E> embedding
   detail::require_size("issame", issame.size(), n);
   auto same = detail::read_labels(issame, "issame");
   detail::fold_starts(n, options.folds);
-  std::vector<double> v(static_cast<std::size_t>(n)), a(static_cast<std::size_t>(d)), b(static_cast<std::size_t>(d));
+  std::vector<double> v(static_cast<std::size_t>(n)), a(static_cast<std::size_t>(d)),
+      b(static_cast<std::size_t>(d));
   auto normalised = [&](matrix_view<E> m, index_t i, std::vector<double>& out, const char* name) {
     double ss = 0;
     for (index_t c = 0; c < d; ++c) {

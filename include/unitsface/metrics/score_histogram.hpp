@@ -10,9 +10,11 @@
 // Resolution ("within one bin"): every metric is computed on the ROC restricted to
 // thresholds at bin edges e_i = lo + i w; each such point is an exact ROC point of the same
 // scores (accept score >= e_i). Hence
-//  - TAR@FAR (at-most): the threshold found is the lowest bin edge with FAR <= target, which
-//    lies in (c, c + w] for c the exact rule's critical impostor score; FAR never exceeds the
-//    target and TAR is the exact TAR at that edge (<= the exact rule's TAR).
+//  - TAR@FAR (at-most): the TAR found is the exact TAR at the first bin edge above c, the
+//    exact rule's critical impostor score (the highest impostor score that must be rejected),
+//    and that edge lies in (c, c + w]; so it is at most the exact TAR and at least the exact
+//    TAR at threshold c + w. FAR never exceeds the target. The threshold reported is the
+//    highest edge with that TAR (ties to the highest threshold, as in the exact rule).
 //  - EER: the crossing lies in the same bin box as the exact crossing, so |EER_hist - EER| is
 //    at most the larger of the FAR and FRR mass of that one bin.
 //  - AUC: equal-bin pairs count 1/2 (trapezoids between edges), so |AUC_hist - AUC| is at most
@@ -153,7 +155,8 @@ class score_histogram {
   void visit(F&& f) const {
     index_t fp = 0, tp = 0;
     for (index_t b = bins_ - 1; b >= 0; --b) {
-      const index_t g = genuine_[static_cast<std::size_t>(b)], im = impostor_[static_cast<std::size_t>(b)];
+      const index_t g = genuine_[static_cast<std::size_t>(b)],
+                    im = impostor_[static_cast<std::size_t>(b)];
       if (g == 0 && im == 0) continue;
       fp += im;
       tp += g;

@@ -40,7 +40,9 @@ struct tar_at_far_result {
 };
 
 /// The standard targets 1e-6 ... 1e-1.
-inline std::vector<double> standard_far_targets() { return {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1}; }
+inline std::vector<double> standard_far_targets() {
+  return {1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1};
+}
 
 namespace detail {
 
@@ -164,8 +166,9 @@ struct interpolated_accumulator {
         const double f = targets[j];
         const double slope = (yb - ya) / (xb - xa);
         const double frac = (f - xa) / (xb - xa);
-        const double thr =
-            std::isinf(a.threshold) ? e.threshold : a.threshold + frac * (e.threshold - a.threshold);
+        const double thr = std::isinf(a.threshold)
+                               ? e.threshold
+                               : a.threshold + frac * (e.threshold - a.threshold);
         out[j] = {f, slope * (f - xa) + ya, thr, f};
         closed[j] = 1;
         --open;
