@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <span>
 #include <type_traits>
 #include <vector>
 
@@ -128,26 +130,37 @@ class sorted_scores {
     static_assert(std::is_same_v<std::remove_const_t<S>, T>, "score type mismatch");
     const index_t n = scores.size();
     detail::require_size("labels", labels.size(), n);
-    // Pass 1: validate and count keys per top-16-bit bucket, per class.
+    // Pass 1: validate and count keys per top-16-bit bucket, per class (genuine counts in
+    // hist[0, 65536), impostor counts in hist[65536, 131072)). The checks are accumulated
+    // without branching; a second, slow pass finds and reports the first bad element.
+    using label_type = std::remove_const_t<L>;
     std::vector<index_t> hist(2 * detail::bucket_count, 0);
-    index_t* hg = hist.data();
-    index_t* hi = hist.data() + detail::bucket_count;
     index_t genuine = 0;
+    bool bad = false;
     for (index_t i = 0; i < n; ++i) {
       const T s = scores[i];
-      detail::require_finite_score(s, i, "scores");
-      const bool g = detail::genuine_label(labels[i], i, "labels");
-      const index_t b = detail::top_bucket(detail::score_to_key(s));
-      if (g) {
-        ++hg[b];
-        ++genuine;
-      } else {
-        ++hi[b];
+      const label_type l = labels[i];
+      const bool g = l == label_type(1);
+      bad |= !std::isfinite(s) | (!g & (l != label_type(0)));
+      genuine += g;
+      ++hist[std::size_t(detail::top_bucket(detail::score_to_key(s)) +
+                         (g ? 0 : detail::bucket_count))];
+    }
+    if (bad) {
+      for (index_t i = 0; i < n; ++i) {
+        detail::require_finite_score(scores[i], i, "scores");
+        detail::genuine_label(labels[i], i, "labels");
       }
     }
+    index_t* hg = hist.data();
+    index_t* hi = hist.data() + detail::bucket_count;
     detail::require_both_classes(genuine, n - genuine, "labels");
-    genuine_.resize(static_cast<std::size_t>(genuine));
-    impostor_.resize(static_cast<std::size_t>(n - genuine));
+    // Uninitialised storage: every element is written by the scatter below, so zero-filling
+    // 4 bytes per score first would only cost time.
+    genuine_size_ = genuine;
+    impostor_size_ = n - genuine;
+    genuine_.reset(new key_type[std::size_t(genuine_size_)]);
+    impostor_.reset(new key_type[std::size_t(impostor_size_)]);
     // Bucket starts (exclusive prefix sums, in place) and the largest bucket.
     index_t largest = 0;
     for (index_t* h : {hg, hi}) {
@@ -160,29 +173,28 @@ class sorted_scores {
       }
     }
     // Pass 2: scatter the keys into their buckets. hg/hi end up holding the bucket ends.
-    using label_type = std::remove_const_t<L>;
     for (index_t i = 0; i < n; ++i) {
       const key_type k = detail::score_to_key(scores[i]);
       const index_t b = detail::top_bucket(k);
       if (labels[i] == label_type(1)) {
-        genuine_[static_cast<std::size_t>(hg[b]++)] = k;
+        genuine_[hg[b]++] = k;
       } else {
-        impostor_[static_cast<std::size_t>(hi[b]++)] = k;
+        impostor_[hi[b]++] = k;
       }
     }
     // Sort each bucket on its low bits. The scratch buffer is capped so that one huge bucket
     // (scores piled on few values) cannot double the memory; such a bucket uses std::sort.
     const index_t cap = std::max<index_t>(index_t(1) << 16, n / 16);
     std::vector<key_type> scratch(static_cast<std::size_t>(std::min(largest, cap)));
-    for (auto [h, keys] : {std::pair{hg, &genuine_}, std::pair{hi, &impostor_}}) {
+    for (auto [h, keys] : {std::pair{hg, genuine_.get()}, std::pair{hi, impostor_.get()}}) {
       index_t begin = 0;
       for (index_t b = 0; b < detail::bucket_count; ++b) {
         const index_t end = h[b];
         const index_t len = end - begin;
         if (len > cap) {
-          std::sort(keys->begin() + begin, keys->begin() + end);
+          std::sort(keys + begin, keys + end);
         } else {
-          detail::sort_bucket(keys->data() + begin, len, scratch.data());
+          detail::sort_bucket(keys + begin, len, scratch.data());
         }
         begin = end;
       }
@@ -190,13 +202,19 @@ class sorted_scores {
     scratch_bytes_ = scratch.size() * sizeof(key_type) + hist.size() * sizeof(index_t);
   }
 
-  index_t genuine_count() const { return index_t(genuine_.size()); }
-  index_t impostor_count() const { return index_t(impostor_.size()); }
+  index_t genuine_count() const { return genuine_size_; }
+  index_t impostor_count() const { return impostor_size_; }
   /// Ascending keys; detail::key_to_score<T> turns one back into its score.
-  const std::vector<key_type>& genuine_keys() const { return genuine_; }
-  const std::vector<key_type>& impostor_keys() const { return impostor_; }
+  std::span<const key_type> genuine_keys() const {
+    return {genuine_.get(), std::size_t(genuine_size_)};
+  }
+  std::span<const key_type> impostor_keys() const {
+    return {impostor_.get(), std::size_t(impostor_size_)};
+  }
   /// Bytes held by this object, and the most it held at once while sorting.
-  std::size_t bytes() const { return (genuine_.size() + impostor_.size()) * sizeof(key_type); }
+  std::size_t bytes() const {
+    return std::size_t(genuine_size_ + impostor_size_) * sizeof(key_type);
+  }
   std::size_t peak_bytes() const { return bytes() + scratch_bytes_; }
 
   /// Calls visit(fp, tp, threshold) for every distinct score from the highest down, with the
@@ -204,11 +222,11 @@ class sorted_scores {
   /// ROC points of scikit-learn's roc_curve after its (0, 0, +inf) point.
   template <class Visit>
   void walk(Visit&& visit) const {
-    index_t gi = index_t(genuine_.size());
-    index_t ii = index_t(impostor_.size());
+    index_t gi = genuine_size_;
+    index_t ii = impostor_size_;
     index_t tp = 0, fp = 0;
-    const key_type* g = genuine_.data();
-    const key_type* im = impostor_.data();
+    const key_type* g = genuine_.get();
+    const key_type* im = impostor_.get();
     while (gi > 0 || ii > 0) {
       key_type k;
       if (gi == 0) {
@@ -231,8 +249,10 @@ class sorted_scores {
   }
 
  private:
-  std::vector<key_type> genuine_;
-  std::vector<key_type> impostor_;
+  std::unique_ptr<key_type[]> genuine_;
+  std::unique_ptr<key_type[]> impostor_;
+  index_t genuine_size_ = 0;
+  index_t impostor_size_ = 0;
   std::size_t scratch_bytes_ = 0;
 };
 
