@@ -8,6 +8,7 @@
 // its thresholds is as right; the threshold reported is interpolated along the segment.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -30,6 +31,7 @@ struct eer_accumulator {
   roc_point prev;  // (0, 0, +inf)
   int128_t h_prev = 0;
   bool found = false;
+  roc_point seg_begin, seg_end;  // the segment holding the crossing
   eer_result r;
   // h = P*N*(1 - fpr - tpr), exact in 128 bits; it starts at P*N and ends at -P*N.
   int128_t h(const roc_point& p) const {
@@ -45,6 +47,8 @@ struct eer_accumulator {
       return;
     }
     found = true;
+    seg_begin = prev;
+    seg_end = p;
     // Fraction along the segment prev -> p where h reaches 0 (h_prev > 0 >= hp).
     const double t = static_cast<double>(h_prev) / static_cast<double>(h_prev - hp);
     r.eer = (double(prev.fp) + t * double(p.fp - prev.fp)) / double(N);
@@ -57,6 +61,25 @@ struct eer_accumulator {
   }
 };
 
+/// When the crossing falls on a horizontal piece that a corner walk crossed in one step, the
+/// threshold is interpolated between the impostor scores of ranks floor(x) and floor(x) + 1
+/// (x = EER * N), read from the sorted impostor keys: the thresholds of the skipped points.
+template <class T>
+void refine_eer_threshold(const sorted_scores<T>& s, eer_accumulator& acc) {
+  const roc_point a = acc.seg_begin, b = acc.seg_end;
+  if (!acc.found || a.tp != b.tp || b.fp - a.fp < 2) return;
+  const auto im = s.impostor_keys();
+  const index_t N = s.impostor_count();
+  auto score_at_rank = [&](index_t rank) {  // rank 1 = highest impostor score
+    return static_cast<double>(key_to_score<T>(im[static_cast<std::size_t>(N - rank)]));
+  };
+  const double x = acc.r.eer * double(N);
+  const index_t r = std::clamp<index_t>(index_t(std::floor(x)), a.fp, b.fp - 1);
+  const double left = r <= a.fp ? a.threshold : score_at_rank(r);
+  const double right = score_at_rank(r + 1);
+  acc.r.threshold = std::isinf(left) ? right : left + (x - double(r)) * (right - left);
+}
+
 }  // namespace detail
 
 template <class T>
@@ -64,7 +87,8 @@ eer_result equal_error_rate(const sorted_scores<T>& s) {
   detail::eer_accumulator acc;
   acc.P = s.genuine_count();
   acc.N = s.impostor_count();
-  s.walk([&](index_t fp, index_t tp, double t) { acc.push({fp, tp, t}); });
+  s.walk_corners([&](index_t fp, index_t tp, double t) { acc.push({fp, tp, t}); });
+  detail::refine_eer_threshold(s, acc);
   return acc.r;
 }
 

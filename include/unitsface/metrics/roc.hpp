@@ -191,7 +191,7 @@ inline double auc(const roc_curve& c) {
 template <class T>
 double roc_auc(const sorted_scores<T>& s) {
   detail::auc_accumulator acc{s.genuine_count(), s.impostor_count()};
-  s.walk([&](index_t fp, index_t tp, double t) { acc.push({fp, tp, t}); });
+  s.walk_corners([&](index_t fp, index_t tp, double t) { acc.push({fp, tp, t}); });
   return acc.value();
 }
 
@@ -208,7 +208,7 @@ partial_auc_result partial_auc(const sorted_scores<T>& s, double max_far) {
   acc.P = s.genuine_count();
   acc.N = s.impostor_count();
   acc.max_far = max_far;
-  s.walk([&](index_t fp, index_t tp, double t) { acc.push({fp, tp, t}); });
+  s.walk_corners([&](index_t fp, index_t tp, double t) { acc.push({fp, tp, t}); });
   acc.finish();
   return acc.result();
 }

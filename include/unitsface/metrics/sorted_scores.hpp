@@ -141,7 +141,7 @@ class sorted_scores {
       const T s = scores[i];
       const label_type l = labels[i];
       const bool g = l == label_type(1);
-      bad |= !std::isfinite(s) | (!g & (l != label_type(0)));
+      bad |= (!std::isfinite(s)) | ((!g) & (l != label_type(0)));
       genuine += g;
       ++hist[std::size_t(detail::top_bucket(detail::score_to_key(s)) +
                          (g ? 0 : detail::bucket_count))];
@@ -219,7 +219,8 @@ class sorted_scores {
 
   /// Calls visit(fp, tp, threshold) for every distinct score from the highest down, with the
   /// cumulative counts of impostor (fp) and genuine (tp) scores >= that threshold: exactly the
-  /// ROC points of scikit-learn's roc_curve after its (0, 0, +inf) point.
+  /// ROC points of scikit-learn's roc_curve after its (0, 0, +inf) point. A visitor that
+  /// returns bool stops the walk by returning false.
   template <class Visit>
   void walk(Visit&& visit) const {
     index_t gi = genuine_size_;
@@ -244,8 +245,52 @@ class sorted_scores {
         --gi;
         ++tp;
       }
-      visit(fp, tp, static_cast<double>(detail::key_to_score<T>(k)));
+      const double t = static_cast<double>(detail::key_to_score<T>(k));
+      if constexpr (std::is_same_v<decltype(visit(fp, tp, t)), bool>) {
+        if (!visit(fp, tp, t)) return;
+      } else {
+        visit(fp, tp, t);
+      }
     }
+  }
+
+  /// The ROC points where the curve turns: for each distinct genuine score, the last point of
+  /// the horizontal run of impostor-only scores above it (if any) and its own point; then the
+  /// last point. The points left out lie on straight horizontal pieces between these, so AUC,
+  /// partial AUC, EER and the at-most rule are unchanged, while a run of impostors is skipped
+  /// by a galloping search instead of visited score by score: O(P log(N/P)) after the sort.
+  template <class Visit>
+  void walk_corners(Visit&& visit) const {
+    index_t gi = genuine_size_;
+    index_t ii = impostor_size_;
+    index_t tp = 0, fp = 0;
+    const key_type* g = genuine_.get();
+    const key_type* im = impostor_.get();
+    auto score = [](key_type k) { return static_cast<double>(detail::key_to_score<T>(k)); };
+    while (gi > 0) {
+      const key_type k = g[gi - 1];
+      // First impostor index above k in [0, ii): gallop down from ii, then binary search.
+      index_t step = 1;
+      while (step <= ii && im[ii - step] > k) step *= 2;
+      const index_t from = step <= ii ? ii - step : 0;
+      const index_t to = ii - step / 2;
+      const index_t lo = index_t(std::upper_bound(im + from, im + to, k) - im);
+      if (lo < ii) {
+        fp += ii - lo;
+        ii = lo;
+        visit(fp, tp, score(im[lo]));
+      }
+      while (gi > 0 && g[gi - 1] == k) {
+        --gi;
+        ++tp;
+      }
+      while (ii > 0 && im[ii - 1] == k) {
+        --ii;
+        ++fp;
+      }
+      visit(fp, tp, score(k));
+    }
+    if (ii > 0) visit(fp + ii, tp, score(im[0]));
   }
 
  private:

@@ -12,7 +12,8 @@
 //    of the full ROC (for each distinct FAR its largest TAR). FAR = the target; the threshold
 //    is interpolated the same way between the two envelope points (or the lower point's
 //    threshold when the upper one is the +inf point).
-// All three are computed in one walk over the sorted scores; the ROC is not stored.
+// None stores the ROC: at_most walks only the corners of the curve (sorted_scores::
+// walk_corners); nearest and interpolated walk every point up to their largest target and stop.
 #pragma once
 
 #include <algorithm>
@@ -204,20 +205,27 @@ std::vector<tar_at_far_result> tar_at_far(const sorted_scores<T>& s,
   switch (rule) {
     case far_rule::at_most: {
       detail::at_most_accumulator acc{P, N, far_targets};
-      s.walk([&](index_t fp, index_t tp, double t) { acc.push({fp, tp, t}); });
+      s.walk_corners([&](index_t fp, index_t tp, double t) { acc.push({fp, tp, t}); });
       return acc.results();
     }
     case far_rule::nearest: {
       detail::nearest_accumulator acc{P, N, far_targets};
       auto kept = [&](const detail::roc_point& p) { acc.push(p); };
       detail::drop_intermediate_filter<decltype(kept)&> drop{kept};
-      s.walk([&](index_t fp, index_t tp, double t) { drop.push({fp, tp, t}); });
+      // Stop once every target is settled (the look-ahead point has been seen by then).
+      s.walk([&](index_t fp, index_t tp, double t) {
+        drop.push({fp, tp, t});
+        return acc.open > 0;
+      });
       drop.finish();
       return acc.results();
     }
     case far_rule::interpolated: {
       detail::interpolated_accumulator acc{P, N, far_targets};
-      s.walk([&](index_t fp, index_t tp, double t) { acc.push({fp, tp, t}); });
+      s.walk([&](index_t fp, index_t tp, double t) {
+        acc.push({fp, tp, t});
+        return acc.open > 0;
+      });
       acc.finish();
       return acc.out;
     }

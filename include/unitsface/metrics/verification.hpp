@@ -1,4 +1,4 @@
-// unitsface metrics: every summary verification metric from one walk over the sorted scores.
+// unitsface metrics: every summary verification metric from the sorted scores, in two walks.
 //
 // The summary path (AUC, partial AUC, EER, TAR@FAR under the three rules) holds the sorted
 // keys (4 bytes per float score) and O(number of targets) state: the ROC is never stored.
@@ -50,17 +50,25 @@ verification_summary summarize_verification(const sorted_scores<T>& s,
   detail::interpolated_accumulator interp{P, N, options.far_targets};
   auto kept = [&](const detail::roc_point& p) { nearest.push(p); };
   detail::drop_intermediate_filter<decltype(kept)&> drop{kept};
-  s.walk([&](index_t fp, index_t tp, double t) {
+  // AUC, partial AUC, EER and the at-most rule need only the corners of the ROC (a fast walk
+  // that skips impostor runs); the nearest and interpolated rules need every point, but only
+  // up to their largest target, after which the walk stops.
+  s.walk_corners([&](index_t fp, index_t tp, double t) {
     const detail::roc_point p{fp, tp, t};
     auc.push(p);
     pauc.push(p);
     eer.push(p);
     at_most.push(p);
+  });
+  pauc.finish();
+  detail::refine_eer_threshold(s, eer);
+  s.walk([&](index_t fp, index_t tp, double t) {
+    const detail::roc_point p{fp, tp, t};
     drop.push(p);
     interp.push(p);
+    return nearest.open > 0 || interp.open > 0;
   });
   drop.finish();
-  pauc.finish();
   interp.finish();
   verification_summary r;
   r.genuine = P;
