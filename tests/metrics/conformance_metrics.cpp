@@ -1,0 +1,320 @@
+// conformance_metrics: checks unitsface's metrics against reference vectors.
+//
+//   conformance_metrics [FOLDER] [--backend NAME]
+//
+// Reads every *.json case of FOLDER (default: the shared metrics vectors found at configure
+// time), prints each case's max error per field and a closing line "N passed, M failed", and
+// exits non-zero when a case fails, when a case has an unknown kind, or when no case is found.
+// Error of a field = max |got - expected| / max |expected| over its elements (absolute when
+// the expected values are all 0). Tolerances follow the vectors' README: ROC points, k-fold
+// and identification values exact; every other verification value 1e-9; eer_threshold is
+// informative only (printed, not checked).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "unitsface/metrics.hpp"
+
+#ifndef UNITSFACE_METRICS_VECTORS_DIR
+#define UNITSFACE_METRICS_VECTORS_DIR "../shared/vectors/metrics"
+#endif
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+namespace um = unitsface::metrics;
+using unitsface::index_t;
+
+namespace {
+
+double num(const json& j) {
+  if (j.is_string()) {
+    const std::string s = j.get<std::string>();
+    if (s == "inf" || s == "Infinity") return std::numeric_limits<double>::infinity();
+    if (s == "-inf" || s == "-Infinity") return -std::numeric_limits<double>::infinity();
+    if (s == "nan" || s == "NaN") return std::numeric_limits<double>::quiet_NaN();
+    throw std::runtime_error("unexpected string value '" + s + "'");
+  }
+  return j.get<double>();
+}
+
+std::vector<double> nums(const json& j) {
+  std::vector<double> v;
+  for (const auto& x : j) v.push_back(num(x));
+  return v;
+}
+
+/// One field's comparison: error as the README defines it, with its tolerance.
+struct field {
+  std::string name;
+  double error = 0;
+  double tolerance = 0;
+  bool checked = true;
+  bool ok() const { return !checked || error <= tolerance; }
+};
+
+double diff(double got, double want) {
+  if (std::isinf(want) || std::isinf(got)) return got == want ? 0.0 : HUGE_VAL;
+  if (std::isnan(got) || std::isnan(want)) return HUGE_VAL;
+  return std::abs(got - want);
+}
+
+double field_error(const std::vector<double>& got, const std::vector<double>& want) {
+  if (got.size() != want.size()) return HUGE_VAL;
+  double scale = 0, err = 0;
+  for (double w : want) {
+    if (std::isfinite(w)) scale = std::max(scale, std::abs(w));
+  }
+  for (std::size_t i = 0; i < got.size(); ++i) err = std::max(err, diff(got[i], want[i]));
+  return scale > 0 && std::isfinite(err) ? err / scale : err;
+}
+
+/// Keeps the larger error of a field across runs (float and double scores).
+struct report {
+  std::vector<field> fields;
+  void add(const std::string& name, const std::vector<double>& got, const std::vector<double>& want,
+           double tol, bool checked = true) {
+    const double e = field_error(got, want);
+    for (auto& f : fields) {
+      if (f.name == name) {
+        f.error = std::max(f.error, e);
+        return;
+      }
+    }
+    fields.push_back({name, e, tol, checked});
+  }
+  bool ok() const {
+    return std::all_of(fields.begin(), fields.end(), [](const field& f) { return f.ok(); });
+  }
+};
+
+template <class T>
+void check_verification(const json& c, report& rep) {
+  const auto scores_d = nums(c.at("scores"));
+  std::vector<T> scores(scores_d.begin(), scores_d.end());
+  std::vector<int> labels = c.at("labels").get<std::vector<int>>();
+  const unitsface::vector_view<const T> sv(scores.data(), index_t(scores.size()));
+  const unitsface::vector_view<const int> lv(labels.data(), index_t(labels.size()));
+  const um::sorted_scores<T> s(sv, lv);
+  const json& e = c.at("expected");
+
+  for (const auto& [key, drop] : {std::pair{"roc_full", false}, {"roc_drop_intermediate", true}}) {
+    if (!e.contains(key)) continue;
+    const um::roc_curve r = um::compute_roc(s, drop);
+    const json& x = e.at(key);
+    rep.add(std::string(key) + ".fpr", r.fpr, nums(x.at("fpr")), 0.0);
+    rep.add(std::string(key) + ".tpr", r.tpr, nums(x.at("tpr")), 0.0);
+    rep.add(std::string(key) + ".thresholds", r.thresholds, nums(x.at("thresholds")), 0.0);
+  }
+
+  um::verification_options opt;
+  opt.far_targets.clear();
+  std::vector<std::string> target_keys;
+  if (e.contains("tar_at_far_at_most")) {
+    for (const auto& [k, v] : e.at("tar_at_far_at_most").items()) {
+      target_keys.push_back(k);
+      opt.far_targets.push_back(std::stod(k));
+    }
+  } else {
+    opt.far_targets = um::standard_far_targets();
+  }
+  // The one-walk summary, and each metric through its own entry point: both must agree with
+  // the vectors.
+  const um::verification_summary sum = um::summarize_verification(s, opt);
+  const double tol = 1e-9;
+  if (e.contains("auc")) {
+    rep.add("auc", {sum.auc}, {num(e.at("auc"))}, tol);
+    rep.add("auc(roc_auc)", {um::roc_auc(s)}, {num(e.at("auc"))}, tol);
+  }
+  if (e.contains("eer")) {
+    rep.add("eer", {sum.eer.eer}, {num(e.at("eer"))}, tol);
+    rep.add("eer(equal_error_rate)", {um::equal_error_rate(s).eer}, {num(e.at("eer"))}, tol);
+  }
+  if (e.contains("eer_threshold")) {
+    rep.add("eer_threshold(informative)", {sum.eer.threshold}, {num(e.at("eer_threshold"))}, tol,
+            false);
+  }
+  for (const auto& [k, v] : e.items()) {
+    const std::string pfx = "partial_auc_max_far_";
+    if (k.rfind(pfx, 0) != 0) continue;
+    const double m = std::stod(k.substr(pfx.size()));
+    const um::partial_auc_result p = um::partial_auc(s, m);
+    rep.add(k + ".raw", {p.raw}, {num(v.at("raw"))}, tol);
+    rep.add(k + ".mcclish", {p.mcclish}, {num(v.at("mcclish"))}, tol);
+    if (m == opt.partial_auc_max_far) {
+      rep.add(k + ".raw(summary)", {sum.partial_auc.raw}, {num(v.at("raw"))}, tol);
+    }
+  }
+  const std::pair<const char*, um::far_rule> rules[] = {
+      {"at_most", um::far_rule::at_most},
+      {"nearest", um::far_rule::nearest},
+      {"interpolated", um::far_rule::interpolated}};
+  for (const auto& [name, rule] : rules) {
+    const std::string key = std::string("tar_at_far_") + name;
+    if (!e.contains(key)) continue;
+    const auto& from_summary = rule == um::far_rule::at_most   ? sum.at_most
+                               : rule == um::far_rule::nearest ? sum.nearest
+                                                               : sum.interpolated;
+    const auto alone = um::tar_at_far(s, opt.far_targets, rule);
+    for (const char* fld : {"tar", "threshold", "far"}) {
+      std::vector<double> want, got, got_alone;
+      for (std::size_t i = 0; i < target_keys.size(); ++i) {
+        const json& x = e.at(key).at(target_keys[i]);
+        if (!x.contains(fld)) continue;
+        want.push_back(num(x.at(fld)));
+        const std::string f = fld;
+        auto pick = [&](const um::tar_at_far_result& r) {
+          return f == "tar" ? r.tar : f == "threshold" ? r.threshold : r.far;
+        };
+        got.push_back(pick(from_summary[i]));
+        got_alone.push_back(pick(alone[i]));
+      }
+      if (want.empty()) continue;
+      rep.add(std::string(name) + "." + fld, got, want, tol);
+      rep.add(std::string(name) + "." + fld + "(tar_at_far)", got_alone, want, tol);
+    }
+  }
+}
+
+void check_kfold(const json& c, report& rep) {
+  const auto e1 = c.at("embeddings1").get<std::vector<std::vector<double>>>();
+  const auto e2 = c.at("embeddings2").get<std::vector<std::vector<double>>>();
+  const auto issame = c.at("issame").get<std::vector<int>>();
+  const index_t n = index_t(e1.size()), d = n ? index_t(e1[0].size()) : 0;
+  std::vector<double> a, b;
+  for (const auto& r : e1) a.insert(a.end(), r.begin(), r.end());
+  for (const auto& r : e2) b.insert(b.end(), r.begin(), r.end());
+  um::kfold_options opt;
+  opt.folds = c.at("folds").get<index_t>();
+  opt.mode = um::kfold_mode::insightface;
+  const auto r = um::kfold_accuracy(unitsface::matrix_view<const double>(a.data(), n, d),
+                                    unitsface::matrix_view<const double>(b.data(), n, d),
+                                    unitsface::vector_view<const int>(issame.data(), n), opt);
+  const json& e = c.at("expected");
+  rep.add("fold_accuracy", r.fold_accuracy, nums(e.at("fold_accuracy")), 0.0);
+  rep.add("accuracy_mean", {r.accuracy_mean}, {num(e.at("accuracy_mean"))}, 0.0);
+  rep.add("accuracy_std", {r.accuracy_std}, {num(e.at("accuracy_std"))}, 0.0);
+  rep.add("fold_best_distance_threshold", r.fold_threshold,
+          nums(e.at("fold_best_distance_threshold")), 0.0);
+}
+
+void check_identification(const json& c, report& rep) {
+  const auto sim = c.at("similarity").get<std::vector<std::vector<double>>>();
+  const auto gl = c.at("gallery_labels").get<std::vector<long long>>();
+  const auto pl = c.at("probe_labels").get<std::vector<long long>>();
+  const index_t P = index_t(sim.size()), G = P ? index_t(sim[0].size()) : 0;
+  std::vector<double> m;
+  for (const auto& r : sim) m.insert(m.end(), r.begin(), r.end());
+  const json& e = c.at("expected");
+  const auto want = nums(e.at("cmc_rank_1_to_10"));
+  const auto cmc =
+      um::cmc_curve(unitsface::matrix_view<const double>(m.data(), P, G),
+                    unitsface::vector_view<const long long>(pl.data(), P),
+                    unitsface::vector_view<const long long>(gl.data(), G), index_t(want.size()));
+  rep.add("cmc_rank_1_to_10", cmc, want, 0.0);
+}
+
+bool exactly_float(const json& scores) {
+  for (const auto& x : scores) {
+    const double v = num(x);
+    if (double(float(v)) != v) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string folder = UNITSFACE_METRICS_VECTORS_DIR;
+  std::string backend = "host";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--backend") {
+      if (i + 1 >= argc) {
+        std::cerr << "conformance_metrics: --backend needs a name\n";
+        return 2;
+      }
+      backend = argv[++i];
+    } else if (a.rfind("--backend=", 0) == 0) {
+      backend = a.substr(10);
+    } else if (a == "-h" || a == "--help") {
+      std::cout << "usage: conformance_metrics [FOLDER] [--backend host]\n";
+      return 0;
+    } else {
+      folder = a;
+    }
+  }
+  if (backend != "host") {
+    std::cerr << "conformance_metrics: backend " << backend
+              << " is not built for metrics (the metrics are host code; use --backend host)\n";
+    return 2;
+  }
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(folder, ec)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry);
+  }
+  if (ec) {
+    std::cerr << "conformance_metrics: cannot read folder " << folder << ": " << ec.message()
+              << "\n";
+    std::cout << "0 passed, 1 failed\n";
+    return 1;
+  }
+  std::sort(files.begin(), files.end());
+  int passed = 0, failed = 0;
+  for (const auto& path : files) {
+    std::string name = path.filename().string(), kind = "?", note;
+    report rep;
+    bool ok = false;
+    try {
+      std::ifstream in(path);
+      const json c = json::parse(in);
+      name = c.value("name", name);
+      kind = c.value("kind", std::string("(none)"));
+      if (kind == "verification") {
+        check_verification<double>(c, rep);
+        note = "double";
+        if (exactly_float(c.at("scores"))) {
+          check_verification<float>(c, rep);
+          note = "double+float";
+        }
+        ok = rep.ok();
+      } else if (kind == "kfold_lfw") {
+        check_kfold(c, rep);
+        ok = rep.ok();
+      } else if (kind == "identification") {
+        check_identification(c, rep);
+        ok = rep.ok();
+      } else {
+        note = "unknown kind '" + kind + "'";
+      }
+    } catch (const std::exception& ex) {
+      note = std::string("error: ") + ex.what();
+      ok = false;
+    }
+    std::cout << (ok ? "PASS " : "FAIL ") << name << " (" << kind
+              << (note.empty() ? "" : ", " + note) << ")\n";
+    for (const auto& f : rep.fields) {
+      char buf[256];
+      std::snprintf(buf, sizeof buf, "    %-44s max error %.3g  (%s %.0e)%s\n", f.name.c_str(),
+                    f.error, f.checked ? "tolerance" : "informative, not checked; tol", f.tolerance,
+                    f.ok() ? "" : "  <-- FAIL");
+      std::cout << buf;
+    }
+    (ok ? passed : failed)++;
+  }
+  if (files.empty()) {
+    std::cerr << "conformance_metrics: no *.json case in " << folder << "\n";
+    failed = std::max(failed, 1);
+  }
+  std::cout << passed << " passed, " << failed << " failed\n";
+  return failed == 0 ? 0 : 1;
+}
