@@ -13,6 +13,7 @@
 #include "unitsface/losses/kernels/log_of_sums.hpp"
 #include "unitsface/losses/kernels/per_pair.hpp"
 #include "unitsface/losses/kernels/ss_softmax.hpp"
+#include "unitsface/losses/pairwise_loss.hpp"
 
 namespace unitsface::losses {
 
@@ -49,7 +50,7 @@ struct binary_options : evaluation_options {
 /// (SS-BCE, BCE head). See uss.hpp, ss_bce.hpp, bce_head.hpp, uce_head.hpp for the named
 /// losses built on it.
 template <class T>
-class binary_loss {
+class binary_loss : public pairwise_loss<binary_loss<T>, T> {
  public:
   using options = binary_options<T>;
 
@@ -84,34 +85,11 @@ class binary_loss {
   }
   bool per_column_bias() const { return per_column_; }
 
-  /// The loss value. May initialise the bias first (bias_init::data_dependent).
-  template <class Policy = host_policy>
-  T forward(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
-            const references<T>& refs, vector_view<T> per_anchor = {}) {
-    detail::call<T> c{x, labels, refs, nullptr, per_anchor, {}};
-    return evaluate(pol, c).loss;
-  }
-
-  /// Loss and gradients in one pass over the references: d loss / d x into grads.input,
-  /// d loss / d W into grads.weight (class weights), d loss / d bias in the result.
-  template <class Policy = host_policy>
-  loss_result<T> forward_backward(const Policy& pol, matrix_view<const T> x,
-                                  vector_view<const index_t> labels, const references<T>& refs,
-                                  const gradients<T>& grads, vector_view<const T> upstream = {},
-                                  vector_view<T> per_anchor = {}) {
-    detail::call<T> c{x, labels, refs, &grads, per_anchor, upstream};
-    return evaluate(pol, c);
-  }
-
-  /// The gradients (the same work as forward_backward: the loss comes for free).
-  template <class Policy = host_policy>
-  loss_result<T> backward(const Policy& pol, matrix_view<const T> x,
-                          vector_view<const index_t> labels, const references<T>& refs,
-                          const gradients<T>& grads, vector_view<const T> upstream = {}) {
-    return forward_backward(pol, x, labels, refs, grads, upstream);
-  }
+  // forward / forward_backward / backward come from pairwise_loss; a forward may initialise
+  // the bias first (bias_init::data_dependent).
 
  private:
+  friend class pairwise_loss<binary_loss, T>;
   template <class Policy>
   loss_result<T> evaluate(const Policy& pol, const detail::call<T>& c) {
     detail::validate_call(pol, c, opt_);

@@ -10,6 +10,7 @@
 #include "unitsface/losses/detail/run.hpp"
 #include "unitsface/losses/kernels/softmax.hpp"
 #include "unitsface/losses/margins.hpp"
+#include "unitsface/losses/pairwise_loss.hpp"
 
 namespace unitsface::losses {
 
@@ -23,7 +24,7 @@ struct softmax_options : evaluation_options {
 /// The references are normally the learnable class weights (references::weights); the
 /// gradient with respect to them goes to gradients::weight.
 template <class T, class Margin>
-class softmax_head {
+class softmax_head : public pairwise_loss<softmax_head<T, Margin>, T> {
  public:
   using options = softmax_options<T, Margin>;
 
@@ -31,28 +32,8 @@ class softmax_head {
 
   const options& opts() const { return opt_; }
 
-  template <class Policy = host_policy>
-  T forward(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
-            const references<T>& refs, vector_view<T> per_anchor = {}) const {
-    return evaluate(pol, detail::call<T>{x, labels, refs, nullptr, per_anchor, {}}).loss;
-  }
-
-  template <class Policy = host_policy>
-  loss_result<T> forward_backward(const Policy& pol, matrix_view<const T> x,
-                                  vector_view<const index_t> labels, const references<T>& refs,
-                                  const gradients<T>& grads, vector_view<const T> upstream = {},
-                                  vector_view<T> per_anchor = {}) const {
-    return evaluate(pol, detail::call<T>{x, labels, refs, &grads, per_anchor, upstream});
-  }
-
-  template <class Policy = host_policy>
-  loss_result<T> backward(const Policy& pol, matrix_view<const T> x,
-                          vector_view<const index_t> labels, const references<T>& refs,
-                          const gradients<T>& grads, vector_view<const T> upstream = {}) const {
-    return forward_backward(pol, x, labels, refs, grads, upstream);
-  }
-
  private:
+  friend class pairwise_loss<softmax_head, T>;
   void check() const;
 
   template <class Policy>

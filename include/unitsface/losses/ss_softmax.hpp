@@ -7,6 +7,7 @@
 #include "unitsface/core/policy.hpp"
 #include "unitsface/losses/detail/run.hpp"
 #include "unitsface/losses/kernels/ss_softmax.hpp"
+#include "unitsface/losses/pairwise_loss.hpp"
 
 namespace unitsface::losses {
 
@@ -22,7 +23,7 @@ struct ss_softmax_options : evaluation_options {
 /// (the memory); with in-batch pairs an anchor's positives are averaged, and an anchor without
 /// positives contributes 0.
 template <class T>
-class ss_softmax_loss {
+class ss_softmax_loss : public pairwise_loss<ss_softmax_loss<T>, T> {
  public:
   using options = ss_softmax_options<T>;
   explicit ss_softmax_loss(const options& o = options{}) : opt_(o) {
@@ -33,26 +34,8 @@ class ss_softmax_loss {
   }
   const options& opts() const { return opt_; }
 
-  template <class Policy = host_policy>
-  T forward(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
-            const references<T>& refs, vector_view<T> per_anchor = {}) const {
-    return evaluate(pol, detail::call<T>{x, labels, refs, nullptr, per_anchor, {}}).loss;
-  }
-  template <class Policy = host_policy>
-  loss_result<T> forward_backward(const Policy& pol, matrix_view<const T> x,
-                                  vector_view<const index_t> labels, const references<T>& refs,
-                                  const gradients<T>& grads, vector_view<const T> upstream = {},
-                                  vector_view<T> per_anchor = {}) const {
-    return evaluate(pol, detail::call<T>{x, labels, refs, &grads, per_anchor, upstream});
-  }
-  template <class Policy = host_policy>
-  loss_result<T> backward(const Policy& pol, matrix_view<const T> x,
-                          vector_view<const index_t> labels, const references<T>& refs,
-                          const gradients<T>& grads, vector_view<const T> upstream = {}) const {
-    return forward_backward(pol, x, labels, refs, grads, upstream);
-  }
-
  private:
+  friend class pairwise_loss<ss_softmax_loss, T>;
   template <class Policy>
   loss_result<T> evaluate(const Policy& pol, const detail::call<T>& c) const {
     detail::validate_call(pol, c, opt_);

@@ -1,0 +1,48 @@
+// unitsface: the calls every pairwise loss offers (forward, backward, forward_backward),
+// written once on top of the loss's own evaluate().
+#pragma once
+
+#include "unitsface/core/policy.hpp"
+#include "unitsface/losses/detail/run.hpp"
+#include "unitsface/losses/loss_result.hpp"
+#include "unitsface/losses/references.hpp"
+
+namespace unitsface::losses {
+
+/// CRTP base: Derived supplies
+///   template <class Policy> loss_result<T> evaluate(const Policy&, const detail::call<T>&);
+/// and gets the public calls. All views address the policy's memory.
+template <class Derived, class T>
+class pairwise_loss {
+ public:
+  /// The loss value. `per_anchor` (B values) receives the per-anchor losses when given.
+  template <class Policy = host_policy>
+  T forward(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
+            const references<T>& refs, vector_view<T> per_anchor = {}) {
+    return self().evaluate(pol, detail::call<T>{x, labels, refs, nullptr, per_anchor, {}}).loss;
+  }
+
+  /// Loss and gradients in one walk over the references: d loss / d x into grads.input,
+  /// d loss / d W into grads.weight (class weights; empty: not computed), d loss / d bias in
+  /// the result. With reduction::none, `upstream` holds d outer / d loss_i (B values).
+  template <class Policy = host_policy>
+  loss_result<T> forward_backward(const Policy& pol, matrix_view<const T> x,
+                                  vector_view<const index_t> labels, const references<T>& refs,
+                                  const gradients<T>& grads, vector_view<const T> upstream = {},
+                                  vector_view<T> per_anchor = {}) {
+    return self().evaluate(pol, detail::call<T>{x, labels, refs, &grads, per_anchor, upstream});
+  }
+
+  /// The gradients: the same work as forward_backward (the loss comes for free).
+  template <class Policy = host_policy>
+  loss_result<T> backward(const Policy& pol, matrix_view<const T> x,
+                          vector_view<const index_t> labels, const references<T>& refs,
+                          const gradients<T>& grads, vector_view<const T> upstream = {}) {
+    return forward_backward(pol, x, labels, refs, grads, upstream);
+  }
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+};
+
+}  // namespace unitsface::losses
