@@ -36,6 +36,25 @@ UNITSFACE_HD inline T sigmoid(T z) {
   return e / (T(1) + e);
 }
 
+/// softplus(z) and sigma(z) together, from one exponential e = exp(-|z|):
+///   softplus(z) = max(z, 0) + log1p(e),  sigma(z) = 1 / (1 + e) (z >= 0), e / (1 + e) (z < 0).
+/// The per-pair losses need both for every pair; sharing the exponential saves a third of
+/// their transcendental work.
+template <class T>
+struct softplus_sigmoid {
+  T softplus;
+  T sigmoid;
+};
+template <class T>
+UNITSFACE_HD inline softplus_sigmoid<T> softplus_and_sigmoid(T z) {
+  using std::exp;
+  using std::fabs;
+  using std::log1p;
+  const T e = exp(-fabs(z));
+  const T inv = T(1) / (T(1) + e);
+  return {(z > T(0) ? z : T(0)) + log1p(e), z >= T(0) ? inv : e * inv};
+}
+
 template <class T>
 UNITSFACE_HD inline T clamp(T z, T lo, T hi) {
   return z < lo ? lo : (z > hi ? hi : z);

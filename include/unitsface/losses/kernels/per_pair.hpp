@@ -43,8 +43,9 @@ struct per_pair {
       live = z >= -s && z <= s;
       zc = math::clamp(z, -s, s);
     }
-    if (pos) return {math::softplus(-zc), live ? -s * math::sigmoid(-zc) : T(0)};
-    return {math::softplus(zc), live ? s * math::sigmoid(zc) : T(0)};
+    // softplus(sign z) and its derivative sigma(sign z), from one exponential.
+    const math::softplus_sigmoid<T> f = math::softplus_and_sigmoid(pos ? -zc : zc);
+    return {f.softplus, live ? (pos ? -s : s) * f.sigmoid : T(0)};
   }
 };
 
