@@ -17,9 +17,15 @@ void bm_loss(benchmark::State& state, const char* loss) {
   state.SetItemsProcessed(state.iterations() * in.B * in.C);
 }
 
-void bm_uss_eigen(benchmark::State& s) { bm_loss<eigen_policy>(s, "uss"); }
-void bm_cosface_eigen(benchmark::State& s) { bm_loss<eigen_policy>(s, "cosface"); }
-void bm_uss_host(benchmark::State& s) { bm_loss<host_policy>(s, "uss"); }
+void bm_uss_eigen(benchmark::State& s) {
+  bm_loss<eigen_policy>(s, "uss");
+}
+void bm_cosface_eigen(benchmark::State& s) {
+  bm_loss<eigen_policy>(s, "cosface");
+}
+void bm_uss_host(benchmark::State& s) {
+  bm_loss<host_policy>(s, "uss");
+}
 
 }  // namespace
 

@@ -23,13 +23,20 @@ int main(int argc, char** argv) {
   float bias = 30.f;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--loss") loss = v;
-    else if (k == "--B") B = std::atoll(v.c_str());
-    else if (k == "--C") C = std::atoll(v.c_str());
-    else if (k == "--D") D = std::atoll(v.c_str());
-    else if (k == "--repeat") repeat = std::atoi(v.c_str());
-    else if (k == "--bias") bias = std::strtof(v.c_str(), nullptr);
-    else if (k == "--dump") dump = v;
+    if (k == "--loss")
+      loss = v;
+    else if (k == "--B")
+      B = std::atoll(v.c_str());
+    else if (k == "--C")
+      C = std::atoll(v.c_str());
+    else if (k == "--D")
+      D = std::atoll(v.c_str());
+    else if (k == "--repeat")
+      repeat = std::atoi(v.c_str());
+    else if (k == "--bias")
+      bias = std::strtof(v.c_str(), nullptr);
+    else if (k == "--dump")
+      dump = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       return 2;

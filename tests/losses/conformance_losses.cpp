@@ -102,7 +102,8 @@ struct device_data {
   decltype(backends::make_buffer<T>(std::declval<const Policy&>(), 0)) buf;
   index_t n;
   device_data(const Policy& p, const std::vector<T>& host)
-      : pol(p), buf(backends::make_buffer<T>(p, static_cast<index_t>(host.size()))),
+      : pol(p),
+        buf(backends::make_buffer<T>(p, static_cast<index_t>(host.size()))),
         n(static_cast<index_t>(host.size())) {
     backends::copy_from_host(p, host.data(), n, backends::data_ptr(buf));
   }
@@ -138,8 +139,9 @@ case_report run_pairwise(const Policy& pol, const json& c) {
 
   const bool s2c = family == "sample_to_class";
   const std::string pairs = c.value("pairs", std::string("memory"));
-  std::vector<T> ref_host = s2c ? flat<T>(c.at("weight"))
-                                : (pairs == "in_batch" ? std::vector<T>{} : flat<T>(c.at("memory")));
+  std::vector<T> ref_host =
+      s2c ? flat<T>(c.at("weight"))
+          : (pairs == "in_batch" ? std::vector<T>{} : flat<T>(c.at("memory")));
   device_data<T, Policy> refs_buf(pol, ref_host);
   std::vector<unsigned char> valid_host;
   if (c.contains("valid"))
@@ -158,8 +160,8 @@ case_report run_pairwise(const Policy& pol, const json& c) {
                      s2c ? matrix_view<T>(gw.data(), C, D) : matrix_view<T>{}};
 
   auto check_common = [&](const loss_result<T>& r) {
-    rep.fields.push_back({"loss", rel_error(std::vector<T>{r.loss}, flat<double>(ex.at("loss"))),
-                          tol.main});
+    rep.fields.push_back(
+        {"loss", rel_error(std::vector<T>{r.loss}, flat<double>(ex.at("loss"))), tol.main});
     rep.fields.push_back(
         {"grad_input", rel_error(gx.host(), flat<double>(ex.at("grad_input"))), tol.main});
     if (s2c)
@@ -174,7 +176,7 @@ case_report run_pairwise(const Policy& pol, const json& c) {
       r = L.forward_backward(pol, xv, yv, refs, grads);
     } else if (kind == "arcface") {
       const std::string g = c.at("gradient"), p = c.at("policy");
-      const arcface_policy ap = p == "none" ? arcface_policy::none
+      const arcface_policy ap = p == "none"          ? arcface_policy::none
                                 : p == "easy_margin" ? arcface_policy::easy_margin
                                                      : arcface_policy::classic_fallback;
       const arcface_gradient ag =
@@ -199,7 +201,7 @@ case_report run_pairwise(const Policy& pol, const json& c) {
     o.s = s;
     o.m = static_cast<T>(c.at("m").get<double>());
     o.form = c.value("form", std::string("per_pair")) == "log_of_sums" ? uss_form::log_of_sums
-                                                                        : uss_form::per_pair;
+                                                                       : uss_form::per_pair;
     o.clamp = c.value("clamp", true);
     o.storage = bias_storage::float32;  // the official code stores an initialised bias in float32
     const bool per_column = kind == "ss_bce" || kind == "bce";
@@ -207,7 +209,8 @@ case_report run_pairwise(const Policy& pol, const json& c) {
     o.init = data_init ? bias_init::data_dependent : bias_init::fixed;
     const index_t nbias = per_column ? C : 1;
     std::vector<T> bias_in = flat<T>(c.at("bias_in"));
-    if (bias_in.size() == 1 && nbias > 1) bias_in.assign(static_cast<std::size_t>(nbias), bias_in[0]);
+    if (bias_in.size() == 1 && nbias > 1)
+      bias_in.assign(static_cast<std::size_t>(nbias), bias_in[0]);
     const std::vector<double> bias_used = flat<double>(ex.at("bias_used"));
     bool initialised_here = false;
     {
@@ -285,8 +288,8 @@ case_report run_embedded_trace(const Policy& pol, const json& c) {
   embedded_options<T> eo;
   eo.lambda = static_cast<T>(c.at("lambda").get<double>());
   eo.warmup_epochs = c.at("warmup_epochs").get<index_t>();
-  embedded_loss<T> loss(cosface_loss<T>(cosface_options<T>(static_cast<T>(s2c.at("m").get<double>()), s)),
-                        uss, eo);
+  embedded_loss<T> loss(
+      cosface_loss<T>(cosface_options<T>(static_cast<T>(s2c.at("m").get<double>()), s)), uss, eo);
   feature_memory<T, Policy> mem(C, D, {}, pol);
   device_data<T, Policy> w(pol, flat<T>(c.at("weight")));
   bool initialised_earlier = false;
@@ -310,8 +313,8 @@ case_report run_embedded_trace(const Policy& pol, const json& c) {
         // The initialisation this step would run, on a copy: compared with bias_used.
         uss_loss<T> probe = u;
         probe.forward(pol, xv, yv, mem.as_references());
-        rep.fields.push_back({"bias_used" + tag, rel_error(std::vector<T>{probe.bias()}, bu),
-                              tol.bias_official});
+        rep.fields.push_back(
+            {"bias_used" + tag, rel_error(std::vector<T>{probe.bias()}, bu), tol.bias_official});
         from_init = initialised_earlier = true;
       } else {
         rep.fields.push_back({"bias_used" + tag, rel_error(std::vector<T>{u.bias()}, bu),
@@ -319,19 +322,23 @@ case_report run_embedded_trace(const Policy& pol, const json& c) {
       }
       u.set_bias(static_cast<T>(bu[0]));  // evaluate at bias_used (README)
     }
-    const loss_result<T> r = loss.step(pol, xv, yv, matrix_view<const T>(w.data(), C, D),
-                                       gradients<T>{matrix_view<T>(gx.data(), B, D),
-                                                    matrix_view<T>(gw.data(), C, D)},
-                                       mem, epoch);
-    rep.fields.push_back({"loss" + tag, rel_error(std::vector<T>{r.loss}, flat<double>(ex.at("loss"))), tol.main});
-    rep.fields.push_back({"grad_input" + tag, rel_error(gx.host(), flat<double>(ex.at("grad_input"))), tol.main});
-    rep.fields.push_back({"grad_weight" + tag, rel_error(gw.host(), flat<double>(ex.at("grad_weight"))), tol.main});
+    const loss_result<T> r = loss.step(
+        pol, xv, yv, matrix_view<const T>(w.data(), C, D),
+        gradients<T>{matrix_view<T>(gx.data(), B, D), matrix_view<T>(gw.data(), C, D)}, mem, epoch);
+    rep.fields.push_back(
+        {"loss" + tag, rel_error(std::vector<T>{r.loss}, flat<double>(ex.at("loss"))), tol.main});
+    rep.fields.push_back(
+        {"grad_input" + tag, rel_error(gx.host(), flat<double>(ex.at("grad_input"))), tol.main});
+    rep.fields.push_back(
+        {"grad_weight" + tag, rel_error(gw.host(), flat<double>(ex.at("grad_weight"))), tol.main});
     if (ex.contains("grad_bias"))
-      rep.fields.push_back({"grad_bias" + tag, rel_error(r.grad_bias, flat<double>(ex.at("grad_bias"))),
+      rep.fields.push_back({"grad_bias" + tag,
+                            rel_error(r.grad_bias, flat<double>(ex.at("grad_bias"))),
                             from_init ? tol.bias_official : tol.bias_other});
     std::vector<T> rows(static_cast<std::size_t>(C * D));
     backends::copy_to_host(pol, mem.rows().data, C * D, rows.data());
-    rep.fields.push_back({"memory_after" + tag, rel_error(rows, flat<double>(ex.at("memory_after"))), tol.memory});
+    rep.fields.push_back(
+        {"memory_after" + tag, rel_error(rows, flat<double>(ex.at("memory_after"))), tol.memory});
   }
   return rep;
 }
@@ -393,13 +400,14 @@ int main(int argc, char** argv) {
   for (const auto& e : std::filesystem::directory_iterator(folder, ec))
     if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path());
   if (ec) {
-    std::cerr << "conformance_losses: cannot read folder " << folder << ": " << ec.message() << '\n';
+    std::cerr << "conformance_losses: cannot read folder " << folder << ": " << ec.message()
+              << '\n';
     return 2;
   }
   std::sort(files.begin(), files.end());
   int passed = 0, failed = 0;
-  std::cout << "conformance_losses: " << files.size() << " case(s) in " << folder
-            << ", backend " << backend << '\n';
+  std::cout << "conformance_losses: " << files.size() << " case(s) in " << folder << ", backend "
+            << backend << '\n';
   for (const auto& f : files) {
     json c;
     case_report rep;

@@ -79,9 +79,7 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
     CHECK(thrown_argument([] { cosface_loss<T>(cosface_options<T>(T(0.4), T(-64))); }) == "s");
     CHECK(thrown_argument([] { cosface_loss<T>(cosface_options<T>(T(1.5))); }) == "m");
     CHECK(thrown_argument([] { cosface_loss<T>(cosface_options<T>(T(-0.1))); }) == "m");
-    CHECK(thrown_argument([] {
-            arcface_loss<T>(arcface_options<T>(T(4)));
-          }) == "m");
+    CHECK(thrown_argument([] { arcface_loss<T>(arcface_options<T>(T(4))); }) == "m");
     CHECK(thrown_argument([] {
             combined_margin_loss<T>(combined_margin_options<T>(T(0), T(0.3), T(0.1)));
           }) == "m1");
@@ -121,14 +119,16 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
           "weight");
     // labels of another length
     CHECK(thrown_argument([&] {
-            L.forward(pol, xv, vector_view<const index_t>(backends::data_ptr(y), p.B - 1),
-                      references<T>::weights(matrix_view<const T>(backends::data_ptr(w), p.C, p.D)));
+            L.forward(
+                pol, xv, vector_view<const index_t>(backends::data_ptr(y), p.B - 1),
+                references<T>::weights(matrix_view<const T>(backends::data_ptr(w), p.C, p.D)));
           }) == "labels");
     // gradient buffers of the wrong shape
     auto refs = references<T>::weights(matrix_view<const T>(backends::data_ptr(w), p.C, p.D));
     CHECK(thrown_argument([&] {
-            L.forward_backward(pol, xv, yv, refs,
-                               gradients<T>{matrix_view<T>(backends::data_ptr(g), p.B - 1, p.D), {}});
+            L.forward_backward(
+                pol, xv, yv, refs,
+                gradients<T>{matrix_view<T>(backends::data_ptr(g), p.B - 1, p.D), {}});
           }) == "gradients.input");
     CHECK(thrown_argument([&] {
             L.forward_backward(pol, xv, yv, refs,
@@ -151,7 +151,9 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
           "references");
     ss_bce_loss<T> S2(p.C + 2);
     CHECK(thrown_argument([&] {
-            S2.forward(pol, xv, yv, references<T>::memory(matrix_view<const T>(backends::data_ptr(w), p.C, p.D)));
+            S2.forward(
+                pol, xv, yv,
+                references<T>::memory(matrix_view<const T>(backends::data_ptr(w), p.C, p.D)));
           }) == "bias");
     // a softmax head over in-batch pairs
     CHECK(thrown_argument([&] { L.forward(pol, xv, yv, references<T>::in_batch()); }) ==

@@ -33,9 +33,9 @@ void check_case(const loss_case<double>& c, const problem<double>& p, double b0)
   if (c.mode == refs_mode::weights) items.push_back({block::weight, p.w, g.gw, "weight"});
   if (c.bias != 0) items.push_back({block::bias, bias, g.gb, "bias"});
   for (const item& it : items) {
-    const gradcheck_result r = gradcheck(
-        [&](std::span<const double> v) { return loss_at(c, p, bias, it.b, v); }, it.at,
-        it.analytic);
+    const gradcheck_result r =
+        gradcheck([&](std::span<const double> v) { return loss_at(c, p, bias, it.b, v); }, it.at,
+                  it.analytic);
     INFO(c.name << " d/d" << it.what << ": " << r.message());
     if (c.exact_gradient) {
       CHECK(r.passed);
@@ -53,7 +53,9 @@ TEST_CASE("gradcheck: every loss, every option, all parameter blocks", "[gradche
   const auto seed = GENERATE(1u, 2u, 3u);
   const problem<double> p = make_problem<double>(6, 7, 5, 1000 + seed);
   for (const auto& c : all_loss_cases<double>()) {
-    SECTION(c.name) { check_case(c, p, 2.0); }
+    SECTION(c.name) {
+      check_case(c, p, 2.0);
+    }
   }
 }
 
@@ -115,4 +117,76 @@ TEST_CASE("gradcheck: a user's own function", "[gradcheck][api]") {
   CHECK(r.worst_index == 2);
   CHECK(r.max_abs_error == Approx(1e-3).epsilon(1e-4));
   CHECK(r.message().find("FAILED") != std::string::npos);
+}
+
+TEST_CASE("gradcheck: the embedded loss (CosFace + lambda USS-m over the memory)",
+          "[gradcheck][embedded]") {
+  // A memory filled by one warm-up step; then d L / d x and d L / d W of a step at epoch 1,
+  // each finite-difference evaluation on a fresh copy of that memory (a step writes it).
+  const problem<double> p0 = make_problem<double>(8, 6, 5, 60);
+  problem<double> p = make_problem<double>(8, 6, 5, 61);
+  p.w = p0.w;
+  const auto& pol = policy();
+  auto make_loss = [] {
+    losses::binary_options<double> uo;
+    uo.s = 12.0;
+    uo.init = losses::bias_init::fixed;
+    losses::uss_loss<double> u(uo);
+    u.set_bias(3.0);
+    losses::embedded_options<double> eo;
+    eo.lambda = 0.7;
+    return losses::embedded_loss<double>(
+        losses::cosface_loss<double>(losses::cosface_options<double>(0.4, 16.0)), u, eo);
+  };
+  losses::feature_memory<double, policy_type> warm(p.C, p.D, {}, pol);
+  {
+    auto E = make_loss();
+    auto x = upload(p0.x);
+    auto y = upload(p0.y);
+    auto w = upload(p0.w);
+    E.forward(pol, matrix_view<const double>(backends::data_ptr(x), p0.B, p0.D),
+              vector_view<const index_t>(backends::data_ptr(y), p0.B),
+              matrix_view<const double>(backends::data_ptr(w), p0.C, p0.D), warm, 0);
+  }
+  auto step = [&](const problem<double>& q, bool grad, std::vector<double>* gx,
+                  std::vector<double>* gw) {
+    auto E = make_loss();
+    auto mem = warm;  // the memory as it was before the step
+    auto x = upload(q.x);
+    auto y = upload(q.y);
+    auto w = upload(q.w);
+    matrix_view<const double> xv(backends::data_ptr(x), q.B, q.D);
+    vector_view<const index_t> yv(backends::data_ptr(y), q.B);
+    matrix_view<const double> wv(backends::data_ptr(w), q.C, q.D);
+    if (!grad) return E.forward(pol, xv, yv, wv, mem, 1);
+    auto bx = backends::make_buffer<double>(pol, q.B * q.D);
+    auto bw = backends::make_buffer<double>(pol, q.C * q.D);
+    const auto r = E.step(pol, xv, yv, wv,
+                          gradients<double>{matrix_view<double>(backends::data_ptr(bx), q.B, q.D),
+                                            matrix_view<double>(backends::data_ptr(bw), q.C, q.D)},
+                          mem, 1);
+    *gx = download<double>(backends::data_ptr(bx), q.B * q.D);
+    *gw = download<double>(backends::data_ptr(bw), q.C * q.D);
+    return r.loss;
+  };
+  std::vector<double> gx, gw;
+  step(p, true, &gx, &gw);
+  const auto rx = gradcheck(
+      [&](std::span<const double> v) {
+        problem<double> q = p;
+        q.x.assign(v.begin(), v.end());
+        return step(q, false, nullptr, nullptr);
+      },
+      p.x, gx);
+  INFO(rx.message());
+  CHECK(rx.passed);
+  const auto rw = gradcheck(
+      [&](std::span<const double> v) {
+        problem<double> q = p;
+        q.w.assign(v.begin(), v.end());
+        return step(q, false, nullptr, nullptr);
+      },
+      p.w, gw);
+  INFO(rw.message());
+  CHECK(rw.passed);
 }

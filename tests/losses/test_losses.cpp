@@ -22,8 +22,8 @@ TEST_CASE("losses match the naive long-double reference", "[losses][reference]")
       const std::vector<double> bias = bias_for(c, p.C, 3.0);
       const double got = c.run(p, bias, false).loss;
       const double want = c.reference(p, bias);
-      INFO(c.name << " B=" << sz.B << " C=" << sz.C << " D=" << sz.D << " got " << got
-                  << " want " << want);
+      INFO(c.name << " B=" << sz.B << " C=" << sz.C << " D=" << sz.D << " got " << got << " want "
+                  << want);
       CHECK(std::fabs(got - want) <= 1e-12 * std::fabs(want));
       // The fused call gives the same loss as forward.
       CHECK(c.run(p, bias, true).loss == Approx(got).epsilon(1e-14));
@@ -64,8 +64,8 @@ TEMPLATE_TEST_CASE("results do not depend on the tile size", "[losses][tiles]", 
     return run_loss(L, p, refs_mode::masked, true);
   };
   auto run_arc = [&](index_t tile) {
-    auto o = arcface_options<T>(T(0.5), arcface_policy::classic_fallback,
-                                arcface_gradient::exact, T(16));
+    auto o = arcface_options<T>(T(0.5), arcface_policy::classic_fallback, arcface_gradient::exact,
+                                T(16));
     o.tile_columns = tile;
     arcface_loss<T> L(o);
     return run_loss(L, p, refs_mode::weights, true);
@@ -113,8 +113,8 @@ TEMPLATE_TEST_CASE("reductions: mean, sum, none and upstream gradients", "[losse
 
   // Per-anchor losses, and the gradient of sum_i u_i l_i through reduction::none.
   auto per = backends::make_buffer<T>(pol, p.B);
-  const T total =
-      make(reduction::none).forward(pol, xv, yv, refs, vector_view<T>(backends::data_ptr(per), p.B));
+  const T total = make(reduction::none)
+                      .forward(pol, xv, yv, refs, vector_view<T>(backends::data_ptr(per), p.B));
   const std::vector<T> per_h = download<T>(backends::data_ptr(per), p.B);
   double acc = 0;
   for (T v : per_h) acc += double(v);
@@ -158,7 +158,8 @@ TEMPLATE_TEST_CASE("the embeddings' scale does not matter, except below eps", "[
   const T base = run_loss(L, p, refs_mode::memory, false).loss;
   problem<T> q = p;
   for (T& v : q.x) v *= T(37);
-  CHECK(double(run_loss(L, q, refs_mode::memory, false).loss) == Approx(double(base)).epsilon(1e-5));
+  CHECK(double(run_loss(L, q, refs_mode::memory, false).loss) ==
+        Approx(double(base)).epsilon(1e-5));
   // A zero embedding has cosine 0 with everything (x / max(||x||, eps) = 0), and a finite
   // gradient g / eps.
   problem<T> z = p;

@@ -163,8 +163,8 @@ TEMPLATE_TEST_CASE("USS bias initialisation: b = mean_i LSE_n(s c_in), once, flo
           Approx(double(start[j]) + want).epsilon(std::is_same_v<T, double> ? 1e-12 : 1e-5));
 }
 
-TEMPLATE_TEST_CASE("feature memory: zero start, last write wins, mask, momentum", "[memory]",
-                   float, double) {
+TEMPLATE_TEST_CASE("feature memory: zero start, last write wins, mask, momentum", "[memory]", float,
+                   double) {
   using T = TestType;
   const auto& pol = policy();
   const index_t C = 4, D = 3;
@@ -195,8 +195,8 @@ TEMPLATE_TEST_CASE("feature memory: zero start, last write wins, mask, momentum"
   vector_view<const index_t> yv(backends::data_ptr(ys), p.B);
   const T masked = Lm.forward(pol, xv, yv, mem.as_references());
   auto first3 = upload(std::vector<T>{4, 5, 6, 10, 11, 12, 7, 8, 9});
-  const T three = Lm.forward(pol, xv, yv,
-                             references<T>::memory(matrix_view<const T>(backends::data_ptr(first3), 3, D)));
+  const T three = Lm.forward(
+      pol, xv, yv, references<T>::memory(matrix_view<const T>(backends::data_ptr(first3), 3, D)));
   CHECK(double(masked) == Approx(double(three)).epsilon(1e-6));
   // The official behaviour (no mask): the zero row is a negative with cosine 0.
   losses::feature_memory<T, policy_type> nomask(C, D, {T(0), false}, pol);

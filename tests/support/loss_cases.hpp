@@ -73,8 +73,8 @@ template <class T>
 struct loss_case {
   std::string name;
   refs_mode mode = refs_mode::memory;
-  int bias = 0;                  ///< 0: none, 1: scalar, 2: one per reference row
-  bool exact_gradient = true;    ///< false: a deliberately non-exact gradient (straight-through)
+  int bias = 0;                ///< 0: none, 1: scalar, 2: one per reference row
+  bool exact_gradient = true;  ///< false: a deliberately non-exact gradient (straight-through)
   std::function<outcome<T>(const problem<T>&, const std::vector<T>&, bool)> run;
   /// The naive long-double reference value (reference_losses.hpp) at the same bias.
   std::function<double(const problem<double>&, const std::vector<double>&)> reference;
@@ -97,10 +97,11 @@ outcome<T> run_loss(Loss& loss, const problem<T>& p, refs_mode mode, bool grad) 
   matrix_view<const T> xv(backends::data_ptr(x), p.B, p.D);
   vector_view<const index_t> yv(backends::data_ptr(y), p.B);
   matrix_view<const T> wv(backends::data_ptr(w), p.C, p.D);
-  references<T> refs = mode == refs_mode::weights   ? references<T>::weights(wv)
-                       : mode == refs_mode::memory  ? references<T>::memory(wv)
-                       : mode == refs_mode::masked  ? references<T>::memory(wv, backends::data_ptr(v))
-                                                    : references<T>::in_batch();
+  references<T> refs = mode == refs_mode::weights  ? references<T>::weights(wv)
+                       : mode == refs_mode::memory ? references<T>::memory(wv)
+                       : mode == refs_mode::masked
+                           ? references<T>::memory(wv, backends::data_ptr(v))
+                           : references<T>::in_batch();
   outcome<T> out;
   if (!grad) {
     out.loss = loss.forward(pol, xv, yv, refs);
@@ -186,18 +187,30 @@ template <class T>
 std::vector<loss_case<T>> all_loss_cases() {
   using F = uss_form;
   std::vector<loss_case<T>> v;
-  v.push_back(binary_case<T>("uss per_pair clamp memory", refs_mode::memory, false, F::per_pair, true, T(8), T(0.1)));
-  v.push_back(binary_case<T>("uss per_pair memory m=0", refs_mode::memory, false, F::per_pair, false, T(12), T(0)));
-  v.push_back(binary_case<T>("uss per_pair masked", refs_mode::masked, false, F::per_pair, false, T(12), T(0.1)));
-  v.push_back(binary_case<T>("uss per_pair in_batch", refs_mode::in_batch, false, F::per_pair, false, T(12), T(0.1)));
-  v.push_back(binary_case<T>("uss log_of_sums memory", refs_mode::memory, false, F::log_of_sums, false, T(12), T(0.1)));
-  v.push_back(binary_case<T>("uss log_of_sums masked", refs_mode::masked, false, F::log_of_sums, false, T(12), T(0.1)));
-  v.push_back(binary_case<T>("uss log_of_sums in_batch", refs_mode::in_batch, false, F::log_of_sums, false, T(12), T(0.1)));
-  v.push_back(binary_case<T>("ss_bce clamp memory", refs_mode::memory, true, F::per_pair, true, T(8), T(0.1)));
-  v.push_back(binary_case<T>("ss_bce masked", refs_mode::masked, true, F::per_pair, false, T(12), T(0.1)));
-  v.push_back(binary_case<T>("bce head", refs_mode::weights, true, F::per_pair, true, T(8), T(0.4)));
-  v.push_back(binary_case<T>("uce head", refs_mode::weights, false, F::per_pair, true, T(8), T(0.4)));
-  v.push_back(binary_case<T>("uce head log_of_sums", refs_mode::weights, false, F::log_of_sums, false, T(8), T(0.4)));
+  v.push_back(binary_case<T>("uss per_pair clamp memory", refs_mode::memory, false, F::per_pair,
+                             true, T(8), T(0.1)));
+  v.push_back(binary_case<T>("uss per_pair memory m=0", refs_mode::memory, false, F::per_pair,
+                             false, T(12), T(0)));
+  v.push_back(binary_case<T>("uss per_pair masked", refs_mode::masked, false, F::per_pair, false,
+                             T(12), T(0.1)));
+  v.push_back(binary_case<T>("uss per_pair in_batch", refs_mode::in_batch, false, F::per_pair,
+                             false, T(12), T(0.1)));
+  v.push_back(binary_case<T>("uss log_of_sums memory", refs_mode::memory, false, F::log_of_sums,
+                             false, T(12), T(0.1)));
+  v.push_back(binary_case<T>("uss log_of_sums masked", refs_mode::masked, false, F::log_of_sums,
+                             false, T(12), T(0.1)));
+  v.push_back(binary_case<T>("uss log_of_sums in_batch", refs_mode::in_batch, false, F::log_of_sums,
+                             false, T(12), T(0.1)));
+  v.push_back(binary_case<T>("ss_bce clamp memory", refs_mode::memory, true, F::per_pair, true,
+                             T(8), T(0.1)));
+  v.push_back(
+      binary_case<T>("ss_bce masked", refs_mode::masked, true, F::per_pair, false, T(12), T(0.1)));
+  v.push_back(
+      binary_case<T>("bce head", refs_mode::weights, true, F::per_pair, true, T(8), T(0.4)));
+  v.push_back(
+      binary_case<T>("uce head", refs_mode::weights, false, F::per_pair, true, T(8), T(0.4)));
+  v.push_back(binary_case<T>("uce head log_of_sums", refs_mode::weights, false, F::log_of_sums,
+                             false, T(8), T(0.4)));
   v.push_back(ss_softmax_case<T>("ss_softmax memory", refs_mode::memory, T(16), T(0.1)));
   v.push_back(ss_softmax_case<T>("ss_softmax masked", refs_mode::masked, T(16), T(0.1)));
   v.push_back(ss_softmax_case<T>("ss_softmax in_batch", refs_mode::in_batch, T(16), T(0.1)));
@@ -209,32 +222,32 @@ std::vector<loss_case<T>> all_loss_cases() {
     return [m, policy](ld c) {
       const ld pi = std::acos(ld(-1));
       const ld phi = std::cos(std::acos(c) + m);
-      if (policy == 1) return c > 0 ? phi : c;                                  // easy margin
+      if (policy == 1) return c > 0 ? phi : c;                                        // easy margin
       if (policy == 2) return c > std::cos(pi - m) ? phi : c - std::sin(pi - m) * m;  // classic
       return phi;
     };
   };
   v.push_back(softmax_case<T>("normalised softmax", cosface_options<T>(T(0), T(16)), cosface(0)));
   v.push_back(softmax_case<T>("cosface", cosface_options<T>(T(0.35), T(16)), cosface(ld(0.35))));
-  v.push_back(softmax_case<T>("arcface classic_fallback",
-                              arcface_options<T>(T(0.5), arcface_policy::classic_fallback,
-                                                 arcface_gradient::exact, T(16)),
-                              arc(ld(0.5), 2)));
-  v.push_back(softmax_case<T>("arcface easy_margin",
-                              arcface_options<T>(T(0.5), arcface_policy::easy_margin,
-                                                 arcface_gradient::exact, T(16)),
-                              arc(ld(0.5), 1)));
-  v.push_back(softmax_case<T>("arcface none",
-                              arcface_options<T>(T(0.5), arcface_policy::none,
-                                                 arcface_gradient::exact, T(16)),
-                              arc(ld(0.5), 0)));
-  v.push_back(softmax_case<T>("arcface straight_through",
-                              arcface_options<T>(T(0.5), arcface_policy::none,
-                                                 arcface_gradient::straight_through, T(16)),
-                              arc(ld(0.5), 0), false));
-  v.push_back(softmax_case<T>("combined margin",
-                              combined_margin_options<T>(T(0.9), T(0.3), T(0.15), T(16)),
-                              [](ld c) { return std::cos(ld(0.9) * std::acos(c) + ld(0.3)) - ld(0.15); }));
+  v.push_back(softmax_case<T>(
+      "arcface classic_fallback",
+      arcface_options<T>(T(0.5), arcface_policy::classic_fallback, arcface_gradient::exact, T(16)),
+      arc(ld(0.5), 2)));
+  v.push_back(softmax_case<T>(
+      "arcface easy_margin",
+      arcface_options<T>(T(0.5), arcface_policy::easy_margin, arcface_gradient::exact, T(16)),
+      arc(ld(0.5), 1)));
+  v.push_back(softmax_case<T>(
+      "arcface none",
+      arcface_options<T>(T(0.5), arcface_policy::none, arcface_gradient::exact, T(16)),
+      arc(ld(0.5), 0)));
+  v.push_back(softmax_case<T>(
+      "arcface straight_through",
+      arcface_options<T>(T(0.5), arcface_policy::none, arcface_gradient::straight_through, T(16)),
+      arc(ld(0.5), 0), false));
+  v.push_back(
+      softmax_case<T>("combined margin", combined_margin_options<T>(T(0.9), T(0.3), T(0.15), T(16)),
+                      [](ld c) { return std::cos(ld(0.9) * std::acos(c) + ld(0.3)) - ld(0.15); }));
   return v;
 }
 

@@ -13,8 +13,8 @@ namespace unitsface::test::reference {
 using ld = long double;
 
 struct pair_set {
-  std::vector<std::vector<ld>> cos;     // B x N
-  std::vector<std::vector<int>> role;   // +1 positive, -1 negative, 0 none
+  std::vector<std::vector<ld>> cos;    // B x N
+  std::vector<std::vector<int>> role;  // +1 positive, -1 negative, 0 none
 };
 
 /// refs == nullptr: in-batch pairs (the anchors themselves, j != i).
@@ -44,7 +44,9 @@ inline pair_set pairs(const std::vector<double>& x, const std::vector<index_t>& 
   return p;
 }
 
-inline ld log1pexp(ld z) { return std::log1p(std::exp(z)); }  // fine for |z| << 11000
+inline ld log1pexp(ld z) {
+  return std::log1p(std::exp(z));
+}  // fine for |z| << 11000
 
 /// Per-pair or log-of-sums binary loss, mean over anchors; bias has 1 or N entries.
 inline double binary(const pair_set& p, const std::vector<double>& bias, bool log_of_sums,

@@ -34,8 +34,8 @@ inline void require(bool ok, std::string_view argument, const std::string& what)
 }
 
 /// Shape check with a message that shows both shapes.
-inline void require_shape(std::string_view argument, index_t rows, index_t cols,
-                          index_t want_rows, index_t want_cols) {
+inline void require_shape(std::string_view argument, index_t rows, index_t cols, index_t want_rows,
+                          index_t want_cols) {
   if (rows != want_rows || cols != want_cols) {
     throw invalid_argument(argument, "expected shape " + std::to_string(want_rows) + "x" +
                                          std::to_string(want_cols) + ", got " +
@@ -45,8 +45,8 @@ inline void require_shape(std::string_view argument, index_t rows, index_t cols,
 
 inline void require_size(std::string_view argument, index_t size, index_t want) {
   if (size != want) {
-    throw invalid_argument(argument, "expected " + std::to_string(want) + " elements, got " +
-                                         std::to_string(size));
+    throw invalid_argument(
+        argument, "expected " + std::to_string(want) + " elements, got " + std::to_string(size));
   }
 }
 

@@ -36,12 +36,12 @@ struct gradcheck_options {
 
 struct gradcheck_result {
   bool passed = false;
-  index_t worst_index = -1;     ///< the element with the largest absolute error
-  double analytic = 0.0;        ///< its analytic value
-  double numeric = 0.0;         ///< its finite-difference value
-  double max_abs_error = 0.0;   ///< |analytic - numeric| there
-  double max_rel_error = 0.0;   ///< max_abs_error / the gradient's scale
-  double scale = 0.0;           ///< max_k |numeric_k| (floored)
+  index_t worst_index = -1;    ///< the element with the largest absolute error
+  double analytic = 0.0;       ///< its analytic value
+  double numeric = 0.0;        ///< its finite-difference value
+  double max_abs_error = 0.0;  ///< |analytic - numeric| there
+  double max_rel_error = 0.0;  ///< max_abs_error / the gradient's scale
+  double scale = 0.0;          ///< max_k |numeric_k| (floored)
   std::vector<double> numeric_gradient;
 
   std::string message() const {
@@ -77,8 +77,8 @@ std::vector<double> numeric_gradient(F&& f, std::vector<double> x,
 /// Compares `analytic` (d f / d x at x) with central finite differences of f.
 /// f takes std::span<const double> and returns double; it may be the caller's own function.
 template <class F>
-gradcheck_result gradcheck(F&& f, const std::vector<double>& x,
-                           const std::vector<double>& analytic, const gradcheck_options& o = {}) {
+gradcheck_result gradcheck(F&& f, const std::vector<double>& x, const std::vector<double>& analytic,
+                           const gradcheck_options& o = {}) {
   detail::require_size("analytic", static_cast<index_t>(analytic.size()),
                        static_cast<index_t>(x.size()));
   for (double v : x) detail::require_finite_scalar("x", v);

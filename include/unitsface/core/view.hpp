@@ -34,7 +34,10 @@ struct matrix_view {
   // A mutable view converts to a read-only one.
   template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
   UNITSFACE_HD constexpr matrix_view(const matrix_view<U>& o)
-      : data(o.data), rows(o.rows), cols(o.cols), row_stride(o.row_stride),
+      : data(o.data),
+        rows(o.rows),
+        cols(o.cols),
+        row_stride(o.row_stride),
         col_stride(o.col_stride) {}
 
   UNITSFACE_HD constexpr T& operator()(index_t i, index_t j) const {
@@ -59,7 +62,8 @@ struct vector_view {
   index_t stride = 1;
 
   constexpr vector_view() = default;
-  UNITSFACE_HD constexpr vector_view(T* p, index_t n, index_t s = 1) : data(p), size_(n), stride(s) {}
+  UNITSFACE_HD constexpr vector_view(T* p, index_t n, index_t s = 1)
+      : data(p), size_(n), stride(s) {}
   template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
   UNITSFACE_HD constexpr vector_view(const vector_view<U>& o)
       : data(o.data), size_(o.size_), stride(o.stride) {}

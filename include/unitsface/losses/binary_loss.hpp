@@ -38,10 +38,10 @@ enum class bias_storage {
 
 template <class T>
 struct binary_options : evaluation_options {
-  T s = T(64);                ///< scale (the paper's gamma); official default 64
-  T m = T(0.1);               ///< margin on the positive logit
+  T s = T(64);   ///< scale (the paper's gamma); official default 64
+  T m = T(0.1);  ///< margin on the positive logit
   uss_form form = uss_form::per_pair;
-  bool clamp = true;          ///< official: clamp the softplus argument to [-s, s] (per-pair form)
+  bool clamp = true;  ///< official: clamp the softplus argument to [-s, s] (per-pair form)
   bias_init init = bias_init::data_dependent;
   bias_storage storage = bias_storage::caller_precision;
 };
@@ -79,7 +79,8 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
     for (T& v : bias_) v = b;
   }
   void set_biases(const std::vector<T>& b) {
-    detail::require_size("bias", static_cast<index_t>(b.size()), static_cast<index_t>(bias_.size()));
+    detail::require_size("bias", static_cast<index_t>(b.size()),
+                         static_cast<index_t>(bias_.size()));
     for (T v : b) detail::require_finite_scalar("bias", v);
     bias_ = b;
   }
@@ -94,8 +95,9 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
   loss_result<T> evaluate(const Policy& pol, const detail::call<T>& c) {
     detail::validate_call(pol, c, opt_);
     if (per_column_) {
-      detail::require(c.refs.kind != reference_kind::in_batch, "references",
-                      "a per-identity bias needs one reference row per identity, not in-batch pairs");
+      detail::require(
+          c.refs.kind != reference_kind::in_batch, "references",
+          "a per-identity bias needs one reference row per identity, not in-batch pairs");
       detail::require(static_cast<index_t>(bias_.size()) == c.refs.classes(), "bias",
                       "has " + std::to_string(bias_.size()) + " values for " +
                           std::to_string(c.refs.classes()) + " classes");

@@ -65,11 +65,10 @@ class embedded_loss {
     if (uses_sample_to_sample(epoch)) {
       auto tmp = backends::make_buffer<T>(pol, x.rows * x.cols);
       matrix_view<T> gtmp(backends::data_ptr(tmp), x.rows, x.cols);
-      loss_result<T> q = s2s_.forward_backward(pol, x, labels, memory.as_references(),
-                                               gradients<T>{gtmp, {}});
-      backends::for_each_index(pol, x.rows,
-                               detail::add_scaled<T>{grads.input, matrix_view<const T>(gtmp),
-                                                     opt_.lambda});
+      loss_result<T> q =
+          s2s_.forward_backward(pol, x, labels, memory.as_references(), gradients<T>{gtmp, {}});
+      backends::for_each_index(
+          pol, x.rows, detail::add_scaled<T>{grads.input, matrix_view<const T>(gtmp), opt_.lambda});
       out.loss += opt_.lambda * q.loss;
       out.bias_used = q.bias_used;
       out.grad_bias = q.grad_bias;

@@ -85,11 +85,11 @@ class feature_memory {
     unitsface::detail::require_shape("input", x.rows, x.cols, x.rows, D_);
     unitsface::detail::require_size("labels", labels.size(), x.rows);
     unitsface::detail::require(labels.stride == 1, "labels", "must be contiguous (stride 1)");
-    const index_t bad = backends::reduce_index<index_t>(
-        pol_, x.rows, detail::count_bad_label{labels.data, 1, C_});
-    unitsface::detail::require(bad == 0, "labels",
-                               std::to_string(bad) + " label(s) outside [0, " +
-                                   std::to_string(C_) + ")");
+    const index_t bad =
+        backends::reduce_index<index_t>(pol_, x.rows, detail::count_bad_label{labels.data, 1, C_});
+    unitsface::detail::require(
+        bad == 0, "labels",
+        std::to_string(bad) + " label(s) outside [0, " + std::to_string(C_) + ")");
     detail::require_finite(pol_, "input", x);
     backends::for_each_index(
         pol_, x.rows,

@@ -11,9 +11,9 @@ namespace unitsface::losses {
 /// The result of forward / backward / forward_backward.
 template <class T>
 struct loss_result {
-  T loss = T(0);              ///< reduced loss; the sum of the per-anchor losses for none
-  std::vector<T> bias_used;   ///< the bias the loss was evaluated with (after any initialisation)
-  std::vector<T> grad_bias;   ///< d loss / d bias (empty for forward, or a loss without bias)
+  T loss = T(0);             ///< reduced loss; the sum of the per-anchor losses for none
+  std::vector<T> bias_used;  ///< the bias the loss was evaluated with (after any initialisation)
+  std::vector<T> grad_bias;  ///< d loss / d bias (empty for forward, or a loss without bias)
 };
 
 /// How a loss is evaluated, whatever its formula.

@@ -18,9 +18,9 @@ enum class pair_kind : unsigned char {
 /// `ref_labels[j]`, or `label_offset + j` when `ref_labels` is null (one reference per class:
 /// class weights or the per-identity memory; `label_offset` is the first class of a shard).
 struct pairing {
-  const index_t* anchor_labels = nullptr;      ///< B labels
-  const index_t* ref_labels = nullptr;         ///< N labels, or null for label_offset + j
-  const unsigned char* ref_valid = nullptr;    ///< N flags, or null: every row is valid
+  const index_t* anchor_labels = nullptr;    ///< B labels
+  const index_t* ref_labels = nullptr;       ///< N labels, or null for label_offset + j
+  const unsigned char* ref_valid = nullptr;  ///< N flags, or null: every row is valid
   index_t label_offset = 0;
   bool exclude_self = false;  ///< in-batch pairs: reference i is anchor i and is skipped
 

@@ -20,10 +20,10 @@ enum class reference_kind {
 template <class T>
 struct references {
   reference_kind kind = reference_kind::class_weights;
-  matrix_view<const T> rows;               ///< N x D; empty for in_batch
-  const unsigned char* valid = nullptr;    ///< memory: N flags (0 = never written), or null
-  index_t label_offset = 0;                ///< class of row 0 (shards)
-  index_t num_classes = -1;                ///< labels must lie in [0, num_classes); -1: N
+  matrix_view<const T> rows;             ///< N x D; empty for in_batch
+  const unsigned char* valid = nullptr;  ///< memory: N flags (0 = never written), or null
+  index_t label_offset = 0;              ///< class of row 0 (shards)
+  index_t num_classes = -1;              ///< labels must lie in [0, num_classes); -1: N
 
   static references weights(matrix_view<const T> w) {
     return references{reference_kind::class_weights, w, nullptr, 0, -1};

@@ -140,9 +140,13 @@ class tile_driver {
   /// x: B x D anchors; refs: N x D references (ignored with in_batch, where the references
   /// are the anchors themselves). All views address the policy's memory. tile_cols = 0
   /// chooses a tile of about 2^20 cosines.
-  tile_driver(const Policy& pol, matrix_view<const T> x, matrix_view<const T> refs,
-              bool in_batch, pairing pairs, bool refs_learnable, index_t tile_cols = 0)
-      : pol_(pol), x_(x), refs_(in_batch ? x : refs), in_batch_(in_batch), pairs_(pairs),
+  tile_driver(const Policy& pol, matrix_view<const T> x, matrix_view<const T> refs, bool in_batch,
+              pairing pairs, bool refs_learnable, index_t tile_cols = 0)
+      : pol_(pol),
+        x_(x),
+        refs_(in_batch ? x : refs),
+        in_batch_(in_batch),
+        pairs_(pairs),
         refs_learnable_(refs_learnable) {
     B_ = x.rows;
     D_ = x.cols;
@@ -176,8 +180,7 @@ class tile_driver {
   void statistics_pass(const K& kernel, int pass, row_stats<T>* stats) {
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
-      backends::for_each_index(pol_, B_,
-                               stats_row<T, K>{kernel, pass, tile, j0, pairs_, stats});
+      backends::for_each_index(pol_, B_, stats_row<T, K>{kernel, pass, tile, j0, pairs_, stats});
     });
   }
 
@@ -198,9 +201,9 @@ class tile_driver {
     if (grad) start_gradients(K::has_bias);
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
-      backends::for_each_index(pol_, B_,
-                               element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale,
-                                                 scale_all, row_loss, grad});
+      backends::for_each_index(
+          pol_, B_,
+          element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale, scale_all, row_loss, grad});
       if (!grad) return;
       cached_j0_ = -1;  // the tile now holds gradients, not cosines
       const matrix_view<const T> g = tile;
@@ -216,8 +219,7 @@ class tile_driver {
         auto grt = matrix_view<T>(ptr(gtile_), nt, D_);
         backends::gemm(pol_, T(1), backends::transpose(g), xhat_cview(), T(0), grt);
         backends::normalize_rows_backward(pol_, rt, ptr(rnorm_), matrix_view<const T>(grt),
-                                          grad_refs_.row_block(j0, nt), normalize_eps<T>,
-                                          false);
+                                          grad_refs_.row_block(j0, nt), normalize_eps<T>, false);
       }
       if (K::has_bias) {
         backends::for_each_index(pol_, nt, column_sum<T>{g, ptr(gcol_), j0});
@@ -232,8 +234,8 @@ class tile_driver {
   /// Writes d loss / d x (through the anchors' normalisation) into grad_x (B x D).
   void finish(matrix_view<T> grad_x) {
     backends::normalize_rows_backward(pol_, xhat_cview(), cptr(xnorm_),
-                                      matrix_view<const T>(gxhat_view()), grad_x,
-                                      normalize_eps<T>, false);
+                                      matrix_view<const T>(gxhat_view()), grad_x, normalize_eps<T>,
+                                      false);
   }
 
   /// Column sums of the gradient tiles (N values, policy memory): sum_i d loss / d cos_ij.

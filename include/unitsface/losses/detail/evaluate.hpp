@@ -21,8 +21,8 @@ struct eval_request {
 
 template <class T>
 struct eval_result {
-  T loss = T(0);                 ///< reduced loss (the sum of per-anchor losses for none)
-  std::vector<T> column_sums;    ///< host copy of sum_i d loss / d cos_ij, bias kernels only
+  T loss = T(0);               ///< reduced loss (the sum of per-anchor losses for none)
+  std::vector<T> column_sums;  ///< host copy of sum_i d loss / d cos_ij, bias kernels only
 };
 
 template <class Policy, class T, class K>

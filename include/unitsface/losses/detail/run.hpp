@@ -91,8 +91,7 @@ loss_result<T> run(tile_driver<Policy, T>& drv, const Policy& pol, const call<T>
       out.grad_bias.assign(bias_host.size(), T(0));
       if (bias_per_column) {
         for (std::size_t j = 0; j < e.column_sums.size(); ++j) {
-          out.grad_bias[static_cast<std::size_t>(c.refs.label_offset) + j] =
-              -e.column_sums[j] / s;
+          out.grad_bias[static_cast<std::size_t>(c.refs.label_offset) + j] = -e.column_sums[j] / s;
         }
       } else {
         T acc = T(0);

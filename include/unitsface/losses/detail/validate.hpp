@@ -68,9 +68,10 @@ void validate_inputs(const Policy& pol, matrix_view<const T> x, vector_view<cons
             "has " + std::to_string(refs.rows.cols) + " columns, the input has " +
                 std::to_string(x.cols));
     require(refs.label_offset >= 0 && refs.classes() >= refs.label_offset + refs.rows.rows,
-            "references", "shard [" + std::to_string(refs.label_offset) + ", " +
-                              std::to_string(refs.label_offset + refs.rows.rows) +
-                              ") does not fit in " + std::to_string(refs.classes()) + " classes");
+            "references",
+            "shard [" + std::to_string(refs.label_offset) + ", " +
+                std::to_string(refs.label_offset + refs.rows.rows) + ") does not fit in " +
+                std::to_string(refs.classes()) + " classes");
   }
   if (!check_values) return;
   const index_t classes = refs.kind == reference_kind::in_batch ? -1 : refs.classes();

@@ -39,8 +39,7 @@ struct log_of_sums {
   UNITSFACE_HD T row_loss(const row_stats<T>& st) const {
     return math::softplus(st.cache0) + math::softplus(st.cache1);
   }
-  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t j,
-                                        const row_stats<T>& st) const {
+  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t j, const row_stats<T>& st) const {
     using std::exp;
     if (k == pair_kind::positive) {
       const T nu = -(s * (c - m) - b(j));

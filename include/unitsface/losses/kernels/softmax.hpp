@@ -34,11 +34,8 @@ struct softmax {
     all.merge(st.neg);
     st.cache0 = all.value();
   }
-  UNITSFACE_HD T row_loss(const row_stats<T>& st) const {
-    return st.n_pos > 0 ? st.cache0 : T(0);
-  }
-  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t,
-                                        const row_stats<T>& st) const {
+  UNITSFACE_HD T row_loss(const row_stats<T>& st) const { return st.n_pos > 0 ? st.cache0 : T(0); }
+  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t, const row_stats<T>& st) const {
     using std::exp;
     if (st.n_pos == 0) return {T(0), T(0)};
     if (k == pair_kind::positive) {

@@ -37,8 +37,7 @@ struct ss_softmax {
   UNITSFACE_HD T row_loss(const row_stats<T>& st) const {
     return st.n_pos > 0 ? st.aux_loss / T(st.n_pos) : T(0);
   }
-  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t,
-                                        const row_stats<T>& st) const {
+  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t, const row_stats<T>& st) const {
     using std::exp;
     if (st.n_pos == 0) return {T(0), T(0)};
     const T inv_p = T(1) / T(st.n_pos);
