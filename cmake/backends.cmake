@@ -21,3 +21,48 @@ unitsface_define_backend(host)
 if(TARGET Eigen3::Eigen)
   unitsface_define_backend(eigen Eigen3::Eigen)
 endif()
+
+# xtensor: xtensor's views and the generic code, matrix products by the C BLAS interface of
+# OpenBLAS when it is installed (UNITSFACE_USE_CBLAS). xtensor-blas is not used: its CMake
+# package also requires LAPACK, and the products are all the backend needs.
+find_package(xtensor 0.24 QUIET)
+if(TARGET xtensor)
+  set(BLA_VENDOR OpenBLAS)
+  find_package(BLAS QUIET)
+  unset(BLA_VENDOR)
+  find_path(UNITSFACE_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas)
+  if(BLAS_FOUND AND UNITSFACE_CBLAS_INCLUDE_DIR)
+    add_library(unitsface_cblas INTERFACE)
+    target_include_directories(unitsface_cblas SYSTEM INTERFACE ${UNITSFACE_CBLAS_INCLUDE_DIR})
+    target_link_libraries(unitsface_cblas INTERFACE ${BLAS_LIBRARIES})
+    target_compile_definitions(unitsface_cblas INTERFACE UNITSFACE_USE_CBLAS=1)
+    unitsface_define_backend(xtensor xtensor unitsface_cblas)
+  else()
+    message(STATUS "unitsface: OpenBLAS not found, the xtensor backend uses the generic products")
+    unitsface_define_backend(xtensor xtensor)
+  endif()
+endif()
+
+# Thrust on its CPU systems (CPP, OMP), compiled by the host compiler from the CUDA toolkit's
+# CCCL headers: no nvcc needed. Debian's older libthrust-dev (/usr/include/thrust) is not
+# searched. THRUST_DEVICE_SYSTEM is set to CPP because Thrust's default device system (CUDA)
+# only compiles under nvcc; the backends pass their system's execution policy explicitly.
+find_path(UNITSFACE_CCCL_INCLUDE_DIR thrust/version.h
+  HINTS ${CUDAToolkit_ROOT}/include/cccl $ENV{CUDA_HOME}/include/cccl
+        /usr/local/cuda/include/cccl
+  NO_DEFAULT_PATH)
+if(UNITSFACE_CCCL_INCLUDE_DIR)
+  add_library(unitsface_thrust_host INTERFACE)
+  target_include_directories(unitsface_thrust_host SYSTEM INTERFACE ${UNITSFACE_CCCL_INCLUDE_DIR})
+  target_compile_definitions(unitsface_thrust_host INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:THRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_CPP>)
+  unitsface_define_backend(thrust_cpp unitsface_thrust_host)
+  find_package(OpenMP QUIET COMPONENTS CXX)
+  if(OpenMP_CXX_FOUND)
+    unitsface_define_backend(thrust_omp unitsface_thrust_host OpenMP::OpenMP_CXX)
+  else()
+    message(STATUS "unitsface: OpenMP not found, backend thrust_omp skipped")
+  endif()
+else()
+  message(STATUS "unitsface: CCCL (Thrust) headers not found, Thrust backends skipped")
+endif()
