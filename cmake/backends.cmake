@@ -66,3 +66,17 @@ if(UNITSFACE_CCCL_INCLUDE_DIR)
 else()
   message(STATUS "unitsface: CCCL (Thrust) headers not found, Thrust backends skipped")
 endif()
+
+# cuda: Thrust's CUDA system and cuBLAS (include/unitsface/backends/cuda.hpp), for .cu
+# sources only. Not in UNITSFACE_TEST_BACKENDS: the per-backend suites there are C++ sources
+# built by the host compiler; cuda/CMakeLists.txt builds the CUDA variants with nvcc.
+if(UNITSFACE_HAVE_CUDA)
+  add_library(unitsface_backend_cuda INTERFACE)
+  target_compile_definitions(unitsface_backend_cuda INTERFACE UNITSFACE_WITH_CUDA=1)
+  # C++20 as a flag: CMake 3.25 does not know nvcc 13's cuda_std_20 compile feature. The
+  # scalar math calls constexpr std:: functions (numeric_limits) from device code.
+  target_compile_options(unitsface_backend_cuda INTERFACE
+    $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20 --expt-relaxed-constexpr>)
+  target_link_libraries(unitsface_backend_cuda INTERFACE unitsface::unitsface CUDA::cudart
+                                                         CUDA::cublas)
+endif()
