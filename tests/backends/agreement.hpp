@@ -81,10 +81,11 @@ outcome<T> evaluate(const Policy& pol, const std::string& name, const problem<T>
   const matrix_view<const T> rv(backends::data_ptr(refs), C, D);
   const bool weights = name == "cosface" || name == "arcface" || name == "combined" ||
                        name == "bce" || name == "uce";
-  const references<T> r = weights               ? references<T>::weights(rv)
+  const references<T> r = weights                  ? references<T>::weights(rv)
                           : name == "uss_in_batch" ? references<T>::in_batch()
-                          : name == "uss_masked"   ? references<T>::memory(rv, backends::data_ptr(valid))
-                                                   : references<T>::memory(rv);
+                          : name == "uss_masked"
+                              ? references<T>::memory(rv, backends::data_ptr(valid))
+                              : references<T>::memory(rv);
   const gradients<T> g{matrix_view<T>(backends::data_ptr(gx), B, D),
                        weights ? matrix_view<T>(backends::data_ptr(gw), C, D) : matrix_view<T>{}};
   // Several tiles of references, so that the tile loop is exercised too.

@@ -18,8 +18,8 @@ TEMPLATE_TEST_CASE("every loss agrees with the host backend", "[agreement]", flo
       const auto want = ag::evaluate(host_policy{}, name, p);
       const auto got = ag::evaluate(test::policy(), name, p);
       CHECK(std::isfinite(static_cast<double>(want.loss)));
-      CHECK(ag::relative_error(std::vector<TestType>{got.loss},
-                               std::vector<TestType>{want.loss}) <= tol);
+      CHECK(ag::relative_error(std::vector<TestType>{got.loss}, std::vector<TestType>{want.loss}) <=
+            tol);
       CHECK(ag::relative_error(got.grad_input, want.grad_input) <= tol);
       CHECK(ag::relative_error(got.grad_weight, want.grad_weight) <= tol);
       CHECK(ag::relative_error(got.grad_bias, want.grad_bias) <= tol);
@@ -28,8 +28,7 @@ TEMPLATE_TEST_CASE("every loss agrees with the host backend", "[agreement]", flo
   }
 }
 
-TEST_CASE("views of this backend's buffers round-trip through the policy's memory",
-          "[agreement]") {
+TEST_CASE("views of this backend's buffers round-trip through the policy's memory", "[agreement]") {
   const std::vector<double> host{1.0, -2.0, 3.5, 4.25, 0.0, -1.0};
   auto buf = test::upload(host);
   CHECK(test::download(buf) == host);

@@ -69,8 +69,7 @@ class device_buffer {
   device_buffer(index_t n, cudaStream_t s) : n_(n), stream_(s) {
     if (n_ > 0) {
       check(cudaMallocAsync(reinterpret_cast<void**>(&p_), bytes(), stream_), "cudaMallocAsync");
-      thrust::for_each(thrust::cuda::par_nosync.on(stream_),
-                       thrust::counting_iterator<index_t>(0),
+      thrust::for_each(thrust::cuda::par_nosync.on(stream_), thrust::counting_iterator<index_t>(0),
                        thrust::counting_iterator<index_t>(n_), value_init<T>{p_});
     }
   }
@@ -121,16 +120,14 @@ inline cublasHandle_t cublas_handle() {
   return handles[dev];
 }
 
-inline cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
-                                int m, int n, int k, const float* alpha, const float* a,
-                                int lda, const float* b, int ldb, const float* beta, float* c,
-                                int ldc) {
+inline cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+                                int n, int k, const float* alpha, const float* a, int lda,
+                                const float* b, int ldb, const float* beta, float* c, int ldc) {
   return cublasSgemm(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
-inline cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb,
-                                int m, int n, int k, const double* alpha, const double* a,
-                                int lda, const double* b, int ldb, const double* beta,
-                                double* c, int ldc) {
+inline cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+                                int n, int k, const double* alpha, const double* a, int lda,
+                                const double* b, int ldb, const double* beta, double* c, int ldc) {
   return cublasDgemm(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
@@ -161,8 +158,8 @@ struct thrust_system_traits<thrust::system::cuda::tag> {
   static void copy_to_host(const state& s, const T* src, index_t n, T* dst) {
     if (n <= 0) return;
     using backends::cuda_detail::check;
-    check(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(n) * sizeof(T),
-                          cudaMemcpyDeviceToHost, s.stream),
+    check(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(n) * sizeof(T), cudaMemcpyDeviceToHost,
+                          s.stream),
           "cudaMemcpyAsync (device to host)");
     check(cudaStreamSynchronize(s.stream), "cudaStreamSynchronize");
   }
@@ -171,17 +168,16 @@ struct thrust_system_traits<thrust::system::cuda::tag> {
   template <class T>
   static void copy_from_host(const state& s, const T* src, index_t n, T* dst) {
     if (n <= 0) return;
-    backends::cuda_detail::check(
-        cudaMemcpyAsync(dst, src, static_cast<std::size_t>(n) * sizeof(T),
-                        cudaMemcpyHostToDevice, s.stream),
-        "cudaMemcpyAsync (host to device)");
+    backends::cuda_detail::check(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(n) * sizeof(T),
+                                                 cudaMemcpyHostToDevice, s.stream),
+                                 "cudaMemcpyAsync (host to device)");
   }
 
   /// C = alpha A B + beta C by cuBLAS; false (nothing done) for other types, views without
   /// a unit stride or sizes beyond int, which the generic kernel then handles.
   template <class T>
-  static bool gemm(const state& s, T alpha, matrix_view<const T> a, matrix_view<const T> b,
-                   T beta, matrix_view<T> c) {
+  static bool gemm(const state& s, T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
+                   matrix_view<T> c) {
     if constexpr (!std::is_same_v<T, float> && !std::is_same_v<T, double>) {
       return false;
     } else {
@@ -207,9 +203,9 @@ struct thrust_system_traits<thrust::system::cuda::tag> {
       cublasHandle_t h = cublas_handle();
       check(cublasSetStream(h, s.stream), "cublasSetStream");
       check(gemm_call(h, a_col ? CUBLAS_OP_N : CUBLAS_OP_T, b_col ? CUBLAS_OP_N : CUBLAS_OP_T,
-                      static_cast<int>(m), static_cast<int>(n), static_cast<int>(a.cols),
-                      &alpha, pa, static_cast<int>(lda), pb, static_cast<int>(ldb), &beta,
-                      c.data, static_cast<int>(lc.ld)),
+                      static_cast<int>(m), static_cast<int>(n), static_cast<int>(a.cols), &alpha,
+                      pa, static_cast<int>(lda), pb, static_cast<int>(ldb), &beta, c.data,
+                      static_cast<int>(lc.ld)),
             "cublas gemm");
       return true;
     }
