@@ -46,6 +46,30 @@
 
 namespace unitsface {
 
+namespace backends::thrust_detail {
+
+/// f(i) converted to the accumulator type: transform_reduce's unary operation.
+template <class F, class Acc>
+struct as_acc {
+  F f;
+  UNITSFACE_HD Acc operator()(index_t i) const { return static_cast<Acc>(f(i)); }
+};
+
+/// The sum of f over block b of `blocks` equal blocks of [0, n), into out[b].
+template <class F, class Acc>
+struct block_sum {
+  F f;
+  index_t n, blocks;
+  Acc* out;
+  UNITSFACE_HD void operator()(index_t b) const {
+    Acc acc = Acc(0);
+    for (index_t i = n * b / blocks; i < n * (b + 1) / blocks; ++i) acc += static_cast<Acc>(f(i));
+    out[b] = acc;
+  }
+};
+
+}  // namespace backends::thrust_detail
+
 /// What thrust_policy needs to know about a Thrust system: its name, whether its memory is
 /// host memory, its execution policy, its buffers. Specialised for each system below (and
 /// for CUDA in backends/cuda.hpp). `state` is per-policy data (the CUDA stream).
@@ -78,19 +102,22 @@ struct thrust_system_traits<thrust::system::omp::tag> {
     // Constructed (zeroed) by the OpenMP threads that will touch it (first touch).
     return thrust::system::omp::vector<T>(static_cast<std::size_t>(n));
   }
+  /// Sums in a fixed number of blocks (thrust::for_each), added in order on the host: the
+  /// result does not depend on the thread count. (thrust::transform_reduce on the OMP
+  /// system also binds a reference to a null pointer inside Thrust, which UBSan reports.)
+  template <class Acc, class F>
+  static Acc reduce(const state& s, index_t n, F f) {
+    const index_t blocks = n < 64 ? n : 64;
+    Acc partial[64];
+    thrust::for_each(exec(s), thrust::counting_iterator<index_t>(0),
+                     thrust::counting_iterator<index_t>(blocks),
+                     backends::thrust_detail::block_sum<F, Acc>{f, n, blocks, partial});
+    Acc acc = Acc(0);
+    for (index_t b = 0; b < blocks; ++b) acc += partial[b];
+    return acc;
+  }
 };
 #endif
-
-namespace backends::thrust_detail {
-
-/// f(i) converted to the accumulator type: transform_reduce's unary operation.
-template <class F, class Acc>
-struct as_acc {
-  F f;
-  UNITSFACE_HD Acc operator()(index_t i) const { return static_cast<Acc>(f(i)); }
-};
-
-}  // namespace backends::thrust_detail
 
 /// Execution on a Thrust system (see the file comment). Copyable and cheap: it holds only
 /// the system's state (nothing for the CPU systems, the stream for CUDA).
@@ -116,6 +143,9 @@ struct thrust_policy {
 
   template <class Acc, class F>
   Acc reduce_index(index_t n, F f) const {
+    if constexpr (requires { traits::template reduce<Acc>(state, n, f); }) {
+      return traits::template reduce<Acc>(state, n, f);
+    }
     return thrust::transform_reduce(
         traits::reduce_exec(state), thrust::counting_iterator<index_t>(0),
         thrust::counting_iterator<index_t>(n), backends::thrust_detail::as_acc<F, Acc>{f}, Acc(0),
