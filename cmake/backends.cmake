@@ -21,3 +21,62 @@ unitsface_define_backend(host)
 if(TARGET Eigen3::Eigen)
   unitsface_define_backend(eigen Eigen3::Eigen)
 endif()
+
+# xtensor: xtensor's views and the generic code, matrix products by the C BLAS interface of
+# OpenBLAS when it is installed (UNITSFACE_USE_CBLAS). xtensor-blas is not used: its CMake
+# package also requires LAPACK, and the products are all the backend needs.
+find_package(xtensor 0.24 QUIET)
+if(TARGET xtensor)
+  set(BLA_VENDOR OpenBLAS)
+  find_package(BLAS QUIET)
+  unset(BLA_VENDOR)
+  find_path(UNITSFACE_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas)
+  if(BLAS_FOUND AND UNITSFACE_CBLAS_INCLUDE_DIR)
+    add_library(unitsface_cblas INTERFACE)
+    target_include_directories(unitsface_cblas SYSTEM INTERFACE ${UNITSFACE_CBLAS_INCLUDE_DIR})
+    target_link_libraries(unitsface_cblas INTERFACE ${BLAS_LIBRARIES})
+    target_compile_definitions(unitsface_cblas INTERFACE UNITSFACE_USE_CBLAS=1)
+    unitsface_define_backend(xtensor xtensor unitsface_cblas)
+  else()
+    message(STATUS "unitsface: OpenBLAS not found, the xtensor backend uses the generic products")
+    unitsface_define_backend(xtensor xtensor)
+  endif()
+endif()
+
+# Thrust on its CPU systems (CPP, OMP), compiled by the host compiler from the CUDA toolkit's
+# CCCL headers: no nvcc needed. Debian's older libthrust-dev (/usr/include/thrust) is not
+# searched. THRUST_DEVICE_SYSTEM is set to CPP because Thrust's default device system (CUDA)
+# only compiles under nvcc; the backends pass their system's execution policy explicitly.
+find_path(UNITSFACE_CCCL_INCLUDE_DIR thrust/version.h
+  HINTS ${CUDAToolkit_ROOT}/include/cccl $ENV{CUDA_HOME}/include/cccl
+        /usr/local/cuda/include/cccl
+  NO_DEFAULT_PATH)
+if(UNITSFACE_CCCL_INCLUDE_DIR)
+  add_library(unitsface_thrust_host INTERFACE)
+  target_include_directories(unitsface_thrust_host SYSTEM INTERFACE ${UNITSFACE_CCCL_INCLUDE_DIR})
+  target_compile_definitions(unitsface_thrust_host INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:THRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_CPP>)
+  unitsface_define_backend(thrust_cpp unitsface_thrust_host)
+  find_package(OpenMP QUIET COMPONENTS CXX)
+  if(OpenMP_CXX_FOUND)
+    unitsface_define_backend(thrust_omp unitsface_thrust_host OpenMP::OpenMP_CXX)
+  else()
+    message(STATUS "unitsface: OpenMP not found, backend thrust_omp skipped")
+  endif()
+else()
+  message(STATUS "unitsface: CCCL (Thrust) headers not found, Thrust backends skipped")
+endif()
+
+# cuda: Thrust's CUDA system and cuBLAS (include/unitsface/backends/cuda.hpp), for .cu
+# sources only. Not in UNITSFACE_TEST_BACKENDS: the per-backend suites there are C++ sources
+# built by the host compiler; cuda/CMakeLists.txt builds the CUDA variants with nvcc.
+if(UNITSFACE_HAVE_CUDA)
+  add_library(unitsface_backend_cuda INTERFACE)
+  target_compile_definitions(unitsface_backend_cuda INTERFACE UNITSFACE_WITH_CUDA=1)
+  # C++20 as a flag: CMake 3.25 does not know nvcc 13's cuda_std_20 compile feature. The
+  # scalar math calls constexpr std:: functions (numeric_limits) from device code.
+  target_compile_options(unitsface_backend_cuda INTERFACE
+    $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20 --expt-relaxed-constexpr>)
+  target_link_libraries(unitsface_backend_cuda INTERFACE unitsface::unitsface CUDA::cudart
+                                                         CUDA::cublas)
+endif()

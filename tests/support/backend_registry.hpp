@@ -9,6 +9,15 @@
 #if defined(UNITSFACE_WITH_EIGEN)
 #include "unitsface/backends/eigen.hpp"
 #endif
+#if defined(UNITSFACE_WITH_XTENSOR)
+#include "unitsface/backends/xtensor.hpp"
+#endif
+#if defined(UNITSFACE_WITH_THRUST_CPP) || defined(UNITSFACE_WITH_THRUST_OMP)
+#include "unitsface/backends/thrust.hpp"
+#endif
+#if defined(UNITSFACE_WITH_CUDA)
+#include "unitsface/backends/cuda.hpp"
+#endif
 
 namespace unitsface::test {
 
@@ -17,6 +26,18 @@ inline std::vector<std::string> built_backends() {
   std::vector<std::string> names{"host"};
 #if defined(UNITSFACE_WITH_EIGEN)
   names.push_back("eigen");
+#endif
+#if defined(UNITSFACE_WITH_XTENSOR)
+  names.push_back("xtensor");
+#endif
+#if defined(UNITSFACE_WITH_THRUST_CPP)
+  names.push_back("thrust_cpp");
+#endif
+#if defined(UNITSFACE_WITH_THRUST_OMP)
+  names.push_back("thrust_omp");
+#endif
+#if defined(UNITSFACE_WITH_CUDA)
+  names.push_back("cuda");
 #endif
   return names;
 }
@@ -31,6 +52,30 @@ bool with_backend(const std::string& name, F&& f) {
 #if defined(UNITSFACE_WITH_EIGEN)
   if (name == "eigen") {
     f(eigen_policy{});
+    return true;
+  }
+#endif
+#if defined(UNITSFACE_WITH_XTENSOR)
+  if (name == "xtensor") {
+    f(xtensor_policy{});
+    return true;
+  }
+#endif
+#if defined(UNITSFACE_WITH_THRUST_CPP)
+  if (name == "thrust_cpp") {
+    f(thrust_cpp_policy{});
+    return true;
+  }
+#endif
+#if defined(UNITSFACE_WITH_THRUST_OMP)
+  if (name == "thrust_omp") {
+    f(thrust_omp_policy{});
+    return true;
+  }
+#endif
+#if defined(UNITSFACE_WITH_CUDA)
+  if (name == "cuda") {
+    f(cuda_policy{});  // the default stream
     return true;
   }
 #endif

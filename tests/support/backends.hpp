@@ -5,13 +5,38 @@
 #pragma once
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/policy.hpp"
 #include "unitsface/core/view.hpp"
 
-#if defined(UNITSFACE_TEST_BACKEND_EIGEN)
+#if defined(UNITSFACE_TEST_BACKEND_CUDA)
+#include "unitsface/backends/cuda.hpp"
+namespace unitsface::test {
+using policy_type = cuda_policy;
+inline constexpr const char* backend_name = "cuda";
+}  // namespace unitsface::test
+#elif defined(UNITSFACE_TEST_BACKEND_THRUST_OMP)
+#include "unitsface/backends/thrust.hpp"
+namespace unitsface::test {
+using policy_type = thrust_omp_policy;
+inline constexpr const char* backend_name = "thrust_omp";
+}  // namespace unitsface::test
+#elif defined(UNITSFACE_TEST_BACKEND_THRUST_CPP)
+#include "unitsface/backends/thrust.hpp"
+namespace unitsface::test {
+using policy_type = thrust_cpp_policy;
+inline constexpr const char* backend_name = "thrust_cpp";
+}  // namespace unitsface::test
+#elif defined(UNITSFACE_TEST_BACKEND_XTENSOR)
+#include "unitsface/backends/xtensor.hpp"
+namespace unitsface::test {
+using policy_type = xtensor_policy;
+inline constexpr const char* backend_name = "xtensor";
+}  // namespace unitsface::test
+#elif defined(UNITSFACE_TEST_BACKEND_EIGEN)
 #include "unitsface/backends/eigen.hpp"
 namespace unitsface::test {
 using policy_type = eigen_policy;

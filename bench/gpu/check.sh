@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The GPU check: on a machine with an NVIDIA GPU, builds the CUDA targets for its
+# architecture, runs the CUDA conformance runner and test suites (the agreement suite also
+# under compute-sanitizer when it is installed), runs the GPU benchmark, and prints a short
+# table — all within a budget of 8 minutes (CHECK_BUDGET_S).
+#
+#   bench/gpu/prepare.sh      # once, on a machine with apt (fills .gpu/)
+#   bench/gpu/check.sh        # on the GPU machine, from a checkout that carries .gpu/
+#
+# Needs CUDA (nvcc, nvidia-smi), CMake >= 3.25 and a C++20 host compiler; everything else
+# comes from .gpu/prefix. Logs and results go to $OUT (when set) or build-gpu/results.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+start=$SECONDS
+budget=${CHECK_BUDGET_S:-480}
+build=$root/build-gpu
+results=${OUT:-$build/results}
+mkdir -p "$results"
+jobs=$(nproc 2>/dev/null || echo 4)
+
+if [[ ! -d $root/.gpu/prefix || ! -d $root/.gpu/vectors ]]; then
+  echo "check.sh: .gpu/ is missing or incomplete: run bench/gpu/prepare.sh first" >&2
+  exit 2
+fi
+export PATH=/usr/local/cuda/bin:$PATH
+prefix=$root/.gpu/prefix/usr
+export LD_LIBRARY_PATH=$prefix/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+
+# The GPU's architecture (sm_90 on H100/H200), from nvidia-smi; 90 when it cannot say.
+arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
+arch=${arch:-90}
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
+
+rows=()  # "step|status|seconds"
+# step NAME LIMIT_S CMD...: runs CMD with a time limit (capped by what is left of the
+# budget), logs to $results/NAME.log, records the outcome.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local left=$((budget - (SECONDS - start) - 5))
+  if ((left < 10)); then
+    rows+=("$name|not run (budget spent)|0")
+    return 1
+  fi
+  ((limit > left)) && limit=$left
+  local t0=$SECONDS rc status
+  timeout --kill-after=5 "$limit" "$@" >"$results/$name.log" 2>&1
+  rc=$?
+  case $rc in
+    0) status=ok ;;
+    77) status=skipped ;;
+    124 | 137) status="timeout (${limit}s)" ;;
+    *) status="FAILED (rc $rc)" ;;
+  esac
+  rows+=("$name|$status|$((SECONDS - t0))")
+  return $rc
+}
+
+step configure 120 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DUNITSFACE_VECTORS_DIR="$root/.gpu/vectors" -DUNITSFACE_BUILD_EXAMPLES=OFF
+targets=(conformance_losses_cuda backends_cuda bench_backends_cuda)
+if cmake --build "$build" --target help 2>/dev/null | grep -qw losses_cuda; then
+  targets+=(losses_cuda)
+fi
+step build 300 cmake --build "$build" -j"$jobs" --target "${targets[@]}"
+
+step conformance 90 "$build/cuda/conformance_losses_cuda" --backend cuda
+step agreement 60 "$build/cuda/backends_cuda"
+if [[ -x $build/cuda/losses_cuda ]]; then
+  step loss_suites 120 "$build/cuda/losses_cuda"
+fi
+sanitizer=$(command -v compute-sanitizer || true)
+if [[ -n $sanitizer ]]; then
+  # The agreement suite is small (B = 12, D = 24): every loss, float and double, on device.
+  step memcheck 120 "$sanitizer" --tool memcheck --error-exitcode 1 "$build/cuda/backends_cuda"
+else
+  rows+=("memcheck|not run (no compute-sanitizer)|0")
+fi
+step bench 120 "$build/bench/backends/bench_backends_cuda" --benchmark_min_time=0.2 \
+  --benchmark_out="$results/bench_cuda.json" --benchmark_out_format=json
+
+echo
+echo "GPU check on ${gpu:-an unknown GPU} (sm_$arch), $((SECONDS - start)) s"
+printf '%-12s %-28s %6s\n' step result seconds
+for r in "${rows[@]}"; do
+  IFS='|' read -r n s t <<<"$r"
+  printf '%-12s %-28s %6s\n' "$n" "$s" "$t"
+done
+echo
+echo "CUDA conformance (summary; failures listed):"
+grep -E '^FAIL|passed, .* failed' "$results/conformance.log" 2>/dev/null | tail -20
+echo
+echo "Benchmark (float, B = 256, D = 512):"
+grep -E '^(uss|cosface)_' "$results/bench.log" 2>/dev/null
+for r in "${rows[@]}"; do
+  [[ $r == *FAILED* || $r == *timeout* ]] && exit 1
+done
+exit 0

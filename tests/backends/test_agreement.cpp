@@ -1,0 +1,42 @@
+// Cross-backend agreement: every loss on this suite's backend (tests/support/backends.hpp)
+// against host_policy, within 1e-12 (double) / 1e-5 (float) relative to the largest element,
+// for the loss, grad_input, grad_weight, grad_bias and the bias used.
+#include <catch2/catch.hpp>
+
+#include "agreement.hpp"
+#include "backends.hpp"
+
+using namespace unitsface;
+namespace ag = unitsface::test::agreement;
+
+TEMPLATE_TEST_CASE("every loss agrees with the host backend", "[agreement]", float, double) {
+  const double tol = ag::tolerance<TestType>();
+  for (std::uint32_t seed : {1u, 2u}) {
+    const ag::problem<TestType> p(seed);
+    for (const std::string& name : ag::loss_names()) {
+      INFO("backend " << test::backend_name << ", loss " << name << ", seed " << seed);
+      const auto want = ag::evaluate(host_policy{}, name, p);
+      const auto got = ag::evaluate(test::policy(), name, p);
+      CHECK(std::isfinite(static_cast<double>(want.loss)));
+      CHECK(ag::relative_error(std::vector<TestType>{got.loss}, std::vector<TestType>{want.loss}) <=
+            tol);
+      CHECK(ag::relative_error(got.grad_input, want.grad_input) <= tol);
+      CHECK(ag::relative_error(got.grad_weight, want.grad_weight) <= tol);
+      CHECK(ag::relative_error(got.grad_bias, want.grad_bias) <= tol);
+      CHECK(ag::relative_error(got.bias_used, want.bias_used) <= tol);
+    }
+  }
+}
+
+TEST_CASE("views of this backend's buffers round-trip through the policy's memory", "[agreement]") {
+  const std::vector<double> host{1.0, -2.0, 3.5, 4.25, 0.0, -1.0};
+  auto buf = test::upload(host);
+  CHECK(test::download(buf) == host);
+  // A transposed (column-major) view addresses the same memory.
+  const matrix_view<const double> v(backends::data_ptr(buf), 2, 3);
+  const auto t = backends::transpose(v);
+  CHECK(t.rows == 3);
+  CHECK(t.cols == 2);
+  CHECK(t.row_stride == 1);
+  CHECK(t.col_stride == 3);
+}
