@@ -135,6 +135,19 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
                                gradients<T>{matrix_view<T>(backends::data_ptr(g), p.B, p.D),
                                             matrix_view<T>(backends::data_ptr(g), 2, p.D)});
           }) == "gradients.weight");
+    // a bias gradient output for a loss without bias, or of the wrong size
+    CHECK(thrown_argument([&] {
+            L.forward_backward(pol, xv, yv, refs,
+                               gradients<T>(matrix_view<T>(backends::data_ptr(g), p.B, p.D), {},
+                                            nullptr, vector_view<T>(backends::data_ptr(g), 1)));
+          }) == "gradients.bias");
+    uss_loss<T> U;
+    CHECK(thrown_argument([&] {
+            U.forward_backward(pol, xv, yv,
+                               references<T>::memory(matrix_view<const T>(backends::data_ptr(w), p.C, p.D)),
+                               gradients<T>(matrix_view<T>(backends::data_ptr(g), p.B, p.D), {},
+                                            nullptr, vector_view<T>(backends::data_ptr(g), 2)));
+          }) == "gradients.bias");
     // an upstream gradient without reduction::none, and per-anchor output of the wrong size
     auto u = upload(std::vector<T>(static_cast<std::size_t>(p.B), T(1)));
     CHECK(thrown_argument([&] {

@@ -167,3 +167,63 @@ TEMPLATE_TEST_CASE("the embeddings' scale does not matter, except below eps", "[
   const outcome<T> o = run_loss(L, z, refs_mode::memory, true);
   for (T v : o.gx) CHECK(std::isfinite(double(v)));
 }
+
+namespace {
+// The test backend, counting every read-back from its memory to the host.
+struct counting_policy : policy_type {
+  int* reads;
+  explicit counting_policy(int* r) : policy_type(policy()), reads(r) {}
+  template <class T>
+  void copy_to_host(const T* src, index_t n, T* dst) const {
+    ++*reads;
+    backends::copy_to_host(static_cast<const policy_type&>(*this), src, n, dst);
+  }
+  template <class Acc, class F>
+  Acc reduce_index(index_t n, F f) const {
+    ++*reads;
+    return backends::reduce_index<Acc>(static_cast<const policy_type&>(*this), n, f);
+  }
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("read-backs: one for validation, none with results kept in the policy's memory",
+                   "[losses][readback]", float, double) {
+  using T = TestType;
+  const problem<T> p = make_problem<T>(6, 9, 5, 17);
+  int reads = 0;
+  const counting_policy pol(&reads);
+  auto x = upload(p.x);
+  auto y = upload(p.y);
+  auto w = upload(p.w);
+  matrix_view<const T> xv(backends::data_ptr(x), p.B, p.D);
+  vector_view<const index_t> yv(backends::data_ptr(y), p.B);
+  const auto refs = references<T>::memory(matrix_view<const T>(backends::data_ptr(w), p.C, p.D));
+  auto gx = backends::make_buffer<T>(pol, p.B * p.D);
+  auto out = backends::make_buffer<T>(pol, 2);  // the loss, then d loss / d b
+  const gradients<T> g(matrix_view<T>(backends::data_ptr(gx), p.B, p.D), {},
+                       backends::data_ptr(out), vector_view<T>(backends::data_ptr(out) + 1, 1));
+
+  binary_options<T> o;
+  o.s = T(12);
+  uss_loss<T> L(o);  // data-dependent initialisation from b = 0
+  // First call: validation (1 read-back) and the bias initialisation (1 read-back).
+  L.forward_backward(pol, xv, yv, refs, g);
+  CHECK(reads == 2);
+  // Initialised: only validation reads back.
+  reads = 0;
+  const loss_result<T> r = L.forward_backward(pol, xv, yv, refs, g);
+  CHECK(reads == 1);
+  CHECK(std::isnan(double(r.loss)));
+  CHECK(r.grad_bias.empty());
+  // Validation off: nothing is read back.
+  L.opts().validate = false;
+  reads = 0;
+  L.forward_backward(pol, xv, yv, refs, g);
+  CHECK(reads == 0);
+  // The values kept in the policy's memory are those a read-back gives.
+  const std::vector<T> kept = download<T>(backends::data_ptr(out), 2);
+  const loss_result<T> h = L.forward_backward(pol, xv, yv, refs, gradients<T>(g.input));
+  CHECK(kept[0] == Approx(h.loss).epsilon(1e-6));
+  REQUIRE(h.grad_bias.size() == 1);
+  CHECK(kept[1] == Approx(h.grad_bias[0]).epsilon(1e-6));
+}

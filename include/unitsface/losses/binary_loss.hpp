@@ -93,7 +93,7 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
   friend class pairwise_loss<binary_loss, T>;
   template <class Policy>
   loss_result<T> evaluate(const Policy& pol, const detail::call<T>& c) {
-    detail::validate_call(pol, c, opt_);
+    detail::validate_call(pol, c, opt_, static_cast<index_t>(bias_.size()));
     if (per_column_) {
       detail::require(
           c.refs.kind != reference_kind::in_batch, "references",

@@ -54,12 +54,14 @@ class embedded_loss {
 
   /// One training step: loss and gradients (input, class weights, the s2s bias in the result)
   /// with the memory as it was before the step; then the memory is updated with the batch.
+  /// The loss and the bias gradient are read back (gradients::loss and ::bias are not used).
   template <class Policy>
   loss_result<T> step(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
                       matrix_view<const T> weight, const gradients<T>& grads,
                       feature_memory<T, Policy>& memory, index_t epoch) {
     unitsface::detail::require(epoch >= 0, "epoch", "must be >= 0");
-    loss_result<T> r = s2c_.forward_backward(pol, x, labels, references<T>::weights(weight), grads);
+    loss_result<T> r = s2c_.forward_backward(pol, x, labels, references<T>::weights(weight),
+                                             gradients<T>{grads.input, grads.weight});
     loss_result<T> out;
     out.loss = r.loss;
     if (uses_sample_to_sample(epoch)) {

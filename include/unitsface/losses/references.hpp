@@ -45,10 +45,21 @@ struct references {
 };
 
 /// Where backward writes its gradients (views of the policy's memory).
+///
+/// `loss` and `bias` keep the two small results in the policy's memory too: with both given,
+/// validation off and the bias already initialised, a call reads nothing back from a device
+/// (loss_result::loss is then NaN and loss_result::grad_bias empty).
 template <class T>
 struct gradients {
   matrix_view<T> input;   ///< B x D, d loss / d x: required by backward
   matrix_view<T> weight;  ///< N x D, d loss / d W for class weights; empty: not computed
+  T* loss = nullptr;      ///< 1 value: the reduced loss is written here instead of read back
+  vector_view<T> bias;    ///< 1 or C values: d loss / d bias is written here instead
+
+  gradients() = default;
+  gradients(matrix_view<T> input_, matrix_view<T> weight_ = {}, T* loss_ = nullptr,
+            vector_view<T> bias_ = {})
+      : input(input_), weight(weight_), loss(loss_), bias(bias_) {}
 };
 
 }  // namespace unitsface::losses

@@ -1,6 +1,7 @@
 // unitsface: runs a kernel's passes through the tile driver and reduces the result.
 #pragma once
 
+#include <limits>
 #include <vector>
 
 #include "unitsface/backends/primitives.hpp"
@@ -17,12 +18,57 @@ struct eval_request {
   matrix_view<T> grad_refs;     ///< N x D for learnable references (policy memory), or empty
   const T* upstream = nullptr;  ///< reduction none: d outer / d loss_i (policy memory), or null = 1
   T* per_anchor = nullptr;      ///< B per-anchor losses (policy memory), or null
+  T* loss_out = nullptr;        ///< policy memory for the reduced loss, or null: read back
+  // Bias kernels: d loss / d b = -(1/s) sum of d loss / d c over the pairs using b.
+  T bias_scale = T(0);              ///< -1/s
+  bool bias_per_column = false;     ///< one bias per reference row (else one scalar)
+  index_t bias_size = 0;            ///< 1, or the number of classes
+  index_t bias_offset = 0;          ///< the first class of the references (shards)
+  T* bias_out = nullptr;            ///< policy memory for d loss / d bias, or null: read back
 };
 
 template <class T>
 struct eval_result {
-  T loss = T(0);               ///< reduced loss (the sum of per-anchor losses for none)
-  std::vector<T> column_sums;  ///< host copy of sum_i d loss / d cos_ij, bias kernels only
+  T loss = T(0);              ///< reduced loss (the sum of per-anchor losses for none)
+  std::vector<T> grad_bias;   ///< host copy of d loss / d bias (bias kernels, no bias_out)
+};
+
+/// out[0] = scale * sum_i v[i] (one thread: B is small; no read-back).
+template <class T>
+struct sum_into {
+  const T* v;
+  index_t n;
+  T scale;
+  T* out;
+  UNITSFACE_HD void operator()(index_t) const {
+    T acc = T(0);
+    for (index_t i = 0; i < n; ++i) acc += v[i];
+    out[0] = scale * acc;
+  }
+};
+
+/// out[k] = sum of v over chunk k of `chunks` (first level of a deterministic two-level sum).
+template <class T>
+struct chunk_sum {
+  const T* v;
+  index_t n;
+  index_t chunks;
+  T* out;
+  UNITSFACE_HD void operator()(index_t k) const {
+    const index_t per = (n + chunks - 1) / chunks;
+    const index_t lo = k * per, hi = lo + per < n ? lo + per : n;
+    T acc = T(0);
+    for (index_t i = lo; i < hi; ++i) acc += v[i];
+    out[k] = acc;
+  }
+};
+
+template <class T>
+struct scale_into {  // out[j] = scale * v[j]
+  const T* v;
+  T scale;
+  T* out;
+  UNITSFACE_HD void operator()(index_t j) const { out[j] = scale * v[j]; }
 };
 
 template <class Policy, class T, class K>
@@ -43,17 +89,43 @@ eval_result<T> evaluate(tile_driver<Policy, T>& drv, const Policy& pol, const K&
   drv.element_pass(kernel, st, row_loss, req.grad, row_scale, scale_all);
 
   eval_result<T> out;
-  out.loss = drv.sum(row_loss, B);
-  if (req.red == reduction::mean) out.loss /= T(B);
+  const T loss_scale = req.red == reduction::mean ? T(1) / T(B) : T(1);
+  if (req.loss_out != nullptr) {
+    backends::for_each_index(pol, 1, sum_into<T>{row_loss, B, loss_scale, req.loss_out});
+    out.loss = std::numeric_limits<T>::quiet_NaN();  // the value stays in the policy's memory
+  } else {
+    out.loss = drv.sum(row_loss, B) * loss_scale;
+  }
   if (req.grad) {
     drv.finish(req.grad_x);
-    if constexpr (K::has_bias) {
-      out.column_sums.resize(static_cast<std::size_t>(drv.references()));
-      backends::copy_to_host(pol, drv.column_gradient_sums(), drv.references(),
-                             out.column_sums.data());
-    }
+    if constexpr (K::has_bias) bias_gradient(drv, pol, req, out);
   }
   return out;
+}
+
+/// d loss / d bias from the column sums of the gradient tiles, computed where the data is.
+template <class Policy, class T>
+void bias_gradient(const tile_driver<Policy, T>& drv, const Policy& pol,
+                   const eval_request<T>& req, eval_result<T>& out) {
+  const index_t N = drv.references();
+  const T* colsum = drv.column_gradient_sums();
+  auto own = backends::make_buffer<T>(pol, req.bias_out != nullptr ? 0 : req.bias_size);
+  T* dst = req.bias_out != nullptr ? req.bias_out : backends::data_ptr(own);
+  if (req.bias_per_column) {
+    backends::for_each_index(pol, N, scale_into<T>{colsum, req.bias_scale, dst + req.bias_offset});
+  } else {
+    // Two levels, in a fixed order: deterministic, and parallel for large N.
+    const index_t chunks = N < 256 ? 1 : 256;
+    auto partial = backends::make_buffer<T>(pol, chunks);
+    backends::for_each_index(pol, chunks,
+                             chunk_sum<T>{colsum, N, chunks, backends::data_ptr(partial)});
+    backends::for_each_index(pol, 1,
+                             sum_into<T>{backends::data_ptr(partial), chunks, req.bias_scale, dst});
+  }
+  if (req.bias_out == nullptr) {
+    out.grad_bias.resize(static_cast<std::size_t>(req.bias_size));
+    backends::copy_to_host(pol, dst, req.bias_size, out.grad_bias.data());
+  }
 }
 
 /// Per-anchor statistics only (for the data-dependent bias initialisation): runs the

@@ -48,10 +48,12 @@ tile_driver<Policy, T> make_driver(const Policy& pol, const call<T>& c,
       c.grads != nullptr && !c.grads->weight.empty(), eo.tile_columns);
 }
 
+/// `bias_size`: the number of biases of the loss (0: none).
 template <class Policy, class T>
-void validate_call(const Policy& pol, const call<T>& c, const evaluation_options& eo) {
+void validate_call(const Policy& pol, const call<T>& c, const evaluation_options& eo,
+                   index_t bias_size = 0) {
   validate_inputs(pol, c.x, c.labels, c.refs, eo.validate);
-  if (c.grads != nullptr) validate_gradients(c.x, c.refs, *c.grads);
+  if (c.grads != nullptr) validate_gradients(c.x, c.refs, *c.grads, bias_size);
   if (!c.per_anchor.empty() || eo.reduce == reduction::none) {
     if (!c.per_anchor.empty()) {
       require_size("per_anchor", c.per_anchor.size(), c.x.rows);
@@ -66,8 +68,9 @@ void validate_call(const Policy& pol, const call<T>& c, const evaluation_options
 }
 
 /// Runs kernel `k` for call `c`. With a bias kernel, `bias_host` is the bias the kernel was
-/// built on (1 value, or one per reference row of the full class set) and grad_bias comes back
-/// in the same layout; `s` converts cosine gradients into bias gradients (d/db = -(1/s) d/dc).
+/// built on (1 value, or one per class) and the bias gradient comes back in the same layout
+/// (or goes to gradients::bias); `s` converts cosine gradients into bias gradients
+/// (d/db = -(1/s) d/dc).
 template <class Policy, class T, class K>
 loss_result<T> run(tile_driver<Policy, T>& drv, const Policy& pol, const call<T>& c,
                    const evaluation_options& eo, const K& k, const std::vector<T>& bias_host,
@@ -78,27 +81,22 @@ loss_result<T> run(tile_driver<Policy, T>& drv, const Policy& pol, const call<T>
   if (req.grad) {
     req.grad_x = c.grads->input;
     req.grad_refs = c.grads->weight;
+    req.loss_out = c.grads->loss;
+    req.bias_out = c.grads->bias.empty() ? nullptr : c.grads->bias.data;
   }
   req.upstream = c.upstream.empty() ? nullptr : c.upstream.data;
   req.per_anchor = c.per_anchor.empty() ? nullptr : c.per_anchor.data;
+  req.bias_scale = T(-1) / s;
+  req.bias_per_column = bias_per_column;
+  req.bias_size = static_cast<index_t>(bias_host.size());
+  req.bias_offset = bias_per_column ? c.refs.label_offset : 0;
   eval_result<T> e = evaluate(drv, pol, k, req);
 
   loss_result<T> out;
   out.loss = e.loss;
   if constexpr (K::has_bias) {
     out.bias_used = bias_host;
-    if (req.grad) {
-      out.grad_bias.assign(bias_host.size(), T(0));
-      if (bias_per_column) {
-        for (std::size_t j = 0; j < e.column_sums.size(); ++j) {
-          out.grad_bias[static_cast<std::size_t>(c.refs.label_offset) + j] = -e.column_sums[j] / s;
-        }
-      } else {
-        T acc = T(0);
-        for (T v : e.column_sums) acc += v;
-        out.grad_bias[0] = -acc / s;
-      }
-    }
+    out.grad_bias = std::move(e.grad_bias);
   }
   return out;
 }

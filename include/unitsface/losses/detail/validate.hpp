@@ -1,7 +1,9 @@
-// unitsface: argument checks shared by the losses. They run on the policy's memory through
-// reduce_index, so they work for device data as well (one small read-back each).
+// unitsface: argument checks shared by the losses. Shapes are checked on the host; values
+// (labels, NaN/Inf, written memory rows) in one reduce_index over the policy's memory, so
+// that they work for device data as well at the cost of one small read-back.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -38,9 +40,46 @@ struct count_bad_label {
   }
 };
 
-struct count_valid {
+/// Every value check of a loss call, counted in one pass: index i covers anchor i (its label
+/// and its row of x) and reference row i (its values and its validity flag).
+struct check_counts {
+  index_t bad_labels = 0;
+  index_t nonfinite_input = 0;
+  index_t nonfinite_refs = 0;
+  index_t valid_rows = 0;
+  check_counts() = default;
+  UNITSFACE_HD explicit check_counts(int) {}  // the zero reduce_index starts from
+  UNITSFACE_HD check_counts& operator+=(const check_counts& o) {
+    bad_labels += o.bad_labels;
+    nonfinite_input += o.nonfinite_input;
+    nonfinite_refs += o.nonfinite_refs;
+    valid_rows += o.valid_rows;
+    return *this;
+  }
+  UNITSFACE_HD friend check_counts operator+(check_counts a, const check_counts& b) {
+    return a += b;
+  }
+};
+
+template <class T>
+struct count_problems {
+  matrix_view<const T> x;
+  const index_t* labels;
+  index_t classes;            // < 0: only non-negativity is checked
+  matrix_view<const T> refs;  // empty for in-batch pairs
   const unsigned char* valid;
-  UNITSFACE_HD index_t operator()(index_t i) const { return valid[i] != 0 ? 1 : 0; }
+  UNITSFACE_HD check_counts operator()(index_t i) const {
+    check_counts c;
+    if (i < x.rows) {
+      c.bad_labels = count_bad_label{labels, 1, classes}(i);
+      c.nonfinite_input = count_nonfinite_row<T>{x}(i);
+    }
+    if (i < refs.rows) {
+      c.nonfinite_refs = count_nonfinite_row<T>{refs}(i);
+      c.valid_rows = valid == nullptr || valid[i] != 0 ? 1 : 0;
+    }
+    return c;
+  }
 };
 
 template <class Policy, class T>
@@ -74,31 +113,38 @@ void validate_inputs(const Policy& pol, matrix_view<const T> x, vector_view<cons
                 std::to_string(refs.classes()) + " classes");
   }
   if (!check_values) return;
-  const index_t classes = refs.kind == reference_kind::in_batch ? -1 : refs.classes();
-  const index_t bad =
-      backends::reduce_index<index_t>(pol, x.rows, count_bad_label{labels.data, 1, classes});
-  require(bad == 0, "labels",
-          std::to_string(bad) + " label(s) outside [0, " +
+  const bool in_batch = refs.kind == reference_kind::in_batch;
+  const index_t classes = in_batch ? -1 : refs.classes();
+  const matrix_view<const T> r = in_batch ? matrix_view<const T>() : refs.rows;
+  const check_counts c = backends::reduce_index<check_counts>(
+      pol, std::max(x.rows, r.rows),
+      count_problems<T>{x, labels.data, classes, r, in_batch ? nullptr : refs.valid});
+  require(c.bad_labels == 0, "labels",
+          std::to_string(c.bad_labels) + " label(s) outside [0, " +
               (classes >= 0 ? std::to_string(classes) : std::string("inf")) + ")");
-  require_finite(pol, "input", x);
-  if (refs.kind != reference_kind::in_batch) {
-    require_finite(pol, refs.kind == reference_kind::memory ? "memory" : "weight", refs.rows);
-    if (refs.valid != nullptr) {
-      const index_t nv =
-          backends::reduce_index<index_t>(pol, refs.rows.rows, count_valid{refs.valid});
-      require(nv > 0, "valid", "no memory row has been written: the batch has no valid reference");
-    }
+  require(c.nonfinite_input == 0, "input",
+          "holds " + std::to_string(c.nonfinite_input) + " NaN or Inf value(s)");
+  if (!in_batch) {
+    require(c.nonfinite_refs == 0, refs.kind == reference_kind::memory ? "memory" : "weight",
+            "holds " + std::to_string(c.nonfinite_refs) + " NaN or Inf value(s)");
+    require(c.valid_rows > 0, "valid",
+            "no memory row has been written: the batch has no valid reference");
   }
 }
 
 template <class T>
 void validate_gradients(const matrix_view<const T>& x, const references<T>& refs,
-                        const gradients<T>& g) {
+                        const gradients<T>& g, index_t bias_size) {
   require_shape("gradients.input", g.input.rows, g.input.cols, x.rows, x.cols);
   require(g.input.data != nullptr, "gradients.input", "null data");
   if (!g.weight.empty()) {
     require(refs.learnable(), "gradients.weight", "only class weights are learnable");
     require_shape("gradients.weight", g.weight.rows, g.weight.cols, refs.rows.rows, refs.rows.cols);
+  }
+  if (!g.bias.empty()) {
+    require(bias_size > 0, "gradients.bias", "this loss has no bias");
+    require_size("gradients.bias", g.bias.size(), bias_size);
+    require(g.bias.stride == 1, "gradients.bias", "must be contiguous (stride 1)");
   }
 }
 
