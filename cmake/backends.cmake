@@ -22,25 +22,29 @@ if(TARGET Eigen3::Eigen)
   unitsface_define_backend(eigen Eigen3::Eigen)
 endif()
 
-# xtensor: xtensor's views and the generic code, matrix products by the C BLAS interface of
-# OpenBLAS when it is installed (UNITSFACE_USE_CBLAS). xtensor-blas is not used: its CMake
-# package also requires LAPACK, and the products are all the backend needs.
+# The C BLAS interface of OpenBLAS, when installed: the matrix products of the CPU backends
+# that have no products of their own (xtensor, thrust_cpp, thrust_omp; UNITSFACE_USE_CBLAS).
+set(BLA_VENDOR OpenBLAS)
+find_package(BLAS QUIET)
+unset(BLA_VENDOR)
+find_path(UNITSFACE_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas)
+set(_uf_cblas "")
+if(BLAS_FOUND AND UNITSFACE_CBLAS_INCLUDE_DIR)
+  add_library(unitsface_cblas INTERFACE)
+  target_include_directories(unitsface_cblas SYSTEM INTERFACE ${UNITSFACE_CBLAS_INCLUDE_DIR})
+  target_link_libraries(unitsface_cblas INTERFACE ${BLAS_LIBRARIES})
+  target_compile_definitions(unitsface_cblas INTERFACE UNITSFACE_USE_CBLAS=1)
+  set(_uf_cblas unitsface_cblas)
+else()
+  message(STATUS "unitsface: OpenBLAS not found, xtensor and Thrust CPU backends use the generic products")
+endif()
+
+# xtensor: xtensor's views and the generic code, matrix products by BLAS when found.
+# xtensor-blas is not used: its CMake package also requires LAPACK, and the products are all
+# the backend needs.
 find_package(xtensor 0.24 QUIET)
 if(TARGET xtensor)
-  set(BLA_VENDOR OpenBLAS)
-  find_package(BLAS QUIET)
-  unset(BLA_VENDOR)
-  find_path(UNITSFACE_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas)
-  if(BLAS_FOUND AND UNITSFACE_CBLAS_INCLUDE_DIR)
-    add_library(unitsface_cblas INTERFACE)
-    target_include_directories(unitsface_cblas SYSTEM INTERFACE ${UNITSFACE_CBLAS_INCLUDE_DIR})
-    target_link_libraries(unitsface_cblas INTERFACE ${BLAS_LIBRARIES})
-    target_compile_definitions(unitsface_cblas INTERFACE UNITSFACE_USE_CBLAS=1)
-    unitsface_define_backend(xtensor xtensor unitsface_cblas)
-  else()
-    message(STATUS "unitsface: OpenBLAS not found, the xtensor backend uses the generic products")
-    unitsface_define_backend(xtensor xtensor)
-  endif()
+  unitsface_define_backend(xtensor xtensor ${_uf_cblas})
 endif()
 
 # Thrust on its CPU systems (CPP, OMP), compiled by the host compiler from the CUDA toolkit's
@@ -56,10 +60,10 @@ if(UNITSFACE_CCCL_INCLUDE_DIR)
   target_include_directories(unitsface_thrust_host SYSTEM INTERFACE ${UNITSFACE_CCCL_INCLUDE_DIR})
   target_compile_definitions(unitsface_thrust_host INTERFACE
     $<$<COMPILE_LANGUAGE:CXX>:THRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_CPP>)
-  unitsface_define_backend(thrust_cpp unitsface_thrust_host)
+  unitsface_define_backend(thrust_cpp unitsface_thrust_host ${_uf_cblas})
   find_package(OpenMP QUIET COMPONENTS CXX)
   if(OpenMP_CXX_FOUND)
-    unitsface_define_backend(thrust_omp unitsface_thrust_host OpenMP::OpenMP_CXX)
+    unitsface_define_backend(thrust_omp unitsface_thrust_host OpenMP::OpenMP_CXX ${_uf_cblas})
   else()
     message(STATUS "unitsface: OpenMP not found, backend thrust_omp skipped")
   endif()

@@ -13,7 +13,9 @@
 // The CPU systems compile with g++ or clang from the CUDA toolkit's CCCL headers, without
 // nvcc. Without nvcc Thrust's default device system (CUDA) cannot compile, so this header
 // selects the CPP device system unless the build chose one (the CMake targets define it).
-// The CPU systems keep the generic matrix products (parallel over rows under OpenMP).
+// The CPU systems send their matrix products to BLAS when built with UNITSFACE_USE_CBLAS
+// (the CMake targets are, when OpenBLAS is installed), else to the generic loops (parallel
+// over rows under OpenMP).
 //
 // `unitsface::thrust_adapt` views Thrust containers (host_vector, device_vector, system
 // vectors) and device pointers as matrix_view / vector_view without copying.
@@ -23,6 +25,9 @@
 #define THRUST_DEVICE_SYSTEM THRUST_DEVICE_SYSTEM_CPP
 #endif
 
+#if defined(UNITSFACE_USE_CBLAS)
+#include "unitsface/backends/cblas.hpp"
+#endif
 #include <thrust/device_ptr.h>
 #include <thrust/for_each.h>
 #include <thrust/functional.h>
@@ -87,6 +92,15 @@ struct thrust_system_traits<thrust::system::cpp::tag> {
   static auto make_buffer(const state&, index_t n) {
     return thrust::system::cpp::vector<T>(static_cast<std::size_t>(n));  // value-initialised
   }
+#if defined(UNITSFACE_USE_CBLAS)
+  /// Host memory: the products go to BLAS when the program links one (the CMake targets do
+  /// when OpenBLAS is installed); false sends views without a unit stride to the generic loops.
+  template <class T>
+  static bool gemm(const state&, T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
+                   matrix_view<T> c) {
+    return backends::blas::gemm(alpha, a, b, beta, c);
+  }
+#endif
 };
 
 #if defined(_OPENMP)
@@ -116,6 +130,15 @@ struct thrust_system_traits<thrust::system::omp::tag> {
     for (index_t b = 0; b < blocks; ++b) acc += partial[b];
     return acc;
   }
+#if defined(UNITSFACE_USE_CBLAS)
+  /// Host memory: the products go to BLAS when the program links one (the CMake targets do
+  /// when OpenBLAS is installed); false sends views without a unit stride to the generic loops.
+  template <class T>
+  static bool gemm(const state&, T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
+                   matrix_view<T> c) {
+    return backends::blas::gemm(alpha, a, b, beta, c);
+  }
+#endif
 };
 #endif
 
