@@ -54,22 +54,31 @@ template <class Policy>
 void register_metrics_backend(const Policy& pol) {
   namespace umd = unitsface::metrics::device;
   const std::string name = Policy::name;
-  benchmark::RegisterBenchmark((name + "/summary").c_str(), [pol](benchmark::State& state) {
-    const auto& d = ijbc_data(pol);
-    for (auto _ : state) {
-      const auto r = umd::summarize_verification(pol, d.scores(), d.labels());
-      benchmark::DoNotOptimize(r.auc);
-    }
-    state.SetItemsProcessed(state.iterations() * d.n);
-  })->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
-  benchmark::RegisterBenchmark((name + "/points").c_str(), [pol](benchmark::State& state) {
-    const auto& d = ijbc_data(pol);
-    for (auto _ : state) {
-      const umd::roc_points points(pol, d.scores(), d.labels());
-      benchmark::DoNotOptimize(points.size());
-    }
-    state.SetItemsProcessed(state.iterations() * d.n);
-  })->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.0);
+  benchmark::RegisterBenchmark((name + "/summary").c_str(),
+                               [pol](benchmark::State& state) {
+                                 const auto& d = ijbc_data(pol);
+                                 for (auto _ : state) {
+                                   const auto r =
+                                       umd::summarize_verification(pol, d.scores(), d.labels());
+                                   benchmark::DoNotOptimize(r.auc);
+                                 }
+                                 state.SetItemsProcessed(state.iterations() * d.n);
+                               })
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(1.0);
+  benchmark::RegisterBenchmark((name + "/points").c_str(),
+                               [pol](benchmark::State& state) {
+                                 const auto& d = ijbc_data(pol);
+                                 for (auto _ : state) {
+                                   const umd::roc_points points(pol, d.scores(), d.labels());
+                                   benchmark::DoNotOptimize(points.size());
+                                 }
+                                 state.SetItemsProcessed(state.iterations() * d.n);
+                               })
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(1.0);
 }
 
 }  // namespace unitsface::bench

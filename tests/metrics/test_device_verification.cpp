@@ -119,8 +119,8 @@ TEMPLATE_TEST_CASE("device ROC points and metrics equal the host path on tied sc
   const struct {
     int gen, imp;
     double step;
-  } sets[] = {{3, 5, 0.25}, {40, 160, 0.05}, {300, 2700, 0.01}, {500, 6000, 1e-3},
-              {2000, 18000, 1e-4}, {700, 9000, 0.0}};
+  } sets[] = {{3, 5, 0.25},      {40, 160, 0.05},     {300, 2700, 0.01},
+              {500, 6000, 1e-3}, {2000, 18000, 1e-4}, {700, 9000, 0.0}};
   std::uint64_t seed = 7;
   for (const auto& c : sets) {
     std::vector<TestType> hs;
@@ -132,7 +132,8 @@ TEMPLATE_TEST_CASE("device ROC points and metrics equal the host path on tied sc
     const umd::roc_points points(ut::policy(), d.scores(), d.labels());
     CHECK(points.genuine_count() == host.genuine_count());
     CHECK(points.impostor_count() == host.impostor_count());
-    for (bool drop : {false, true}) same_curve(um::compute_roc(points, drop), um::compute_roc(host, drop));
+    for (bool drop : {false, true})
+      same_curve(um::compute_roc(points, drop), um::compute_roc(host, drop));
     same_curve(umd::compute_roc(ut::policy(), d.scores(), d.labels(), true),
                um::compute_roc(host, true));
     close(um::roc_auc(points), um::roc_auc(host));
@@ -230,16 +231,16 @@ void same_error_on(const std::vector<T>& hs, const std::vector<L>& hy) {
 TEST_CASE("device path: bad input throws as the host path does", "[metrics][device]") {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
-  same_error_on<double, int>({}, {});                                // empty
-  same_error_on<double, int>({0.1, 0.2}, {1, 1});                    // no impostor
-  same_error_on<double, int>({0.1, 0.2}, {0, 0});                    // no genuine
-  same_error_on<double, int>({0.1, 0.2, 0.3}, {1, 2, 0});            // label 2
-  same_error_on<double, int>({0.1, 0.2, 0.3}, {1, 0, -1});           // label -1
-  same_error_on<double, double>({0.1, 0.2, 0.3}, {1, 0.5, 0});       // label 0.5
-  same_error_on<double, double>({0.1, 0.2, 0.3}, {1, 0, nan});       // NaN label
-  same_error_on<double, int>({0.1, nan, 0.3}, {1, 0, 0});            // NaN score
+  same_error_on<double, int>({}, {});                               // empty
+  same_error_on<double, int>({0.1, 0.2}, {1, 1});                   // no impostor
+  same_error_on<double, int>({0.1, 0.2}, {0, 0});                   // no genuine
+  same_error_on<double, int>({0.1, 0.2, 0.3}, {1, 2, 0});           // label 2
+  same_error_on<double, int>({0.1, 0.2, 0.3}, {1, 0, -1});          // label -1
+  same_error_on<double, double>({0.1, 0.2, 0.3}, {1, 0.5, 0});      // label 0.5
+  same_error_on<double, double>({0.1, 0.2, 0.3}, {1, 0, nan});      // NaN label
+  same_error_on<double, int>({0.1, nan, 0.3}, {1, 0, 0});           // NaN score
   same_error_on<float, int>({0.1f, 0.2f, float(-inf)}, {1, 0, 0});  // -inf score
-  same_error_on<double, int>({0.1, inf, 0.3}, {1, 7, 0});  // score checked before label
+  same_error_on<double, int>({0.1, inf, 0.3}, {1, 7, 0});           // score checked before label
   {
     const std::vector<double> hs{0.1, 0.2, 0.3};
     const std::vector<int> hy{1, 0, 9};

@@ -63,7 +63,8 @@ struct eer_accumulator {
 
 /// When the crossing falls on a horizontal piece that a corner walk crossed in one step, the
 /// threshold is interpolated between the impostor scores of ranks floor(x) and floor(x) + 1
-/// (x = EER * N), read from the score set (impostor_score_at_rank): the thresholds of the skipped points.
+/// (x = EER * N), read from the score set (impostor_score_at_rank): the thresholds of the skipped
+/// points.
 template <roc_source Src>
 void refine_eer_threshold(const Src& s, eer_accumulator& acc) {
   const roc_point a = acc.seg_begin, b = acc.seg_end;

@@ -197,8 +197,7 @@ struct interpolated_accumulator {
 
 /// TAR at each FAR target (in (0, 1]) under `rule`, results in the order of `far_targets`.
 template <roc_source Src>
-std::vector<tar_at_far_result> tar_at_far(const Src& s,
-                                          const std::vector<double>& far_targets,
+std::vector<tar_at_far_result> tar_at_far(const Src& s, const std::vector<double>& far_targets,
                                           far_rule rule = far_rule::at_most) {
   detail::require_far_targets(far_targets, "far_targets");
   const index_t P = s.genuine_count(), N = s.impostor_count();

@@ -106,7 +106,8 @@ UNITSFACE_HD score_key_t<T> descending_key(T x) {
 
 template <class T>
 double threshold_of(score_key_t<T> descending) {
-  return static_cast<double>(unitsface::metrics::detail::key_to_score<T>(score_key_t<T>(~descending)));
+  return static_cast<double>(
+      unitsface::metrics::detail::key_to_score<T>(score_key_t<T>(~descending)));
 }
 
 /// Sum of the genuine labels and the first index of a bad element (non-finite score, label
@@ -233,9 +234,10 @@ class roc_points {
     counts_ = backends::make_buffer<counts>(pol, n);
     key_type* pk = backends::data_ptr(keys_);
     counts* pc = backends::data_ptr(counts_);
-    const auto ends = thrust::reduce_by_key(
-        detail::sync_exec(pol), k, k + n, thrust::make_transform_iterator(g, detail::flag_to_counts{}),
-        pk, pc, thrust::equal_to<key_type>(), detail::add_counts{});
+    const auto ends =
+        thrust::reduce_by_key(detail::sync_exec(pol), k, k + n,
+                              thrust::make_transform_iterator(g, detail::flag_to_counts{}), pk, pc,
+                              thrust::equal_to<key_type>(), detail::add_counts{});
     size_ = index_t(ends.first - pk);
     thrust::inclusive_scan(detail::exec(pol), pc, pc + size_, pc, detail::add_counts{});
   }
@@ -286,7 +288,8 @@ class roc_points {
   void walk_corners(Visit&& visit) const {
     const detail::is_corner corner{cumulative_counts(), size_};
     const thrust::counting_iterator<index_t> first(0);
-    const index_t c = index_t(thrust::count_if(detail::sync_exec(pol_), first, first + size_, corner));
+    const index_t c =
+        index_t(thrust::count_if(detail::sync_exec(pol_), first, first + size_, corner));
     auto ck = backends::make_buffer<key_type>(pol_, c);
     auto cc = backends::make_buffer<counts>(pol_, c);
     thrust::copy_if(detail::sync_exec(pol_), thrust::make_zip_iterator(keys(), cumulative_counts()),
