@@ -316,13 +316,20 @@ sorted_scores(vector_view<S>, vector_view<L>) -> sorted_scores<std::remove_const
 /// (walk, walk_corners, with sorted_scores' contract) and the impostor score of a rank.
 /// sorted_scores is one; metrics::device::roc_points (the ROC points computed on a Thrust
 /// system) is another, so that every rule is written once and run on either.
+namespace detail {
+/// A visitor type for the concept below (a named type: nvcc does not take a lambda there).
+struct roc_walk_probe {
+  void operator()(index_t, index_t, double) const {}
+};
+}  // namespace detail
+
 template <class S>
-concept roc_source = requires(const S& s, index_t rank) {
+concept roc_source = requires(const S& s, index_t rank, detail::roc_walk_probe probe) {
   { s.genuine_count() } -> std::convertible_to<index_t>;
   { s.impostor_count() } -> std::convertible_to<index_t>;
   { s.impostor_score_at_rank(rank) } -> std::convertible_to<double>;
-  s.walk([](index_t, index_t, double) {});
-  s.walk_corners([](index_t, index_t, double) {});
+  s.walk(probe);
+  s.walk_corners(probe);
 };
 
 }  // namespace unitsface::metrics
