@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check: on a machine with an NVIDIA GPU, builds the CUDA targets for its
-# architecture, runs the CUDA conformance runner and test suites (the agreement suite also
-# under compute-sanitizer when it is installed), runs the GPU benchmark, and prints a short
-# table — all within a budget of 8 minutes (CHECK_BUDGET_S).
+# architecture, runs the CUDA conformance runners (losses, metrics) and test suites (the
+# agreement suite also under compute-sanitizer when it is installed), runs the GPU benchmarks
+# (losses, IJB-C-size metrics), and prints a short table — all within a budget of 8 minutes (CHECK_BUDGET_S).
 #
 #   bench/gpu/prepare.sh      # once, on a machine with apt (fills .gpu/)
 #   bench/gpu/check.sh        # on the GPU machine, from a checkout that carries .gpu/
@@ -60,13 +60,16 @@ step() {
 step configure 120 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$prefix" \
   -DUNITSFACE_VECTORS_DIR="$root/.gpu/vectors" -DUNITSFACE_BUILD_EXAMPLES=OFF
-targets=(conformance_losses_cuda backends_cuda bench_backends_cuda)
+targets=(conformance_losses_cuda backends_cuda bench_backends_cuda conformance_metrics_cuda
+  metrics_cuda bench_metrics_cuda)
 if cmake --build "$build" --target help 2>/dev/null | grep -qw losses_cuda; then
   targets+=(losses_cuda)
 fi
 step build 300 cmake --build "$build" -j"$jobs" --target "${targets[@]}"
 
 step conformance 90 "$build/cuda/conformance_losses_cuda" --backend cuda
+step metrics_conformance 60 "$build/cuda/conformance_metrics_cuda" --backend cuda
+step metrics_suite 60 "$build/cuda/metrics_cuda"
 step agreement 60 "$build/cuda/backends_cuda"
 if [[ -x $build/cuda/losses_cuda ]]; then
   step loss_suites 120 "$build/cuda/losses_cuda"
@@ -80,20 +83,29 @@ else
 fi
 step bench 120 "$build/bench/backends/bench_backends_cuda" --benchmark_min_time=0.2 \
   --benchmark_out="$results/bench_cuda.json" --benchmark_out_format=json
+# IJB-C-size verification summary on the device (15.7 M scores; a few seconds).
+step metrics_bench 60 "$build/cuda/bench_metrics_cuda" --benchmark_min_time=0.5 \
+  --benchmark_out="$results/bench_metrics_cuda.json" --benchmark_out_format=json
 
 echo
 echo "GPU check on ${gpu:-an unknown GPU} (sm_$arch), $((SECONDS - start)) s"
-printf '%-12s %-28s %6s\n' step result seconds
+printf '%-20s %-28s %6s\n' step result seconds
 for r in "${rows[@]}"; do
   IFS='|' read -r n s t <<<"$r"
-  printf '%-12s %-28s %6s\n' "$n" "$s" "$t"
+  printf '%-20s %-28s %6s\n' "$n" "$s" "$t"
 done
 echo
 echo "CUDA conformance (summary; failures listed):"
 grep -E '^FAIL|passed, .* failed' "$results/conformance.log" 2>/dev/null | tail -20
 echo
+echo "CUDA metrics conformance (summary; failures listed):"
+grep -E '^FAIL|passed, .* failed' "$results/metrics_conformance.log" 2>/dev/null | tail -20
+echo
 echo "Benchmark (float, B = 256, D = 512):"
 grep -E '^(uss|cosface)_' "$results/bench.log" 2>/dev/null
+echo
+echo "Metrics benchmark (IJB-C size, float, wall time):"
+grep -E '^cuda/' "$results/metrics_bench.log" 2>/dev/null
 for r in "${rows[@]}"; do
   [[ $r == *FAILED* || $r == *timeout* ]] && exit 1
 done

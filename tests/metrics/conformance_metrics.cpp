@@ -9,6 +9,13 @@
 // the expected values are all 0). Tolerances follow the vectors' README: ROC points, k-fold
 // and identification values exact; every other verification value 1e-9; eer_threshold is
 // informative only (printed, not checked).
+//
+// --backend host (the default) checks the host path. A Thrust backend built into the runner
+// (thrust_cpp, thrust_omp; cuda in its nvcc build, cuda/conformance_metrics_cuda.cu) checks
+// the verification cases on that system: the scores and labels are copied to its memory, the
+// ROC points computed there (metrics/device/roc_points.hpp) and every metric read from them.
+// The k-fold and identification cases have no device path: under such a backend they run on
+// the host path, and their line says so ("host path").
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -22,7 +29,13 @@
 #include <string>
 #include <vector>
 
+#include "backend_registry.hpp"
 #include "unitsface/metrics.hpp"
+#if defined(UNITSFACE_WITH_THRUST_CPP) || defined(UNITSFACE_WITH_THRUST_OMP) || \
+    defined(UNITSFACE_WITH_CUDA)
+#define UNITSFACE_CONFORMANCE_DEVICE_METRICS 1
+#include "unitsface/metrics/device/verification.hpp"
+#endif
 
 #ifndef UNITSFACE_METRICS_VECTORS_DIR
 #define UNITSFACE_METRICS_VECTORS_DIR "../shared/vectors/metrics"
@@ -96,14 +109,10 @@ struct report {
   }
 };
 
-template <class T>
-void check_verification(const json& c, report& rep) {
-  const auto scores_d = nums(c.at("scores"));
-  std::vector<T> scores(scores_d.begin(), scores_d.end());
-  std::vector<int> labels = c.at("labels").get<std::vector<int>>();
-  const unitsface::vector_view<const T> sv(scores.data(), index_t(scores.size()));
-  const unitsface::vector_view<const int> lv(labels.data(), index_t(labels.size()));
-  const um::sorted_scores<T> s(sv, lv);
+/// Every verification check of one case on a score source: host sorted_scores or the ROC
+/// points of a Thrust system (metrics::roc_source either way).
+template <class Src>
+void check_verification_on(const json& c, const Src& s, report& rep) {
   const json& e = c.at("expected");
 
   for (const auto& [key, drop] : {std::pair{"roc_full", false}, {"roc_drop_intermediate", true}}) {
@@ -132,11 +141,15 @@ void check_verification(const json& c, report& rep) {
   const double tol = 1e-9;
   if (e.contains("auc")) {
     rep.add("auc", {sum.auc}, {num(e.at("auc"))}, tol);
-    rep.add("auc(roc_auc)", {um::roc_auc(s)}, {num(e.at("auc"))}, tol);
+    // Named first: nvcc's front end rewrites a dependent call inside braces into code the
+    // host compiler rejects.
+    const double auc_alone = um::roc_auc(s);
+    rep.add("auc(roc_auc)", {auc_alone}, {num(e.at("auc"))}, tol);
   }
   if (e.contains("eer")) {
     rep.add("eer", {sum.eer.eer}, {num(e.at("eer"))}, tol);
-    rep.add("eer(equal_error_rate)", {um::equal_error_rate(s).eer}, {num(e.at("eer"))}, tol);
+    const double eer_alone = um::equal_error_rate(s).eer;
+    rep.add("eer(equal_error_rate)", {eer_alone}, {num(e.at("eer"))}, tol);
   }
   if (e.contains("eer_threshold")) {
     rep.add("eer_threshold(informative)", {sum.eer.threshold}, {num(e.at("eer_threshold"))}, tol,
@@ -182,6 +195,43 @@ void check_verification(const json& c, report& rep) {
       rep.add(std::string(name) + "." + fld + "(tar_at_far)", got_alone, want, tol);
     }
   }
+}
+
+/// Checks a verification case with scores of type T on the backend called `backend`.
+template <class T>
+void check_verification(const json& c, const std::string& backend, report& rep) {
+  const auto scores_d = nums(c.at("scores"));
+  std::vector<T> scores(scores_d.begin(), scores_d.end());
+  std::vector<int> labels = c.at("labels").get<std::vector<int>>();
+  const index_t n = index_t(scores.size());
+  const unitsface::vector_view<const T> sv(scores.data(), n);
+  const unitsface::vector_view<const int> lv(labels.data(), index_t(labels.size()));
+  const bool known = unitsface::test::with_backend(backend, [&](const auto& pol) {
+    using policy = std::decay_t<decltype(pol)>;
+#if defined(UNITSFACE_CONFORMANCE_DEVICE_METRICS)
+    if constexpr (um::device::thrust_system_policy<policy>) {
+      namespace ub = unitsface::backends;
+      auto ds = ub::make_buffer<T>(pol, n);
+      auto dl = ub::make_buffer<int>(pol, lv.size());
+      ub::copy_from_host(pol, scores.data(), n, ub::data_ptr(ds));
+      ub::copy_from_host(pol, labels.data(), lv.size(), ub::data_ptr(dl));
+      const unitsface::vector_view<const T> dsv(ub::data_ptr(ds), n);
+      const unitsface::vector_view<const int> dlv(ub::data_ptr(dl), lv.size());
+      const um::device::roc_points<policy, T> points(pol, dsv, dlv);
+      check_verification_on(c, points, rep);
+      // The one-call entry point as well (it sorts again).
+      if (c.at("expected").contains("auc")) {
+        const double auc_summary = um::device::summarize_verification(pol, dsv, dlv).auc;
+        rep.add("auc(device::summarize_verification)", {auc_summary},
+                {num(c.at("expected").at("auc"))}, 1e-9);
+      }
+      return;
+    }
+#endif
+    (void)pol;
+    check_verification_on(c, um::sorted_scores<T>(sv, lv), rep);
+  });
+  if (!known) throw std::runtime_error("backend " + backend + " is not built");
 }
 
 void check_kfold(const json& c, report& rep) {
@@ -246,17 +296,25 @@ int main(int argc, char** argv) {
     } else if (a.rfind("--backend=", 0) == 0) {
       backend = a.substr(10);
     } else if (a == "-h" || a == "--help") {
-      std::cout << "usage: conformance_metrics [FOLDER] [--backend host]\n";
+      std::cout << "usage: conformance_metrics [FOLDER] [--backend NAME]\nbuilt backends:";
+      for (const auto& b : unitsface::test::built_backends()) std::cout << " " << b;
+      std::cout << "\n";
       return 0;
     } else {
       folder = a;
     }
   }
-  if (backend != "host") {
-    std::cerr << "conformance_metrics: backend " << backend
-              << " is not built for metrics (the metrics are host code; use --backend host)\n";
+  const auto built = unitsface::test::built_backends();
+  if (std::find(built.begin(), built.end(), backend) == built.end()) {
+    std::cerr << "conformance_metrics: backend " << backend << " is not built into this runner;"
+              << " built:";
+    for (const auto& b : built) std::cerr << " " << b;
+    std::cerr << "\n";
     return 2;
   }
+  // The runner links only host and the Thrust systems, so every built backend other than
+  // host has the device verification path.
+  const bool device = backend != "host";
   std::vector<fs::path> files;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(folder, ec)) {
@@ -280,18 +338,21 @@ int main(int argc, char** argv) {
       name = c.value("name", name);
       kind = c.value("kind", std::string("(none)"));
       if (kind == "verification") {
-        check_verification<double>(c, rep);
+        check_verification<double>(c, backend, rep);
         note = "double";
         if (exactly_float(c.at("scores"))) {
-          check_verification<float>(c, rep);
+          check_verification<float>(c, backend, rep);
           note = "double+float";
         }
+        note += ", " + backend;
         ok = rep.ok();
       } else if (kind == "kfold_lfw") {
         check_kfold(c, rep);
+        if (device) note = "host path: k-fold has no " + backend + " implementation";
         ok = rep.ok();
       } else if (kind == "identification") {
         check_identification(c, rep);
+        if (device) note = "host path: identification has no " + backend + " implementation";
         ok = rep.ok();
       } else {
         note = "unknown kind '" + kind + "'";

@@ -63,16 +63,14 @@ struct eer_accumulator {
 
 /// When the crossing falls on a horizontal piece that a corner walk crossed in one step, the
 /// threshold is interpolated between the impostor scores of ranks floor(x) and floor(x) + 1
-/// (x = EER * N), read from the sorted impostor keys: the thresholds of the skipped points.
-template <class T>
-void refine_eer_threshold(const sorted_scores<T>& s, eer_accumulator& acc) {
+/// (x = EER * N), read from the score set (impostor_score_at_rank): the thresholds of the skipped
+/// points.
+template <roc_source Src>
+void refine_eer_threshold(const Src& s, eer_accumulator& acc) {
   const roc_point a = acc.seg_begin, b = acc.seg_end;
   if (!acc.found || a.tp != b.tp || b.fp - a.fp < 2) return;
-  const auto im = s.impostor_keys();
   const index_t N = s.impostor_count();
-  auto score_at_rank = [&](index_t rank) {  // rank 1 = highest impostor score
-    return static_cast<double>(key_to_score<T>(im[static_cast<std::size_t>(N - rank)]));
-  };
+  auto score_at_rank = [&](index_t rank) { return s.impostor_score_at_rank(rank); };
   const double x = acc.r.eer * double(N);
   const index_t r = std::clamp<index_t>(index_t(std::floor(x)), a.fp, b.fp - 1);
   const double left = r <= a.fp ? a.threshold : score_at_rank(r);
@@ -82,8 +80,8 @@ void refine_eer_threshold(const sorted_scores<T>& s, eer_accumulator& acc) {
 
 }  // namespace detail
 
-template <class T>
-eer_result equal_error_rate(const sorted_scores<T>& s) {
+template <roc_source Src>
+eer_result equal_error_rate(const Src& s) {
   detail::eer_accumulator acc;
   acc.P = s.genuine_count();
   acc.N = s.impostor_count();

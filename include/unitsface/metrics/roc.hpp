@@ -149,8 +149,8 @@ inline void require_max_far(double max_far) {
 
 /// The full ROC curve (optionally with drop_intermediate). O(number of distinct scores)
 /// memory: this is the one verification output that stores the curve.
-template <class T>
-roc_curve compute_roc(const sorted_scores<T>& s, bool drop_intermediate = false) {
+template <roc_source Src>
+roc_curve compute_roc(const Src& s, bool drop_intermediate = false) {
   const double P = double(s.genuine_count()), N = double(s.impostor_count());
   roc_curve r;
   auto append = [&](const detail::roc_point& p) {
@@ -188,8 +188,8 @@ inline double auc(const roc_curve& c) {
 }
 
 /// AUC of the whole ROC (roc_auc_score), without storing the curve.
-template <class T>
-double roc_auc(const sorted_scores<T>& s) {
+template <roc_source Src>
+double roc_auc(const Src& s) {
   detail::auc_accumulator acc{s.genuine_count(), s.impostor_count()};
   s.walk_corners([&](index_t fp, index_t tp, double t) { acc.push({fp, tp, t}); });
   return acc.value();
@@ -201,8 +201,8 @@ double roc_auc(vector_view<S> scores, vector_view<L> labels) {
 }
 
 /// Partial AUC from FAR 0 to max_far in (0, 1]: raw area and McClish-standardised value.
-template <class T>
-partial_auc_result partial_auc(const sorted_scores<T>& s, double max_far) {
+template <roc_source Src>
+partial_auc_result partial_auc(const Src& s, double max_far) {
   detail::require_max_far(max_far);
   detail::partial_auc_accumulator acc;
   acc.P = s.genuine_count();

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <concepts>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -217,6 +218,13 @@ class sorted_scores {
   }
   std::size_t peak_bytes() const { return bytes() + scratch_bytes_; }
 
+  /// The impostor score of rank `rank` in [1, impostor_count()], rank 1 the highest: the
+  /// threshold of a ROC point that walk_corners skipped (the EER threshold reads it).
+  double impostor_score_at_rank(index_t rank) const {
+    return static_cast<double>(
+        detail::key_to_score<T>(impostor_[static_cast<std::size_t>(impostor_size_ - rank)]));
+  }
+
   /// Calls visit(fp, tp, threshold) for every distinct score from the highest down, with the
   /// cumulative counts of impostor (fp) and genuine (tp) scores >= that threshold: exactly the
   /// ROC points of scikit-learn's roc_curve after its (0, 0, +inf) point. A visitor that
@@ -303,5 +311,25 @@ class sorted_scores {
 
 template <class S, class L>
 sorted_scores(vector_view<S>, vector_view<L>) -> sorted_scores<std::remove_const_t<S>>;
+
+/// What the verification metrics read from a score set: the class sizes, the two ROC walks
+/// (walk, walk_corners, with sorted_scores' contract) and the impostor score of a rank.
+/// sorted_scores is one; metrics::device::roc_points (the ROC points computed on a Thrust
+/// system) is another, so that every rule is written once and run on either.
+namespace detail {
+/// A visitor type for the concept below (a named type: nvcc does not take a lambda there).
+struct roc_walk_probe {
+  void operator()(index_t, index_t, double) const {}
+};
+}  // namespace detail
+
+template <class S>
+concept roc_source = requires(const S& s, index_t rank, detail::roc_walk_probe probe) {
+  { s.genuine_count() } -> std::convertible_to<index_t>;
+  { s.impostor_count() } -> std::convertible_to<index_t>;
+  { s.impostor_score_at_rank(rank) } -> std::convertible_to<double>;
+  s.walk(probe);
+  s.walk_corners(probe);
+};
 
 }  // namespace unitsface::metrics

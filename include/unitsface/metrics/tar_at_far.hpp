@@ -196,9 +196,8 @@ struct interpolated_accumulator {
 }  // namespace detail
 
 /// TAR at each FAR target (in (0, 1]) under `rule`, results in the order of `far_targets`.
-template <class T>
-std::vector<tar_at_far_result> tar_at_far(const sorted_scores<T>& s,
-                                          const std::vector<double>& far_targets,
+template <roc_source Src>
+std::vector<tar_at_far_result> tar_at_far(const Src& s, const std::vector<double>& far_targets,
                                           far_rule rule = far_rule::at_most) {
   detail::require_far_targets(far_targets, "far_targets");
   const index_t P = s.genuine_count(), N = s.impostor_count();
@@ -243,8 +242,8 @@ std::vector<tar_at_far_result> tar_at_far(vector_view<S> scores, vector_view<L> 
 
 /// The threshold of the at-most rule: the lowest threshold whose FAR stays <= target while
 /// reaching the largest TAR (+inf when even the highest score is an impostor beyond target).
-template <class T>
-double threshold_at_far(const sorted_scores<T>& s, double far_target) {
+template <roc_source Src>
+double threshold_at_far(const Src& s, double far_target) {
   detail::require_far_target(far_target, "far_target");
   return tar_at_far(s, std::vector<double>{far_target}, far_rule::at_most)[0].threshold;
 }

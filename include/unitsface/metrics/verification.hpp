@@ -31,8 +31,8 @@ struct verification_summary {
   std::vector<tar_at_far_result> interpolated;  ///< far_rule::interpolated
 };
 
-template <class T>
-verification_summary summarize_verification(const sorted_scores<T>& s,
+template <roc_source Src>
+verification_summary summarize_verification(const Src& s,
                                             const verification_options& options = {}) {
   detail::require_far_targets(options.far_targets, "far_targets");
   detail::require_max_far(options.partial_auc_max_far);
