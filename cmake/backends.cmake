@@ -84,3 +84,19 @@ if(UNITSFACE_HAVE_CUDA)
   target_link_libraries(unitsface_backend_cuda INTERFACE unitsface::unitsface CUDA::cudart
                                                          CUDA::cublas)
 endif()
+
+# UNITSFACE_TEST_BACKENDS_FILTER (a list, empty = every backend found) restricts the backends
+# whose suites are built: CI's sanitizer pass uses it to cover the generic code and one backend
+# of each kind without compiling every suite a second time.
+set(UNITSFACE_TEST_BACKENDS_FILTER "" CACHE STRING
+    "Backends whose test suites are built (empty: all found)")
+if(UNITSFACE_TEST_BACKENDS_FILTER)
+  set(_uf_kept "")
+  foreach(b ${UNITSFACE_TEST_BACKENDS})
+    if(b IN_LIST UNITSFACE_TEST_BACKENDS_FILTER)
+      list(APPEND _uf_kept ${b})
+    endif()
+  endforeach()
+  set(UNITSFACE_TEST_BACKENDS ${_uf_kept})
+  message(STATUS "unitsface: test backends ${UNITSFACE_TEST_BACKENDS}")
+endif()

@@ -1,0 +1,16 @@
+# The test command of README.md (its second sh block) must be the one .ci/run runs, so that
+# CI tests exactly what the README tells a new user to run.
+file(READ ${SOURCE}/README.md readme)
+file(READ ${SOURCE}/.ci/run ci)
+string(REGEX MATCHALL "```sh\n[^`]*```" blocks "${readme}")
+list(LENGTH blocks n)
+if(n LESS 2)
+  message(FATAL_ERROR "README.md: expected two sh blocks (example, tests), found ${n}")
+endif()
+list(GET blocks 1 test_block)
+string(REGEX REPLACE "```sh\n([^\n]*)\n```" "\\1" test_command "${test_block}")
+string(FIND "${ci}" "${test_command}" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "README.md's test command is not in .ci/run:\n${test_command}")
+endif()
+message(STATUS "README.md's test command is run by .ci/run: ${test_command}")
