@@ -81,34 +81,40 @@ struct block_sum {
 template <class System>
 struct thrust_system_traits;
 
-template <>
-struct thrust_system_traits<thrust::system::cpp::tag> {
-  static constexpr const char* name = "thrust_cpp";
+namespace backends::thrust_detail {
+/// What the CPU systems share: no state, and matrix products through BLAS when the program
+/// links one (UNITSFACE_USE_CBLAS; the CMake targets define it when OpenBLAS is installed).
+/// gemm returning false sends views without a unit stride to the generic loops.
+struct host_system_traits {
   static constexpr bool host_memory = true;
   struct state {};
+#if defined(UNITSFACE_USE_CBLAS)
+  template <class T>
+  static bool gemm(const state&, T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
+                   matrix_view<T> c) {
+    return blas::gemm(alpha, a, b, beta, c);
+  }
+#endif
+};
+}  // namespace backends::thrust_detail
+
+template <>
+struct thrust_system_traits<thrust::system::cpp::tag>
+    : backends::thrust_detail::host_system_traits {
+  static constexpr const char* name = "thrust_cpp";
   static auto exec(const state&) { return thrust::system::cpp::tag{}; }
   static auto reduce_exec(const state&) { return thrust::system::cpp::tag{}; }
   template <class T>
   static auto make_buffer(const state&, index_t n) {
     return thrust::system::cpp::vector<T>(static_cast<std::size_t>(n));  // value-initialised
   }
-#if defined(UNITSFACE_USE_CBLAS)
-  /// Host memory: the products go to BLAS when the program links one (the CMake targets do
-  /// when OpenBLAS is installed); false sends views without a unit stride to the generic loops.
-  template <class T>
-  static bool gemm(const state&, T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
-                   matrix_view<T> c) {
-    return backends::blas::gemm(alpha, a, b, beta, c);
-  }
-#endif
 };
 
 #if defined(_OPENMP)
 template <>
-struct thrust_system_traits<thrust::system::omp::tag> {
+struct thrust_system_traits<thrust::system::omp::tag>
+    : backends::thrust_detail::host_system_traits {
   static constexpr const char* name = "thrust_omp";
-  static constexpr bool host_memory = true;
-  struct state {};
   static auto exec(const state&) { return thrust::system::omp::tag{}; }
   static auto reduce_exec(const state&) { return thrust::system::omp::tag{}; }
   template <class T>
@@ -130,15 +136,6 @@ struct thrust_system_traits<thrust::system::omp::tag> {
     for (index_t b = 0; b < blocks; ++b) acc += partial[b];
     return acc;
   }
-#if defined(UNITSFACE_USE_CBLAS)
-  /// Host memory: the products go to BLAS when the program links one (the CMake targets do
-  /// when OpenBLAS is installed); false sends views without a unit stride to the generic loops.
-  template <class T>
-  static bool gemm(const state&, T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
-                   matrix_view<T> c) {
-    return backends::blas::gemm(alpha, a, b, beta, c);
-  }
-#endif
 };
 #endif
 
