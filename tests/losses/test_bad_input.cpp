@@ -4,23 +4,10 @@
 #include <limits>
 
 #include "loss_cases.hpp"
+#include "thrown_argument.hpp"
 
 using namespace unitsface;
 using namespace unitsface::test;
-
-namespace {
-template <class F>
-std::string thrown_argument(F&& f) {
-  try {
-    f();
-  } catch (const unitsface::invalid_argument& e) {
-    return e.argument();
-  } catch (const std::exception& e) {
-    return std::string("other exception: ") + e.what();
-  }
-  return "nothing thrown";
-}
-}  // namespace
 
 TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][errors]", float,
                    double) {
@@ -143,10 +130,11 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
           }) == "gradients.bias");
     uss_loss<T> U;
     CHECK(thrown_argument([&] {
-            U.forward_backward(pol, xv, yv,
-                               references<T>::memory(matrix_view<const T>(backends::data_ptr(w), p.C, p.D)),
-                               gradients<T>(matrix_view<T>(backends::data_ptr(g), p.B, p.D), {},
-                                            nullptr, vector_view<T>(backends::data_ptr(g), 2)));
+            U.forward_backward(
+                pol, xv, yv,
+                references<T>::memory(matrix_view<const T>(backends::data_ptr(w), p.C, p.D)),
+                gradients<T>(matrix_view<T>(backends::data_ptr(g), p.B, p.D), {}, nullptr,
+                             vector_view<T>(backends::data_ptr(g), 2)));
           }) == "gradients.bias");
     // an upstream gradient without reduction::none, and per-anchor output of the wrong size
     auto u = upload(std::vector<T>(static_cast<std::size_t>(p.B), T(1)));

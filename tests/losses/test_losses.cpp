@@ -55,12 +55,10 @@ TEMPLATE_TEST_CASE("results do not depend on the tile size", "[losses][tiles]", 
   const double tol = std::is_same_v<T, double> ? 1e-12 : 2e-5;
   const problem<T> p = make_problem<T>(9, 23, 8, 3);
   auto run = [&](index_t tile, bool log_of_sums) {
-    binary_options<T> o;
-    o.s = T(12);
-    o.form = log_of_sums ? uss_form::log_of_sums : uss_form::per_pair;
-    o.init = bias_init::fixed;
-    o.tile_columns = tile;
-    binary_loss<T> L(o, true, p.C, T(2));
+    // clamp on, as officially: the default m = 0.1
+    auto L =
+        fixed_bias_loss<T>(T(12), T(0.1), log_of_sums ? uss_form::log_of_sums : uss_form::per_pair,
+                           true, true, p.C, T(2), tile);
     return run_loss(L, p, refs_mode::masked, true);
   };
   auto run_arc = [&](index_t tile) {

@@ -24,19 +24,8 @@ TEMPLATE_TEST_CASE("bound chain: softmax <= log-of-sums USS <= per-pair USS, for
       ss_softmax_loss<T> sm(so);
       const T l_softmax = run_loss(sm, p, mode, false).loss;
       for (T b = T(-20); b <= T(40); b += T(2.5)) {
-        auto make = [&](uss_form f) {
-          binary_options<T> o;
-          o.s = s;
-          o.m = m;
-          o.form = f;
-          o.clamp = false;
-          o.init = bias_init::fixed;
-          binary_loss<T> L(o, false, p.C, T(0));
-          L.set_bias(b);
-          return L;
-        };
-        auto los = make(uss_form::log_of_sums);
-        auto pp = make(uss_form::per_pair);
+        auto los = fixed_bias_loss<T>(s, m, uss_form::log_of_sums, false, false, p.C, b);
+        auto pp = fixed_bias_loss<T>(s, m, uss_form::per_pair, false, false, p.C, b);
         const T l_los = run_loss(los, p, mode, false).loss;
         const T l_pp = run_loss(pp, p, mode, false).loss;
         INFO("seed " << seed << " b " << b << " softmax " << l_softmax << " log-of-sums " << l_los

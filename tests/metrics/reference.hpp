@@ -11,24 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "../support/thrown_argument.hpp"
 #include "unitsface/core/error.hpp"
 
 namespace ref {
 
 constexpr double inf = std::numeric_limits<double>::infinity();
 
-/// The argument name of the unitsface::invalid_argument thrown by f, or a marker.
-template <class F>
-std::string thrown_argument(F&& f) {
-  try {
-    f();
-  } catch (const unitsface::invalid_argument& e) {
-    return e.argument();
-  } catch (...) {
-    return "<other exception>";
-  }
-  return "<no exception>";
-}
+using unitsface::test::thrown_argument;
 
 struct point {
   double fp, tp, threshold;  // counts, and the threshold

@@ -120,6 +120,20 @@ outcome<T> run_loss(Loss& loss, const problem<T>& p, refs_mode mode, bool grad) 
   return out;
 }
 
+/// A binary loss (USS, SS-BCE, BCE/UCE heads) held at a fixed bias: b0 for every entry.
+template <class T>
+binary_loss<T> fixed_bias_loss(T s, T m, uss_form form, bool clamp, bool per_column,
+                               index_t classes, T b0, index_t tile_columns = 0) {
+  binary_options<T> o;
+  o.s = s;
+  o.m = m;
+  o.form = form;
+  o.clamp = clamp;
+  o.init = bias_init::fixed;
+  o.tile_columns = tile_columns;
+  return binary_loss<T>(o, per_column, classes, b0);
+}
+
 template <class T>
 loss_case<T> binary_case(std::string name, refs_mode mode, bool per_column, uss_form form,
                          bool clamp, T s, T m) {
@@ -128,13 +142,7 @@ loss_case<T> binary_case(std::string name, refs_mode mode, bool per_column, uss_
   c.mode = mode;
   c.bias = per_column ? 2 : 1;
   c.run = [=](const problem<T>& p, const std::vector<T>& bias, bool grad) {
-    binary_options<T> o;
-    o.s = s;
-    o.m = m;
-    o.form = form;
-    o.clamp = clamp;
-    o.init = bias_init::fixed;
-    binary_loss<T> L(o, per_column, p.C, T(0));
+    auto L = fixed_bias_loss<T>(s, m, form, clamp, per_column, p.C, T(0));
     L.set_biases(bias);
     return run_loss(L, p, mode, grad);
   };

@@ -20,17 +20,17 @@ struct eval_request {
   T* per_anchor = nullptr;      ///< B per-anchor losses (policy memory), or null
   T* loss_out = nullptr;        ///< policy memory for the reduced loss, or null: read back
   // Bias kernels: d loss / d b = -(1/s) sum of d loss / d c over the pairs using b.
-  T bias_scale = T(0);              ///< -1/s
-  bool bias_per_column = false;     ///< one bias per reference row (else one scalar)
-  index_t bias_size = 0;            ///< 1, or the number of classes
-  index_t bias_offset = 0;          ///< the first class of the references (shards)
-  T* bias_out = nullptr;            ///< policy memory for d loss / d bias, or null: read back
+  T bias_scale = T(0);           ///< -1/s
+  bool bias_per_column = false;  ///< one bias per reference row (else one scalar)
+  index_t bias_size = 0;         ///< 1, or the number of classes
+  index_t bias_offset = 0;       ///< the first class of the references (shards)
+  T* bias_out = nullptr;         ///< policy memory for d loss / d bias, or null: read back
 };
 
 template <class T>
 struct eval_result {
-  T loss = T(0);              ///< reduced loss (the sum of per-anchor losses for none)
-  std::vector<T> grad_bias;   ///< host copy of d loss / d bias (bias kernels, no bias_out)
+  T loss = T(0);             ///< reduced loss (the sum of per-anchor losses for none)
+  std::vector<T> grad_bias;  ///< host copy of d loss / d bias (bias kernels, no bias_out)
 };
 
 /// out[0] = scale * sum_i v[i] (one thread: B is small; no read-back).
@@ -71,16 +71,22 @@ struct scale_into {  // out[j] = scale * v[j]
   UNITSFACE_HD void operator()(index_t j) const { out[j] = scale * v[j]; }
 };
 
+/// Every statistics pass of a kernel over all tiles, each followed by its finish step.
+template <class Policy, class T, class K>
+void statistics_passes(tile_driver<Policy, T>& drv, const K& kernel, row_stats<T>* st) {
+  for (int pass = 1; pass <= K::stat_passes; ++pass) {
+    drv.statistics_pass(kernel, pass, st);
+    drv.finish_pass(kernel, pass, st);
+  }
+}
+
 template <class Policy, class T, class K>
 eval_result<T> evaluate(tile_driver<Policy, T>& drv, const Policy& pol, const K& kernel,
                         const eval_request<T>& req) {
   const index_t B = drv.batch();
   auto stats = drv.make_stats();
   auto* st = backends::data_ptr(stats);
-  for (int pass = 1; pass <= K::stat_passes; ++pass) {
-    drv.statistics_pass(kernel, pass, st);
-    drv.finish_pass(kernel, pass, st);
-  }
+  statistics_passes(drv, kernel, st);
   auto own_loss = backends::make_buffer<T>(pol, req.per_anchor != nullptr ? 0 : B);
   T* row_loss = req.per_anchor != nullptr ? req.per_anchor : backends::data_ptr(own_loss);
   const T scale_all = req.red == reduction::mean ? T(1) / T(B) : T(1);
@@ -105,8 +111,8 @@ eval_result<T> evaluate(tile_driver<Policy, T>& drv, const Policy& pol, const K&
 
 /// d loss / d bias from the column sums of the gradient tiles, computed where the data is.
 template <class Policy, class T>
-void bias_gradient(const tile_driver<Policy, T>& drv, const Policy& pol,
-                   const eval_request<T>& req, eval_result<T>& out) {
+void bias_gradient(const tile_driver<Policy, T>& drv, const Policy& pol, const eval_request<T>& req,
+                   eval_result<T>& out) {
   const index_t N = drv.references();
   const T* colsum = drv.column_gradient_sums();
   auto own = backends::make_buffer<T>(pol, req.bias_out != nullptr ? 0 : req.bias_size);
@@ -135,10 +141,7 @@ std::vector<row_stats<T>> statistics(tile_driver<Policy, T>& drv, const Policy& 
                                      const K& kernel) {
   auto stats = drv.make_stats();
   auto* st = backends::data_ptr(stats);
-  for (int pass = 1; pass <= K::stat_passes; ++pass) {
-    drv.statistics_pass(kernel, pass, st);
-    drv.finish_pass(kernel, pass, st);
-  }
+  statistics_passes(drv, kernel, st);
   std::vector<row_stats<T>> host(static_cast<std::size_t>(drv.batch()));
   backends::copy_to_host(pol, st, drv.batch(), host.data());
   return host;
