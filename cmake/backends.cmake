@@ -71,6 +71,20 @@ else()
   message(STATUS "unitsface: CCCL (Thrust) headers not found, Thrust backends skipped")
 endif()
 
+# simulated_device (tests only, Linux): the host code paths of a device backend on the CPU,
+# with device memory kept apart from the host's so that a host access to device memory, or a
+# kernel's access to host memory, crashes with a message (tests/support/simulated_device.hpp).
+# Its executables get a global operator new of their own; it is not a backend for users.
+option(UNITSFACE_TEST_SIMULATED_DEVICE "Test the device code paths in simulated device memory"
+       ${UNIX})
+if(UNITSFACE_TEST_SIMULATED_DEVICE AND CMAKE_SYSTEM_NAME STREQUAL "Linux")
+  unitsface_define_backend(simulated_device)
+  target_sources(unitsface_backend_simulated_device INTERFACE
+                 ${PROJECT_SOURCE_DIR}/tests/support/simulated_device.cpp)
+  target_include_directories(unitsface_backend_simulated_device INTERFACE
+                             ${PROJECT_SOURCE_DIR}/tests/support)
+endif()
+
 # cuda: Thrust's CUDA system and cuBLAS (include/unitsface/backends/cuda.hpp), for .cu
 # sources only. Not in UNITSFACE_TEST_BACKENDS: the per-backend suites there are C++ sources
 # built by the host compiler; cuda/CMakeLists.txt builds the CUDA variants with nvcc.

@@ -15,6 +15,9 @@
 #if defined(UNITSFACE_WITH_THRUST_CPP) || defined(UNITSFACE_WITH_THRUST_OMP)
 #include "unitsface/backends/thrust.hpp"
 #endif
+#if defined(UNITSFACE_WITH_SIMULATED_DEVICE)
+#include "simulated_device.hpp"
+#endif
 #if defined(UNITSFACE_WITH_CUDA)
 #include "unitsface/backends/cuda.hpp"
 #endif
@@ -35,6 +38,9 @@ inline std::vector<std::string> built_backends() {
 #endif
 #if defined(UNITSFACE_WITH_THRUST_OMP)
   names.push_back("thrust_omp");
+#endif
+#if defined(UNITSFACE_WITH_SIMULATED_DEVICE)
+  names.push_back("simulated_device");
 #endif
 #if defined(UNITSFACE_WITH_CUDA)
   names.push_back("cuda");
@@ -70,6 +76,12 @@ bool with_backend(const std::string& name, F&& f) {
 #if defined(UNITSFACE_WITH_THRUST_OMP)
   if (name == "thrust_omp") {
     f(thrust_omp_policy{});
+    return true;
+  }
+#endif
+#if defined(UNITSFACE_WITH_SIMULATED_DEVICE)
+  if (name == "simulated_device") {
+    f(simulated_device_policy{});
     return true;
   }
 #endif

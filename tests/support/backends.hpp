@@ -18,6 +18,12 @@ namespace unitsface::test {
 using policy_type = cuda_policy;
 inline constexpr const char* backend_name = "cuda";
 }  // namespace unitsface::test
+#elif defined(UNITSFACE_TEST_BACKEND_SIMULATED_DEVICE)
+#include "simulated_device.hpp"
+namespace unitsface::test {
+using policy_type = simulated_device_policy;
+inline constexpr const char* backend_name = "simulated_device";
+}  // namespace unitsface::test
 #elif defined(UNITSFACE_TEST_BACKEND_THRUST_OMP)
 #include "unitsface/backends/thrust.hpp"
 namespace unitsface::test {
