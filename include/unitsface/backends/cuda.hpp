@@ -22,7 +22,6 @@
 #include <thrust/for_each.h>
 #include <thrust/system/cuda/execution_policy.h>
 
-#include <climits>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -174,7 +173,7 @@ struct thrust_system_traits<thrust::system::cuda::tag> {
   }
 
   /// C = alpha A B + beta C by cuBLAS; false (nothing done) for other types, views without
-  /// a unit stride or sizes beyond int, which the generic kernel then handles.
+  /// a unit stride, sizes beyond int or K = 0, which the generic kernel then handles.
   template <class T>
   static bool gemm(const state& s, T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
                    matrix_view<T> c) {
@@ -182,30 +181,17 @@ struct thrust_system_traits<thrust::system::cuda::tag> {
       return false;
     } else {
       using namespace backends::cuda_detail;
-      const auto la = backends::blas::layout_of(a), lb = backends::blas::layout_of(b),
-                 lc = backends::blas::layout_of(c);
-      if (!la.ok || !lb.ok || !lc.ok || a.cols == 0) return false;
-      if (c.rows > INT_MAX || c.cols > INT_MAX || a.cols > INT_MAX) return false;
-      // cuBLAS is column-major. A column-major C is computed as it is; a row-major C is the
-      // column-major C^T = B^T A^T, where X^T of a row-major X is column-major.
-      const T* pa = a.data;
-      const T* pb = b.data;
-      bool a_col = !la.row_major, b_col = !lb.row_major;
-      index_t lda = la.ld, ldb = lb.ld, m = c.rows, n = c.cols;
-      if (lc.row_major) {
-        std::swap(pa, pb);
-        std::swap(lda, ldb);
-        const bool a_col2 = lb.row_major, b_col2 = la.row_major;
-        a_col = a_col2;
-        b_col = b_col2;
-        std::swap(m, n);
-      }
+      // The arguments (operands swapped for a row-major C) come from column_major_call,
+      // which is host code tested against the column-major C BLAS call.
+      const auto call = backends::blas::column_major_call(a, b, c);
+      if (!call.ok) return false;
       cublasHandle_t h = cublas_handle();
       check(cublasSetStream(h, s.stream), "cublasSetStream");
-      check(gemm_call(h, a_col ? CUBLAS_OP_N : CUBLAS_OP_T, b_col ? CUBLAS_OP_N : CUBLAS_OP_T,
-                      static_cast<int>(m), static_cast<int>(n), static_cast<int>(a.cols), &alpha,
-                      pa, static_cast<int>(lda), pb, static_cast<int>(ldb), &beta, c.data,
-                      static_cast<int>(lc.ld)),
+      check(gemm_call(h, call.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                      call.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(call.m),
+                      static_cast<int>(call.n), static_cast<int>(call.k), &alpha, call.a,
+                      static_cast<int>(call.lda), call.b, static_cast<int>(call.ldb), &beta, call.c,
+                      static_cast<int>(call.ldc)),
             "cublas gemm");
       return true;
     }
