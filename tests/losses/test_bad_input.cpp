@@ -177,6 +177,64 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
             m.update(matrix_view<const T>(backends::data_ptr(x), q.B, q.D - 1),
                      vector_view<const index_t>(backends::data_ptr(y), q.B));
           }) == "input");
+    // NaN in the batch: the fused check names the input too
+    problem<T> n = p;
+    n.x[3] = std::numeric_limits<T>::quiet_NaN();
+    auto xn = upload(n.x);
+    auto yn = upload(n.y);
+    CHECK(thrown_argument([&] {
+            m.update(matrix_view<const T>(backends::data_ptr(xn), n.B, n.D),
+                     vector_view<const index_t>(backends::data_ptr(yn), n.B));
+          }) == "input");
+  }
+  SECTION("embedded loss") {
+    // p.C identities in the weights, one fewer in the memory: a label the head accepts can
+    // still be outside the memory, which the step would write.
+    embedded_options<T> eo;
+    eo.warmup_epochs = 1;
+    embedded_loss<T> E(cosface_loss<T>(), uss_loss<T>(), eo);
+    losses::feature_memory<T, policy_type> small(p.C - 1, p.D, {}, pol);
+    losses::feature_memory<T, policy_type> m(p.C, p.D, {}, pol);
+    losses::feature_memory<T, policy_type> other_dim(p.C, p.D + 1, {}, pol);
+    problem<T> q = p;
+    q.y[1] = p.C - 1;
+    auto x = upload(q.x);
+    auto y = upload(q.y);
+    auto w = upload(q.w);
+    auto g = backends::make_buffer<T>(pol, q.B * q.D);
+    auto gw = backends::make_buffer<T>(pol, q.C * q.D);
+    matrix_view<const T> xv(backends::data_ptr(x), q.B, q.D);
+    vector_view<const index_t> yv(backends::data_ptr(y), q.B);
+    matrix_view<const T> wv(backends::data_ptr(w), q.C, q.D);
+    const gradients<T> grads(matrix_view<T>(backends::data_ptr(g), q.B, q.D),
+                             matrix_view<T>(backends::data_ptr(gw), q.C, q.D));
+    CHECK(thrown_argument([&] { E.step(pol, xv, yv, wv, grads, small, 0); }) == "labels");
+    CHECK(thrown_argument([&] { E.forward(pol, xv, yv, wv, small, 0); }) == "labels");
+    CHECK(thrown_argument([&] { E.step(pol, xv, yv, wv, grads, other_dim, 0); }) == "memory");
+    CHECK(thrown_argument([&] { E.step(pol, xv, yv, wv, grads, m, -1); }) == "epoch");
+    // an s2s part on a memory nothing was written to (no warm-up)
+    embedded_options<T> now;
+    now.warmup_epochs = 0;
+    embedded_loss<T> E0(cosface_loss<T>(), uss_loss<T>(), now);
+    CHECK(thrown_argument([&] { E0.step(pol, xv, yv, wv, grads, m, 0); }) == "valid");
+    // a bias gradient output of the wrong size (USS has one bias)
+    const gradients<T> bad_bias(grads.input, grads.weight, nullptr,
+                                vector_view<T>(backends::data_ptr(gw), 2));
+    CHECK(thrown_argument([&] { E.step(pol, xv, yv, wv, bad_bias, m, 0); }) == "gradients.bias");
+    // NaN or Inf in the weights or the input
+    problem<T> n = q;
+    n.w[5] = std::numeric_limits<T>::infinity();
+    auto wn = upload(n.w);
+    CHECK(thrown_argument([&] {
+            E.step(pol, xv, yv, matrix_view<const T>(backends::data_ptr(wn), q.C, q.D), grads, m,
+                   0);
+          }) == "weight");
+    n.x[0] = std::numeric_limits<T>::quiet_NaN();
+    auto xn = upload(n.x);
+    CHECK(thrown_argument([&] {
+            E.step(pol, matrix_view<const T>(backends::data_ptr(xn), q.B, q.D), yv, wv, grads, m,
+                   0);
+          }) == "input");
   }
 }
 

@@ -225,3 +225,74 @@ TEMPLATE_TEST_CASE("read-backs: one for validation, none with results kept in th
   REQUIRE(h.grad_bias.size() == 1);
   CHECK(kept[1] == Approx(h.grad_bias[0]).epsilon(1e-6));
 }
+
+TEMPLATE_TEST_CASE("embedded loss read-backs: one check and one result copy a step, none kept",
+                   "[losses][readback][embedded]", float, double) {
+  using T = TestType;
+  const problem<T> p = make_problem<T>(6, 9, 5, 23);
+  int reads = 0;
+  const counting_policy pol(&reads);
+  auto x = upload(p.x);
+  auto y = upload(p.y);
+  auto w = upload(p.w);
+  matrix_view<const T> xv(backends::data_ptr(x), p.B, p.D);
+  vector_view<const index_t> yv(backends::data_ptr(y), p.B);
+  matrix_view<const T> wv(backends::data_ptr(w), p.C, p.D);
+  auto gx = backends::make_buffer<T>(pol, p.B * p.D);
+  auto gw = backends::make_buffer<T>(pol, p.C * p.D);
+  auto out = backends::make_buffer<T>(pol, 2);  // the loss, then lambda d L_s2s / d b
+  const gradients<T> host_results(matrix_view<T>(backends::data_ptr(gx), p.B, p.D),
+                                  matrix_view<T>(backends::data_ptr(gw), p.C, p.D));
+  const gradients<T> kept(host_results.input, host_results.weight, backends::data_ptr(out),
+                          vector_view<T>(backends::data_ptr(out) + 1, 1));
+  embedded_options<T> eo;
+  eo.lambda = T(0.5);
+  embedded_options<T> unchecked = eo;
+  unchecked.validate = false;
+  const cosface_loss<T> head(cosface_options<T>(T(0.4), T(16)));
+  // A fixed bias: the data-dependent initialisation, and its read-back, are counted in the
+  // test above (here the memory holds few identities, and b = mean LSE may come out <= 0,
+  // which keeps the initialisation pending).
+  binary_options<T> uo;
+  uo.s = T(12);
+  uo.init = bias_init::fixed;
+  uss_loss<T> uss(uo);
+  uss.set_bias(T(2));
+  embedded_loss<T> E(head, uss, eo);
+  losses::feature_memory<T, counting_policy> mem(p.C, p.D, {}, pol);
+
+  // Warm-up: the check, then the loss.
+  E.step(pol, xv, yv, wv, host_results, mem, 0);
+  CHECK(reads == 2);
+  // s2s steps: the check, then loss and d/db in one copy.
+  reads = 0;
+  const auto first = E.step(pol, xv, yv, wv, host_results, mem, 1);
+  CHECK(reads == 2);
+  CHECK(first.grad_bias.size() == 1);
+  reads = 0;
+  const auto again = E.step(pol, xv, yv, wv, host_results, mem, 1);
+  CHECK(reads == 2);
+  // Results kept in the policy's memory: the check alone; with validation off, nothing.
+  reads = 0;
+  const auto r = E.step(pol, xv, yv, wv, kept, mem, 1);
+  CHECK(reads == 1);
+  CHECK(std::isnan(double(r.loss)));
+  CHECK(r.grad_bias.empty());
+  // The kept values are those read back (the batch is the same each step, so after its
+  // first write the memory is too).
+  const std::vector<T> k = download<T>(backends::data_ptr(out), 2);
+  CHECK(k[0] == Approx(again.loss).epsilon(1e-6));
+  REQUIRE(again.grad_bias.size() == 1);
+  CHECK(k[1] == Approx(again.grad_bias[0]).epsilon(1e-6));
+  embedded_loss<T> U(head, E.sample_to_sample(), unchecked);
+  reads = 0;
+  U.step(pol, xv, yv, wv, kept, mem, 1);
+  CHECK(reads == 0);
+  // forward: the check and the loss.
+  reads = 0;
+  CHECK(E.forward(pol, xv, yv, wv, mem, 1) == Approx(again.loss).epsilon(1e-6));
+  CHECK(reads == 2);
+  // In the warm-up the kept bias gradient is zero.
+  E.step(pol, xv, yv, wv, kept, mem, 0);
+  CHECK(download<T>(backends::data_ptr(out) + 1, 1)[0] == T(0));
+}

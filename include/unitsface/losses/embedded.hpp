@@ -2,10 +2,15 @@
 // sample-to-sample loss over the feature memory, with a warm-up.
 #pragma once
 
+#include <algorithm>
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/error.hpp"
+#include "unitsface/losses/detail/run.hpp"
+#include "unitsface/losses/detail/validate.hpp"
 #include "unitsface/losses/feature_memory.hpp"
 #include "unitsface/losses/loss_result.hpp"
 #include "unitsface/losses/references.hpp"
@@ -19,9 +24,55 @@ struct embedded_options {
   T lambda = T(1);            ///< weight of the sample-to-sample part (official: 1)
   index_t warmup_epochs = 1;  ///< epochs during which only the sample-to-class part runs
                               ///< (official: the first epoch, while the memory fills up)
+  /// Check the values once per step — labels against the class weights and the memory,
+  /// NaN/Inf in the input, the weights and the memory, a written memory row — in one
+  /// reduction (one read-back). The parts' own `validate` options are not consulted by
+  /// step() and forward(); shapes are always checked.
+  bool validate = true;
 };
 
 namespace detail {
+/// The value checks of a step: the head's (labels against the class weights, the input,
+/// the weights) and the memory's (labels against its identities, its rows, its validity).
+struct step_counts {
+  check_counts head, memory;
+  step_counts() = default;
+  UNITSFACE_HD explicit step_counts(int) {}  // the zero reduce_index starts from
+  UNITSFACE_HD step_counts& operator+=(const step_counts& o) {
+    head += o.head;
+    memory += o.memory;
+    return *this;
+  }
+  UNITSFACE_HD friend step_counts operator+(step_counts a, const step_counts& b) { return a += b; }
+};
+template <class T>
+struct count_step_problems {
+  count_problems<T> head, memory;
+  UNITSFACE_HD step_counts operator()(index_t i) const {
+    step_counts c;
+    c.head = head(i);
+    c.memory = memory(i);
+    return c;
+  }
+};
+
+/// The step's results from the parts' (scratch = [head loss, s2s loss, s2s d/db ...]):
+/// index 0 writes loss = head + lambda s2s, index j > 0 the bias gradient lambda d/db_j.
+template <class T>
+struct combine_step {
+  const T* scratch;
+  T lambda;
+  T* loss;
+  T* grad_bias;
+  UNITSFACE_HD void operator()(index_t j) const {
+    if (j == 0) {
+      loss[0] = scratch[0] + lambda * scratch[1];
+    } else {
+      grad_bias[j - 1] = lambda * scratch[1 + j];
+    }
+  }
+};
+
 template <class T>
 struct add_scaled {  // dst(i, :) += a * src(i, :)
   matrix_view<T> dst;
@@ -52,51 +103,133 @@ class embedded_loss {
   const embedded_options<T>& opts() const { return opt_; }
   bool uses_sample_to_sample(index_t epoch) const { return epoch >= opt_.warmup_epochs; }
 
-  /// One training step: loss and gradients (input, class weights, the s2s bias in the result)
-  /// with the memory as it was before the step; then the memory is updated with the batch.
-  /// The loss and the bias gradient are read back (gradients::loss and ::bias are not used).
+  /// One training step: loss and gradients (input, class weights, the s2s bias) with the
+  /// memory as it was before the step; then the memory is updated with the batch.
+  /// gradients::loss and gradients::bias (the s2s bias: 1 value, or one per identity) keep
+  /// the loss and lambda d L_s2s / d b in the policy's memory; what they do not keep is read
+  /// back in one copy into the result. With both kept and validation off a step reads
+  /// nothing back (but for the s2s bias initialisation, once). During the warm-up the bias
+  /// gradient is zero (kept) or empty (in the result).
   template <class Policy>
   loss_result<T> step(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
                       matrix_view<const T> weight, const gradients<T>& grads,
                       feature_memory<T, Policy>& memory, index_t epoch) {
-    unitsface::detail::require(epoch >= 0, "epoch", "must be >= 0");
-    loss_result<T> r = s2c_.forward_backward(pol, x, labels, references<T>::weights(weight),
-                                             gradients<T>{grads.input, grads.weight});
-    loss_result<T> out;
-    out.loss = r.loss;
-    if (uses_sample_to_sample(epoch)) {
-      auto tmp = backends::make_buffer<T>(pol, x.rows * x.cols);
-      matrix_view<T> gtmp(backends::data_ptr(tmp), x.rows, x.cols);
-      loss_result<T> q =
-          s2s_.forward_backward(pol, x, labels, memory.as_references(), gradients<T>{gtmp, {}});
-      backends::for_each_index(
-          pol, x.rows, detail::add_scaled<T>{grads.input, matrix_view<const T>(gtmp), opt_.lambda});
-      out.loss += opt_.lambda * q.loss;
-      out.bias_used = q.bias_used;
-      out.grad_bias = q.grad_bias;
-      for (T& g : out.grad_bias) g *= opt_.lambda;
-    }
-    memory.update(x, labels);
-    return out;
+    return run_step(pol, x, labels, weight, &grads, memory, epoch);
   }
 
-  /// The loss alone (the memory is updated as in step()).
+  /// The loss alone, read back once (the memory is updated as in step()).
   template <class Policy>
   T forward(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
             matrix_view<const T> weight, feature_memory<T, Policy>& memory, index_t epoch) {
-    unitsface::detail::require(epoch >= 0, "epoch", "must be >= 0");
-    T loss = s2c_.forward(pol, x, labels, references<T>::weights(weight));
-    if (uses_sample_to_sample(epoch)) {
-      loss += opt_.lambda * s2s_.forward(pol, x, labels, memory.as_references());
-    }
-    memory.update(x, labels);
-    return loss;
+    return run_step(pol, x, labels, weight, nullptr, memory, epoch).loss;
   }
 
  private:
   S2C s2c_;
   S2S s2s_;
   embedded_options<T> opt_;
+
+  index_t s2s_bias_size() const {
+    if constexpr (requires { s2s_.biases(); }) {
+      return static_cast<index_t>(s2s_.biases().size());
+    } else {
+      return 0;
+    }
+  }
+
+  template <class Policy>
+  void check_values(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
+                    matrix_view<const T> weight, const feature_memory<T, Policy>& memory,
+                    bool s2s) const {
+    const references<T> mem = memory.as_references();
+    const detail::step_counts c = backends::reduce_index<detail::step_counts>(
+        pol, std::max({x.rows, weight.rows, mem.rows.rows}),
+        detail::count_step_problems<T>{{x, labels.data, weight.rows, weight, nullptr},
+                                       {x, labels.data, memory.identities(), mem.rows, mem.valid}});
+    detail::require_no_problems(c.head, weight.rows, "weight");
+    // The memory is written at these labels, whether the s2s part runs or not.
+    detail::require(c.memory.bad_labels == 0, "labels",
+                    std::to_string(c.memory.bad_labels) + " label(s) outside [0, " +
+                        std::to_string(memory.identities()) + "), the memory's identities");
+    if (s2s) detail::require_no_problems(c.memory, memory.identities(), "memory");
+  }
+
+  template <class Policy>
+  loss_result<T> run_step(const Policy& pol, matrix_view<const T> x,
+                          vector_view<const index_t> labels, matrix_view<const T> weight,
+                          const gradients<T>* grads, feature_memory<T, Policy>& memory,
+                          index_t epoch) {
+    namespace ud = unitsface::detail;
+    ud::require(epoch >= 0, "epoch", "must be >= 0");
+    ud::require(x.rows > 0, "input", "the batch is empty (B = 0)");
+    ud::require(
+        memory.dim() == x.cols, "memory",
+        "has dimension " + std::to_string(memory.dim()) + ", the input " + std::to_string(x.cols));
+    ud::require_size("labels", labels.size(), x.rows);
+    ud::require(labels.stride == 1, "labels", "must be contiguous (stride 1)");
+    const bool s2s = uses_sample_to_sample(epoch);
+    const index_t nbias = s2s_bias_size();
+    const bool keep_loss = grads != nullptr && grads->loss != nullptr;
+    const bool keep_bias = grads != nullptr && !grads->bias.empty();
+    if (keep_bias) {
+      ud::require(nbias > 0, "gradients.bias", "the sample-to-sample loss has no bias");
+      ud::require_size("gradients.bias", grads->bias.size(), nbias);
+      ud::require(grads->bias.stride == 1, "gradients.bias", "must be contiguous (stride 1)");
+    }
+    if (opt_.validate) check_values(pol, x, labels, weight, memory, s2s);
+
+    // [head loss, s2s loss, s2s d/db ...], zeroed: the s2s entries stay 0 in the warm-up.
+    auto scratch = backends::make_buffer<T>(pol, 2 + nbias);
+    T* sc = backends::data_ptr(scratch);
+    detail::call<T> head{x, labels, references<T>::weights(weight), nullptr, {}, {}};
+    head.values_checked = true;
+    head.loss_out = sc;
+    gradients<T> head_grads;
+    if (grads != nullptr) {
+      head_grads = gradients<T>(grads->input, grads->weight, sc);
+      head.grads = &head_grads;
+    }
+    s2c_.evaluate_call(pol, head);
+
+    loss_result<T> out;
+    if (s2s) {
+      auto tmp = backends::make_buffer<T>(pol, grads != nullptr ? x.rows * x.cols : 0);
+      const matrix_view<T> gtmp(backends::data_ptr(tmp), x.rows, x.cols);
+      detail::call<T> part{x, labels, memory.as_references(), nullptr, {}, {}};
+      part.values_checked = true;
+      part.loss_out = sc + 1;
+      gradients<T> part_grads;
+      if (grads != nullptr) {
+        part_grads = gradients<T>(gtmp, {}, sc + 1,
+                                  nbias > 0 ? vector_view<T>(sc + 2, nbias) : vector_view<T>{});
+        part.grads = &part_grads;
+      }
+      out.bias_used = s2s_.evaluate_call(pol, part).bias_used;
+      if (grads != nullptr) {
+        backends::for_each_index(
+            pol, x.rows,
+            detail::add_scaled<T>{grads->input, matrix_view<const T>(gtmp), opt_.lambda});
+      }
+    }
+    // Combine on the policy, in place in the scratch for what goes back to the host.
+    const bool want_bias = grads != nullptr && nbias > 0;
+    T* loss_dst = keep_loss ? grads->loss : sc;
+    T* bias_dst = keep_bias ? grads->bias.data : sc + 2;
+    backends::for_each_index(pol, want_bias ? 1 + nbias : 1,
+                             detail::combine_step<T>{sc, opt_.lambda, loss_dst, bias_dst});
+    // One read-back for whatever the caller does not keep.
+    const bool host_bias = want_bias && !keep_bias && s2s;
+    out.loss = std::numeric_limits<T>::quiet_NaN();  // stays in the policy's memory
+    if (!keep_loss || host_bias) {
+      std::vector<T> h(static_cast<std::size_t>(2 + nbias));
+      const index_t first = keep_loss ? 2 : 0;
+      backends::copy_to_host(pol, sc + first, host_bias ? 2 + nbias - first : 1, h.data() + first);
+      if (!keep_loss) out.loss = h[0];
+      if (host_bias) out.grad_bias.assign(h.begin() + 2, h.end());
+    }
+    memory.update(x, labels, /*check_values=*/false);  // checked above, or not at all
+    return out;
+  }
 };
 
 }  // namespace unitsface::losses

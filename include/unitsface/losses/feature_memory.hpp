@@ -80,17 +80,19 @@ class feature_memory {
   }
 
   /// Writes the batch (x: B x D, labels in [0, identities)), last occurrence winning.
-  void update(matrix_view<const T> x, vector_view<const index_t> labels) {
+  /// Shapes are always checked; with `check_values` also the labels and NaN/Inf, in one
+  /// reduction (one read-back). A label outside [0, identities) would write outside the
+  /// memory: pass false only for values already checked (embedded_loss does).
+  void update(matrix_view<const T> x, vector_view<const index_t> labels, bool check_values = true) {
     unitsface::detail::require(x.rows > 0, "input", "the batch is empty (B = 0)");
     unitsface::detail::require_shape("input", x.rows, x.cols, x.rows, D_);
     unitsface::detail::require_size("labels", labels.size(), x.rows);
     unitsface::detail::require(labels.stride == 1, "labels", "must be contiguous (stride 1)");
-    const index_t bad =
-        backends::reduce_index<index_t>(pol_, x.rows, detail::count_bad_label{labels.data, 1, C_});
-    unitsface::detail::require(
-        bad == 0, "labels",
-        std::to_string(bad) + " label(s) outside [0, " + std::to_string(C_) + ")");
-    detail::require_finite(pol_, "input", x);
+    if (check_values) {
+      const detail::check_counts c = backends::reduce_index<detail::check_counts>(
+          pol_, x.rows, detail::count_problems<T>{x, labels.data, C_, {}, nullptr});
+      detail::require_no_problems(c, C_, nullptr);
+    }
     backends::for_each_index(
         pol_, x.rows,
         detail::memory_write<T>{x, labels.data, x.rows,

@@ -19,7 +19,7 @@ struct loss_result {
 /// How a loss is evaluated, whatever its formula.
 struct evaluation_options {
   reduction reduce = reduction::mean;  ///< official: mean over the batch
-  index_t tile_columns = 0;            ///< references per tile; 0 = about 2^20 cosines a tile
+  index_t tile_columns = 0;            ///< references per tile; 0 = about 2^22 cosines a tile
   bool validate = true;                ///< check shapes always; with true also NaN/Inf and labels
 };
 

@@ -41,6 +41,14 @@ class pairwise_loss {
     return forward_backward(pol, x, labels, refs, grads, upstream);
   }
 
+  /// The evaluation behind the calls above, with every field of the call given (results
+  /// left in the policy's memory, value checks already made): for losses built from other
+  /// losses, such as embedded_loss.
+  template <class Policy>
+  loss_result<T> evaluate_call(const Policy& pol, const detail::call<T>& c) {
+    return self().evaluate(pol, c);
+  }
+
  private:
   Derived& self() { return static_cast<Derived&>(*this); }
 };

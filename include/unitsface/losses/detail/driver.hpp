@@ -139,7 +139,7 @@ class tile_driver {
 
   /// x: B x D anchors; refs: N x D references (ignored with in_batch, where the references
   /// are the anchors themselves). All views address the policy's memory. tile_cols = 0
-  /// chooses a tile of about 2^20 cosines.
+  /// chooses a tile of about 2^22 cosines (default_tile_elements).
   tile_driver(const Policy& pol, matrix_view<const T> x, matrix_view<const T> refs, bool in_batch,
               pairing pairs, bool refs_learnable, index_t tile_cols = 0)
       : pol_(pol),

@@ -22,6 +22,8 @@ struct call {
   const gradients<T>* grads = nullptr;  ///< null: forward only
   vector_view<T> per_anchor;            ///< optional per-anchor losses out
   vector_view<const T> upstream;        ///< reduction none: per-anchor upstream gradient
+  T* loss_out = nullptr;        ///< forward only: the loss goes here (policy memory), not read back
+  bool values_checked = false;  ///< the caller has made the value checks (labels, NaN/Inf)
 };
 
 inline pairing make_pairing(const index_t* labels, const unsigned char* valid, index_t offset,
@@ -52,7 +54,7 @@ tile_driver<Policy, T> make_driver(const Policy& pol, const call<T>& c,
 template <class Policy, class T>
 void validate_call(const Policy& pol, const call<T>& c, const evaluation_options& eo,
                    index_t bias_size = 0) {
-  validate_inputs(pol, c.x, c.labels, c.refs, eo.validate);
+  validate_inputs(pol, c.x, c.labels, c.refs, eo.validate && !c.values_checked);
   if (c.grads != nullptr) validate_gradients(c.x, c.refs, *c.grads, bias_size);
   if (!c.per_anchor.empty() || eo.reduce == reduction::none) {
     if (!c.per_anchor.empty()) {
@@ -78,6 +80,7 @@ loss_result<T> run(tile_driver<Policy, T>& drv, const Policy& pol, const call<T>
   eval_request<T> req;
   req.red = eo.reduce;
   req.grad = c.grads != nullptr;
+  req.loss_out = c.loss_out;
   if (req.grad) {
     req.grad_x = c.grads->input;
     req.grad_refs = c.grads->weight;

@@ -31,11 +31,10 @@ struct count_nonfinite_row {
 };
 
 struct count_bad_label {
-  const index_t* labels;
-  index_t stride;
-  index_t classes;  // < 0: only non-negativity is checked
+  const index_t* labels;  // contiguous (validate_inputs requires stride 1)
+  index_t classes;        // < 0: only non-negativity is checked
   UNITSFACE_HD index_t operator()(index_t i) const {
-    const index_t y = labels[i * stride];
+    const index_t y = labels[i];
     return (y < 0 || (classes >= 0 && y >= classes)) ? 1 : 0;
   }
 };
@@ -71,7 +70,7 @@ struct count_problems {
   UNITSFACE_HD check_counts operator()(index_t i) const {
     check_counts c;
     if (i < x.rows) {
-      c.bad_labels = count_bad_label{labels, 1, classes}(i);
+      c.bad_labels = count_bad_label{labels, classes}(i);
       c.nonfinite_input = count_nonfinite_row<T>{x}(i);
     }
     if (i < refs.rows) {
@@ -82,10 +81,21 @@ struct count_problems {
   }
 };
 
-template <class Policy, class T>
-void require_finite(const Policy& pol, const char* arg, matrix_view<const T> m) {
-  const index_t bad = backends::reduce_index<index_t>(pol, m.rows, count_nonfinite_row<T>{m});
-  require(bad == 0, arg, "holds " + std::to_string(bad) + " NaN or Inf value(s)");
+/// Throws unitsface::invalid_argument for the first problem counted in `c`: labels outside
+/// [0, classes) (classes < 0: negative labels only), NaN/Inf in the input and, where the
+/// references are named (`refs_name`, null for in-batch pairs), NaN/Inf in the references
+/// or no valid reference row.
+inline void require_no_problems(const check_counts& c, index_t classes, const char* refs_name) {
+  require(c.bad_labels == 0, "labels",
+          std::to_string(c.bad_labels) + " label(s) outside [0, " +
+              (classes >= 0 ? std::to_string(classes) : std::string("inf")) + ")");
+  require(c.nonfinite_input == 0, "input",
+          "holds " + std::to_string(c.nonfinite_input) + " NaN or Inf value(s)");
+  if (refs_name == nullptr) return;
+  require(c.nonfinite_refs == 0, refs_name,
+          "holds " + std::to_string(c.nonfinite_refs) + " NaN or Inf value(s)");
+  require(c.valid_rows > 0, "valid",
+          "no memory row has been written: the batch has no valid reference");
 }
 
 /// The checks every pairwise loss makes before it touches the data.
@@ -119,17 +129,10 @@ void validate_inputs(const Policy& pol, matrix_view<const T> x, vector_view<cons
   const check_counts c = backends::reduce_index<check_counts>(
       pol, std::max(x.rows, r.rows),
       count_problems<T>{x, labels.data, classes, r, in_batch ? nullptr : refs.valid});
-  require(c.bad_labels == 0, "labels",
-          std::to_string(c.bad_labels) + " label(s) outside [0, " +
-              (classes >= 0 ? std::to_string(classes) : std::string("inf")) + ")");
-  require(c.nonfinite_input == 0, "input",
-          "holds " + std::to_string(c.nonfinite_input) + " NaN or Inf value(s)");
-  if (!in_batch) {
-    require(c.nonfinite_refs == 0, refs.kind == reference_kind::memory ? "memory" : "weight",
-            "holds " + std::to_string(c.nonfinite_refs) + " NaN or Inf value(s)");
-    require(c.valid_rows > 0, "valid",
-            "no memory row has been written: the batch has no valid reference");
-  }
+  require_no_problems(c, classes,
+                      in_batch                              ? nullptr
+                      : refs.kind == reference_kind::memory ? "memory"
+                                                            : "weight");
 }
 
 template <class T>
