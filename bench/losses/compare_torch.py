@@ -4,7 +4,10 @@
 Runs bench_losses_cli, which writes its seeded inputs and times one forward_backward of the
 loss; then times the same loss in PyTorch (the official UniTSFace head formulation: USS-m
 per-pair with the clamp, and CosFace), forward + backward, on the same data; checks that the
-two losses agree and prints the ratio. Both sides single-threaded.
+two losses agree and prints the ratio. Both sides single-threaded: torch.set_num_threads(1)
+does not reach the BLAS library PyTorch's products may call (Debian's PyTorch uses the
+system BLAS, OpenBLAS), so the thread counts of OpenBLAS, OpenMP and MKL are pinned to 1 in
+the environment, before torch is imported, for this process and the unitsface one alike.
 
     /usr/bin/python3 bench/losses/compare_torch.py build/bench/losses/bench_losses_cli
 """
@@ -15,9 +18,12 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import numpy as np  # noqa: E402 (after the thread settings)
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 torch.set_num_threads(1)
 
