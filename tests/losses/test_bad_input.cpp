@@ -212,6 +212,14 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
     CHECK(thrown_argument([&] { E.forward(pol, xv, yv, wv, small, 0); }) == "labels");
     CHECK(thrown_argument([&] { E.step(pol, xv, yv, wv, grads, other_dim, 0); }) == "memory");
     CHECK(thrown_argument([&] { E.step(pol, xv, yv, wv, grads, m, -1); }) == "epoch");
+    // class weights without rows, or of another dimension: named before any value is read
+    CHECK(thrown_argument([&] {
+            E.step(pol, xv, yv, matrix_view<const T>(backends::data_ptr(w), 0, q.D), grads, m, 0);
+          }) == "weight");
+    CHECK(thrown_argument([&] {
+            E.step(pol, xv, yv, matrix_view<const T>(backends::data_ptr(w), q.C - 1, q.D - 1),
+                   grads, m, 0);
+          }) == "weight");
     // an s2s part on a memory nothing was written to (no warm-up)
     embedded_options<T> now;
     now.warmup_epochs = 0;

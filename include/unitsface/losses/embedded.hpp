@@ -165,8 +165,8 @@ class embedded_loss {
     ud::require(
         memory.dim() == x.cols, "memory",
         "has dimension " + std::to_string(memory.dim()) + ", the input " + std::to_string(x.cols));
-    ud::require_size("labels", labels.size(), x.rows);
-    ud::require(labels.stride == 1, "labels", "must be contiguous (stride 1)");
+    // The head's shape checks (input, labels, weights) before the value checks read anything.
+    detail::validate_inputs(pol, x, labels, references<T>::weights(weight), false);
     const bool s2s = uses_sample_to_sample(epoch);
     const index_t nbias = s2s_bias_size();
     const bool keep_loss = grads != nullptr && grads->loss != nullptr;
