@@ -142,10 +142,14 @@ class embedded_loss {
                     matrix_view<const T> weight, const feature_memory<T, Policy>& memory,
                     bool s2s) const {
     const references<T> mem = memory.as_references();
+    // The memory part sees the input with no columns: its labels are checked against the
+    // memory's identities, its values once, by the head part.
+    const matrix_view<const T> labels_only(x.data, x.rows, 0);
     const detail::step_counts c = backends::reduce_index<detail::step_counts>(
         pol, std::max({x.rows, weight.rows, mem.rows.rows}),
-        detail::count_step_problems<T>{{x, labels.data, weight.rows, weight, nullptr},
-                                       {x, labels.data, memory.identities(), mem.rows, mem.valid}});
+        detail::count_step_problems<T>{
+            {x, labels.data, weight.rows, weight, nullptr},
+            {labels_only, labels.data, memory.identities(), mem.rows, mem.valid}});
     detail::require_no_problems(c.head, weight.rows, "weight");
     // The memory is written at these labels, whether the s2s part runs or not.
     detail::require(c.memory.bad_labels == 0, "labels",
