@@ -27,7 +27,9 @@ struct embedded_options {
   /// Check the values once per step — labels against the class weights and the memory,
   /// NaN/Inf in the input, the weights and the memory, a written memory row — in one
   /// reduction (one read-back). The parts' own `validate` options are not consulted by
-  /// step() and forward(); shapes are always checked.
+  /// step() and forward(); shapes are always checked. With false nothing is read back, and
+  /// the labels must lie within both the weights and the memory: the memory is written at
+  /// them.
   bool validate = true;
 };
 
