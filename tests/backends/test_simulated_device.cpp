@@ -51,6 +51,15 @@ outcome in_child(F body) {
   return o;
 }
 
+/// `body`, run in a child process, must die of SIGSEGV after printing `message`.
+template <class F>
+void check_crashes(F body, const char* message) {
+  const outcome o = in_child(body);
+  INFO(o.output);
+  CHECK(o.killed_by_segv);
+  CHECK(o.output.find(message) != std::string::npos);
+}
+
 template <class T>
 struct read_at {
   const T* p;
@@ -89,53 +98,49 @@ TEST_CASE("simulated device: kernels and copies reach device memory", "[simulate
 }
 
 TEST_CASE("simulated device: host code reading device memory crashes", "[simulated_device]") {
-  const outcome o = in_child([] {
-    auto buf = backends::make_buffer<double>(simulated_device_policy{}, 4);
-    volatile double v = backends::data_ptr(buf)[1];
-    (void)v;
-  });
-  INFO(o.output);
-  CHECK(o.killed_by_segv);
-  CHECK(o.output.find("host code read or wrote device memory") != std::string::npos);
+  check_crashes(
+      [] {
+        auto buf = backends::make_buffer<double>(simulated_device_policy{}, 4);
+        volatile double v = backends::data_ptr(buf)[1];
+        (void)v;
+      },
+      "host code read or wrote device memory");
 }
 
 TEST_CASE("simulated device: a kernel reading host memory crashes", "[simulated_device]") {
-  const outcome o = in_child([] {
-    const simulated_device_policy pol;
-    const std::vector<double> host(8, 1.0);  // host heap memory handed to a kernel
-    auto out = backends::make_buffer<double>(pol, 8);
-    backends::for_each_index(pol, 8, read_at<double>{host.data(), backends::data_ptr(out)});
-  });
-  INFO(o.output);
-  CHECK(o.killed_by_segv);
-  CHECK(o.output.find("a kernel read or wrote host (heap) memory") != std::string::npos);
+  check_crashes(
+      [] {
+        const simulated_device_policy pol;
+        const std::vector<double> host(8, 1.0);  // host heap memory handed to a kernel
+        auto out = backends::make_buffer<double>(pol, 8);
+        backends::for_each_index(pol, 8, read_at<double>{host.data(), backends::data_ptr(out)});
+      },
+      "a kernel read or wrote host (heap) memory");
 }
 
 TEST_CASE("simulated device: a kernel writing past a buffer's end crashes", "[simulated_device]") {
-  const outcome o = in_child([] {
-    const simulated_device_policy pol;
-    auto buf = backends::make_buffer<double>(pol, 16);
-    backends::for_each_index(pol, 17, twice<double>{backends::data_ptr(buf)});
-  });
-  INFO(o.output);
-  CHECK(o.killed_by_segv);
-  CHECK(o.output.find("outside every live buffer") != std::string::npos);
+  check_crashes(
+      [] {
+        const simulated_device_policy pol;
+        auto buf = backends::make_buffer<double>(pol, 16);
+        backends::for_each_index(pol, 17, twice<double>{backends::data_ptr(buf)});
+      },
+      "outside every live buffer");
 }
 
 TEST_CASE("simulated device: a kernel reading a freed buffer crashes", "[simulated_device]") {
-  const outcome o = in_child([] {
-    const simulated_device_policy pol;
-    double* stale = nullptr;
-    {
-      auto buf = backends::make_buffer<double>(pol, 4);
-      stale = backends::data_ptr(buf);
-    }
-    auto out = backends::make_buffer<double>(pol, 4);
-    backends::for_each_index(pol, 4, read_at<double>{stale, backends::data_ptr(out)});
-  });
-  INFO(o.output);
-  CHECK(o.killed_by_segv);
-  CHECK(o.output.find("outside every live buffer") != std::string::npos);
+  check_crashes(
+      [] {
+        const simulated_device_policy pol;
+        double* stale = nullptr;
+        {
+          auto buf = backends::make_buffer<double>(pol, 4);
+          stale = backends::data_ptr(buf);
+        }
+        auto out = backends::make_buffer<double>(pol, 4);
+        backends::for_each_index(pol, 4, read_at<double>{stale, backends::data_ptr(out)});
+      },
+      "outside every live buffer");
 }
 
 TEST_CASE("simulated device: the generic primitives run as kernels", "[simulated_device]") {

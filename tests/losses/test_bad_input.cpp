@@ -198,14 +198,11 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
     losses::feature_memory<T, policy_type> other_dim(p.C, p.D + 1, {}, pol);
     problem<T> q = p;
     q.y[1] = p.C - 1;
-    auto x = upload(q.x);
-    auto y = upload(q.y);
-    auto w = upload(q.w);
+    const device_problem<T> d(q);
     auto g = backends::make_buffer<T>(pol, q.B * q.D);
     auto gw = backends::make_buffer<T>(pol, q.C * q.D);
-    matrix_view<const T> xv(backends::data_ptr(x), q.B, q.D);
-    vector_view<const index_t> yv(backends::data_ptr(y), q.B);
-    matrix_view<const T> wv(backends::data_ptr(w), q.C, q.D);
+    const matrix_view<const T> xv = d.input(), wv = d.rows();
+    const vector_view<const index_t> yv = d.labels();
     const gradients<T> grads(matrix_view<T>(backends::data_ptr(g), q.B, q.D),
                              matrix_view<T>(backends::data_ptr(gw), q.C, q.D));
     CHECK(thrown_argument([&] { E.step(pol, xv, yv, wv, grads, small, 0); }) == "labels");
@@ -214,10 +211,10 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
     CHECK(thrown_argument([&] { E.step(pol, xv, yv, wv, grads, m, -1); }) == "epoch");
     // class weights without rows, or of another dimension: named before any value is read
     CHECK(thrown_argument([&] {
-            E.step(pol, xv, yv, matrix_view<const T>(backends::data_ptr(w), 0, q.D), grads, m, 0);
+            E.step(pol, xv, yv, matrix_view<const T>(backends::data_ptr(d.w), 0, q.D), grads, m, 0);
           }) == "weight");
     CHECK(thrown_argument([&] {
-            E.step(pol, xv, yv, matrix_view<const T>(backends::data_ptr(w), q.C - 1, q.D - 1),
+            E.step(pol, xv, yv, matrix_view<const T>(backends::data_ptr(d.w), q.C - 1, q.D - 1),
                    grads, m, 0);
           }) == "weight");
     // an s2s part on a memory nothing was written to (no warm-up)

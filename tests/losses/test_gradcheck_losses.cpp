@@ -141,23 +141,16 @@ TEST_CASE("gradcheck: the embedded loss (CosFace + lambda USS-m over the memory)
   losses::feature_memory<double, policy_type> warm(p.C, p.D, {}, pol);
   {
     auto E = make_loss();
-    auto x = upload(p0.x);
-    auto y = upload(p0.y);
-    auto w = upload(p0.w);
-    E.forward(pol, matrix_view<const double>(backends::data_ptr(x), p0.B, p0.D),
-              vector_view<const index_t>(backends::data_ptr(y), p0.B),
-              matrix_view<const double>(backends::data_ptr(w), p0.C, p0.D), warm, 0);
+    const device_problem<double> d(p0);
+    E.forward(pol, d.input(), d.labels(), d.rows(), warm, 0);
   }
   auto step = [&](const problem<double>& q, bool grad, std::vector<double>* gx,
                   std::vector<double>* gw) {
     auto E = make_loss();
     auto mem = warm;  // the memory as it was before the step
-    auto x = upload(q.x);
-    auto y = upload(q.y);
-    auto w = upload(q.w);
-    matrix_view<const double> xv(backends::data_ptr(x), q.B, q.D);
-    vector_view<const index_t> yv(backends::data_ptr(y), q.B);
-    matrix_view<const double> wv(backends::data_ptr(w), q.C, q.D);
+    const device_problem<double> d(q);
+    const matrix_view<const double> xv = d.input(), wv = d.rows();
+    const vector_view<const index_t> yv = d.labels();
     if (!grad) return E.forward(pol, xv, yv, wv, mem, 1);
     auto bx = backends::make_buffer<double>(pol, q.B * q.D);
     auto bw = backends::make_buffer<double>(pol, q.C * q.D);

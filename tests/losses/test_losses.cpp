@@ -190,12 +190,10 @@ TEMPLATE_TEST_CASE("read-backs: one for validation, none with results kept in th
   const problem<T> p = make_problem<T>(6, 9, 5, 17);
   int reads = 0;
   const counting_policy pol(&reads);
-  auto x = upload(p.x);
-  auto y = upload(p.y);
-  auto w = upload(p.w);
-  matrix_view<const T> xv(backends::data_ptr(x), p.B, p.D);
-  vector_view<const index_t> yv(backends::data_ptr(y), p.B);
-  const auto refs = references<T>::memory(matrix_view<const T>(backends::data_ptr(w), p.C, p.D));
+  const device_problem<T> d(p);
+  const matrix_view<const T> xv = d.input();
+  const vector_view<const index_t> yv = d.labels();
+  const auto refs = references<T>::memory(d.rows());
   auto gx = backends::make_buffer<T>(pol, p.B * p.D);
   auto out = backends::make_buffer<T>(pol, 2);  // the loss, then d loss / d b
   const gradients<T> g(matrix_view<T>(backends::data_ptr(gx), p.B, p.D), {},
@@ -232,12 +230,9 @@ TEMPLATE_TEST_CASE("embedded loss read-backs: one check and one result copy a st
   const problem<T> p = make_problem<T>(6, 9, 5, 23);
   int reads = 0;
   const counting_policy pol(&reads);
-  auto x = upload(p.x);
-  auto y = upload(p.y);
-  auto w = upload(p.w);
-  matrix_view<const T> xv(backends::data_ptr(x), p.B, p.D);
-  vector_view<const index_t> yv(backends::data_ptr(y), p.B);
-  matrix_view<const T> wv(backends::data_ptr(w), p.C, p.D);
+  const device_problem<T> d(p);
+  const matrix_view<const T> xv = d.input(), wv = d.rows();
+  const vector_view<const index_t> yv = d.labels();
   auto gx = backends::make_buffer<T>(pol, p.B * p.D);
   auto gw = backends::make_buffer<T>(pol, p.C * p.D);
   auto out = backends::make_buffer<T>(pol, 2);  // the loss, then lambda d L_s2s / d b

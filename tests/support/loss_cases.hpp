@@ -86,22 +86,40 @@ inline reference::pair_set reference_pairs(const problem<double>& p, refs_mode m
                           mode == refs_mode::masked ? &p.valid : nullptr, p.B, p.C, p.D);
 }
 
+/// A problem's data copied into the test policy's memory, and views of it.
+template <class T>
+struct device_problem {
+  index_t B, C, D;
+  decltype(upload(std::vector<T>{})) x, w;
+  decltype(upload(std::vector<index_t>{})) y;
+  decltype(upload(std::vector<unsigned char>{})) valid;
+
+  explicit device_problem(const problem<T>& p)
+      : B(p.B),
+        C(p.C),
+        D(p.D),
+        x(upload(p.x)),
+        w(upload(p.w)),
+        y(upload(p.y)),
+        valid(upload(p.valid)) {}
+  matrix_view<const T> input() const { return {backends::data_ptr(x), B, D}; }
+  vector_view<const index_t> labels() const { return {backends::data_ptr(y), B}; }
+  /// The reference rows (class weights or memory), C x D.
+  matrix_view<const T> rows() const { return {backends::data_ptr(w), C, D}; }
+  const unsigned char* valid_flags() const { return backends::data_ptr(valid); }
+};
+
 /// Runs any loss object with forward_backward (or forward) in the test backend.
 template <class T, class Loss>
 outcome<T> run_loss(Loss& loss, const problem<T>& p, refs_mode mode, bool grad) {
   const auto& pol = policy();
-  auto x = upload(p.x);
-  auto y = upload(p.y);
-  auto w = upload(p.w);
-  auto v = upload(p.valid);
-  matrix_view<const T> xv(backends::data_ptr(x), p.B, p.D);
-  vector_view<const index_t> yv(backends::data_ptr(y), p.B);
-  matrix_view<const T> wv(backends::data_ptr(w), p.C, p.D);
+  const device_problem<T> d(p);
+  const matrix_view<const T> xv = d.input(), wv = d.rows();
+  const vector_view<const index_t> yv = d.labels();
   references<T> refs = mode == refs_mode::weights  ? references<T>::weights(wv)
                        : mode == refs_mode::memory ? references<T>::memory(wv)
-                       : mode == refs_mode::masked
-                           ? references<T>::memory(wv, backends::data_ptr(v))
-                           : references<T>::in_batch();
+                       : mode == refs_mode::masked ? references<T>::memory(wv, d.valid_flags())
+                                                   : references<T>::in_batch();
   outcome<T> out;
   if (!grad) {
     out.loss = loss.forward(pol, xv, yv, refs);
