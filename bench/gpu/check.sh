@@ -2,13 +2,16 @@
 # The GPU check: on a machine with an NVIDIA GPU, builds the CUDA targets for its
 # architecture, runs the CUDA conformance runners (losses, metrics) and test suites (the
 # agreement suite also under compute-sanitizer when it is installed), runs the GPU benchmarks
-# (losses, IJB-C-size metrics), and prints a short table — all within a budget of 8 minutes (CHECK_BUDGET_S).
+# (losses, IJB-C-size metrics), and prints a short table — all within a budget of 8 minutes
+# (CHECK_BUDGET_S).
 #
 #   bench/gpu/prepare.sh      # once, on a machine with apt (fills .gpu/)
 #   bench/gpu/check.sh        # on the GPU machine, from a checkout that carries .gpu/
 #
 # Needs CUDA (nvcc, nvidia-smi), CMake >= 3.25 and a C++20 host compiler; everything else
 # comes from .gpu/prefix. Logs and results go to $OUT (when set) or build-gpu/results.
+# Exit status: 0 every step passed; 1 a step failed or timed out; 3 no CUDA device was usable,
+# so the device steps were skipped (the script then checks the build only).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -25,7 +28,13 @@ if [[ ! -d $root/.gpu/prefix || ! -d $root/.gpu/vectors ]]; then
 fi
 export PATH=/usr/local/cuda/bin:$PATH
 prefix=$root/.gpu/prefix/usr
-export LD_LIBRARY_PATH=$prefix/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# The CUDA runtime and cuBLAS: CMake leaves nvcc's own library folders out of the
+# executables' RPATH (they are implicit link directories), and not every machine lists them
+# for the dynamic loader.
+cuda_root=$(dirname "$(dirname "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)")")
+cuda_libs=$cuda_root/lib64
+for d in "$cuda_root"/targets/*/lib; do [[ -d $d ]] && cuda_libs+=:$d; done
+export LD_LIBRARY_PATH=$prefix/lib/x86_64-linux-gnu:$cuda_libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 
 # The GPU's architecture (sm_90 on H100/H200), from nvidia-smi; 90 when it cannot say.
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
@@ -62,10 +71,12 @@ step configure 120 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DUNITSFACE_VECTORS_DIR="$root/.gpu/vectors" -DUNITSFACE_BUILD_EXAMPLES=OFF
 targets=(conformance_losses_cuda backends_cuda bench_backends_cuda conformance_metrics_cuda
   metrics_cuda bench_metrics_cuda)
-if cmake --build "$build" --target help 2>/dev/null | grep -qw losses_cuda; then
+# Not `cmake ... | grep -q`: with pipefail, grep -q closing the pipe early fails the test.
+help=$(cmake --build "$build" --target help 2>/dev/null || true)
+if grep -qw losses_cuda <<<"$help"; then
   targets+=(losses_cuda)
 fi
-step build 300 cmake --build "$build" -j"$jobs" --target "${targets[@]}"
+step build "${CHECK_BUILD_LIMIT_S:-300}" cmake --build "$build" -j"$jobs" --target "${targets[@]}"
 
 step conformance 90 "$build/cuda/conformance_losses_cuda" --backend cuda
 step metrics_conformance 60 "$build/cuda/conformance_metrics_cuda" --backend cuda
@@ -75,6 +86,9 @@ if [[ -x $build/cuda/losses_cuda ]]; then
   step loss_suites 120 "$build/cuda/losses_cuda"
 fi
 sanitizer=$(command -v compute-sanitizer || true)
+if [[ -z $sanitizer && -x $cuda_root/compute-sanitizer/compute-sanitizer ]]; then
+  sanitizer=$cuda_root/compute-sanitizer/compute-sanitizer
+fi
 if [[ -n $sanitizer ]]; then
   # The agreement suite is small (B = 12, D = 24): every loss, float and double, on device.
   step memcheck 120 "$sanitizer" --tool memcheck --error-exitcode 1 "$build/cuda/backends_cuda"
@@ -89,10 +103,10 @@ step metrics_bench 60 "$build/cuda/bench_metrics_cuda" --benchmark_min_time=0.5 
 
 echo
 echo "GPU check on ${gpu:-an unknown GPU} (sm_$arch), $((SECONDS - start)) s"
-printf '%-20s %-28s %6s\n' step result seconds
+printf '%-20s %-32s %6s\n' step result seconds
 for r in "${rows[@]}"; do
   IFS='|' read -r n s t <<<"$r"
-  printf '%-20s %-28s %6s\n' "$n" "$s" "$t"
+  printf '%-20s %-32s %6s\n' "$n" "$s" "$t"
 done
 echo
 echo "CUDA conformance (summary; failures listed):"
@@ -106,7 +120,15 @@ grep -E '^(uss|cosface)_' "$results/bench.log" 2>/dev/null
 echo
 echo "Metrics benchmark (IJB-C size, float, wall time):"
 grep -E '^cuda/' "$results/metrics_bench.log" 2>/dev/null
+# 1: a step failed or timed out; 3: the build passed but the executables found no CUDA device
+# (each exits with 77), as on a machine without a GPU, where the script is a build check.
+skipped=0
 for r in "${rows[@]}"; do
   [[ $r == *FAILED* || $r == *timeout* ]] && exit 1
+  [[ $r == *"|skipped|"* ]] && skipped=1
 done
+if ((skipped)); then
+  echo "check.sh: no CUDA device was usable; the device steps were skipped" >&2
+  exit 3
+fi
 exit 0
