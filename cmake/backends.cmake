@@ -71,14 +71,16 @@ else()
   message(STATUS "unitsface: CCCL (Thrust) headers not found, Thrust backends skipped")
 endif()
 
-# simulated_device (tests only, Linux): the host code paths of a device backend on the CPU,
+# simulated_device (tests only, Linux): the code paths of a device Thrust system on the CPU,
 # with device memory kept apart from the host's so that a host access to device memory, or a
 # kernel's access to host memory, crashes with a message (tests/support/simulated_device.hpp).
-# Its executables get a global operator new of their own; it is not a backend for users.
+# A Thrust system of its own, so it needs the CCCL headers. Its executables get a global
+# operator new of their own; it is not a backend for users.
 option(UNITSFACE_TEST_SIMULATED_DEVICE "Test the device code paths in simulated device memory"
        ${UNIX})
-if(UNITSFACE_TEST_SIMULATED_DEVICE AND CMAKE_SYSTEM_NAME STREQUAL "Linux")
-  unitsface_define_backend(simulated_device)
+if(UNITSFACE_TEST_SIMULATED_DEVICE AND CMAKE_SYSTEM_NAME STREQUAL "Linux"
+   AND TARGET unitsface_thrust_host)
+  unitsface_define_backend(simulated_device unitsface_thrust_host)
   target_sources(unitsface_backend_simulated_device INTERFACE
                  ${PROJECT_SOURCE_DIR}/tests/support/simulated_device.cpp)
   target_include_directories(unitsface_backend_simulated_device INTERFACE

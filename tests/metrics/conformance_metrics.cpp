@@ -32,7 +32,7 @@
 #include "backend_registry.hpp"
 #include "unitsface/metrics.hpp"
 #if defined(UNITSFACE_WITH_THRUST_CPP) || defined(UNITSFACE_WITH_THRUST_OMP) || \
-    defined(UNITSFACE_WITH_CUDA)
+    defined(UNITSFACE_WITH_SIMULATED_DEVICE) || defined(UNITSFACE_WITH_CUDA)
 #define UNITSFACE_CONFORMANCE_DEVICE_METRICS 1
 #include "unitsface/metrics/device/verification.hpp"
 #endif

@@ -13,14 +13,19 @@
 //     (simulated_device.cpp replaces the global operator new for the executables that
 //     link this backend).
 //
-// Kernels are its for_each_index and reduce_index: plain loops over a functor copied onto
-// the stack, as a CUDA kernel's parameters are. Each for_each_index kernel runs twice, in
-// opposite index orders, and must give the same bits both times (order_check): on a GPU its
-// indices run concurrently, so a result that depends on their order is a data race. Everything else
-// (products, normalisation) falls back to the generic primitives written on them. Each device
-// buffer ends at a page boundary with the next page inaccessible, so a kernel that writes past a
-// buffer's end also crashes. Not covered: a functor holding a pointer into the host stack or static
-// storage.
+// The policy is thrust_policy (backends/thrust.hpp) over a Thrust system of its own, the way
+// cuda_policy is thrust_policy over Thrust's CUDA system: the library's code for a device
+// Thrust system is the code that runs here, the losses' kernels (for_each_index,
+// reduce_index) and the device metrics' sorts, scans and compactions alike. Kernels are the
+// Thrust algorithms called with the system's execution policy, run on the CPU with the
+// functor copied onto the stack, as a CUDA kernel's parameters are. Each thrust::for_each
+// kernel runs twice, in opposite index orders, and must give the same bits both times
+// (order_check): on a GPU its indices run concurrently, so a result that depends on their
+// order is a data race. The products fall back to the generic kernel (cuBLAS on CUDA). Each
+// device buffer ends at a page boundary with the next page inaccessible, so a kernel that
+// writes past a buffer's end also crashes. Not covered: a functor holding a pointer into the
+// host stack or static storage; memory that Thrust's own algorithms allocate for themselves
+// (malloc, not operator new).
 //
 // Linux only (mmap, mprotect, sigaction). Single-threaded use: the access switches are
 // process-wide.
@@ -33,6 +38,17 @@
 #include <utility>
 #include <vector>
 
+#include <thrust/binary_search.h>
+#include <thrust/copy.h>
+#include <thrust/count.h>
+#include <thrust/for_each.h>
+#include <thrust/reduce.h>
+#include <thrust/scan.h>
+#include <thrust/sort.h>
+#include <thrust/system/cpp/execution_policy.h>
+#include <thrust/transform_reduce.h>
+
+#include "unitsface/backends/thrust.hpp"
 #include "unitsface/core/config.hpp"
 
 namespace unitsface::test::simulated {
@@ -127,57 +143,131 @@ class device_buffer {
   index_t n_ = 0;
 };
 
+/// The Thrust system of the simulated device: `system` names it (thrust_system_traits is
+/// specialised for it below), `exec_policy` is the execution policy its traits hand to Thrust.
+/// The policy derives from Thrust's sequential CPP system, and the algorithms the library
+/// calls with it are overloaded here (Thrust dispatches on the policy's type through
+/// argument-dependent lookup), so that each one runs as a kernel: for_each in both index
+/// orders under order_check, the others once under a kernel_scope, on the CPP system.
+/// Algorithms that Thrust builds on for_each (fill, transform, ...) become for_each kernels
+/// by themselves. Any other algorithm (unique, say) runs as host code and crashes on the
+/// device memory it is handed, which is how a new algorithm in the library shows up here.
+struct system {};
+struct exec_policy : thrust::system::cpp::execution_policy<exec_policy> {};
+
+/// A kernel of the simulated device: thrust::for_each. Runs twice, in increasing and then
+/// decreasing index order, and checks that both give the same result (order_check).
+template <class It, class F>
+It for_each(exec_policy&, It first, It last, F f) {
+  const auto n = last - first;
+  order_check check;
+  {
+    kernel_scope k;
+    for (decltype(last - first) i = 0; i < n; ++i) f(first[i]);
+  }
+  check.between_runs();
+  {
+    kernel_scope k;
+    for (auto i = n; i-- > 0;) f(first[i]);
+  }
+  check.finish(typeid(F).name());
+  return last;
+}
+
+/// thrust::transform_reduce: one kernel, its result returned to the host.
+template <class It, class Op, class T, class Plus>
+T transform_reduce(exec_policy&, It first, It last, Op op, T init, Plus plus) {
+  count_launch();
+  kernel_scope k;
+  for (It i = first; i != last; ++i) init = plus(init, op(*i));
+  return init;
+}
+
+namespace detail {
+/// Runs `algorithm` (a call of Thrust's CPP system) as one kernel.
+template <class Algorithm>
+decltype(auto) as_kernel(Algorithm&& algorithm) {
+  count_launch();
+  kernel_scope k;
+  return std::forward<Algorithm>(algorithm)();
+}
+}  // namespace detail
+
+// The sort-based algorithms of metrics/device/roc_points.hpp.
+template <class... A>
+decltype(auto) sort_by_key(exec_policy&, A&&... a) {
+  return detail::as_kernel([&]() -> decltype(auto) {
+    return thrust::sort_by_key(thrust::cpp::par, std::forward<A>(a)...);
+  });
+}
+template <class... A>
+decltype(auto) reduce_by_key(exec_policy&, A&&... a) {
+  return detail::as_kernel([&]() -> decltype(auto) {
+    return thrust::reduce_by_key(thrust::cpp::par, std::forward<A>(a)...);
+  });
+}
+template <class... A>
+decltype(auto) inclusive_scan(exec_policy&, A&&... a) {
+  return detail::as_kernel([&]() -> decltype(auto) {
+    return thrust::inclusive_scan(thrust::cpp::par, std::forward<A>(a)...);
+  });
+}
+template <class... A>
+decltype(auto) count_if(exec_policy&, A&&... a) {
+  return detail::as_kernel([&]() -> decltype(auto) {
+    return thrust::count_if(thrust::cpp::par, std::forward<A>(a)...);
+  });
+}
+template <class... A>
+decltype(auto) copy_if(exec_policy&, A&&... a) {
+  return detail::as_kernel(
+      [&]() -> decltype(auto) { return thrust::copy_if(thrust::cpp::par, std::forward<A>(a)...); });
+}
+template <class... A>
+decltype(auto) lower_bound(exec_policy&, A&&... a) {
+  return detail::as_kernel([&]() -> decltype(auto) {
+    return thrust::lower_bound(thrust::cpp::par, std::forward<A>(a)...);
+  });
+}
+
 }  // namespace unitsface::test::simulated
 
-namespace unitsface::test {
+namespace unitsface {
 
-/// Execution in simulated device memory (see the file comment).
-struct simulated_device_policy {
-  static constexpr bool host_memory = false;
+/// The simulated device as a system of thrust_policy (backends/thrust.hpp), beside the
+/// CPP, OMP and CUDA systems: the library's Thrust code paths for a system whose memory is
+/// not the host's run here exactly as they do for CUDA, up to the products (the generic
+/// kernel here, cuBLAS there) and the buffers.
+template <>
+struct thrust_system_traits<test::simulated::system> {
   static constexpr const char* name = "simulated_device";
+  static constexpr bool host_memory = false;
+  struct state {};
 
-  /// Runs the kernel twice, in increasing and then decreasing index order, and checks that
-  /// both give the same result (simulated::order_check).
-  template <class F>
-  void for_each_index(index_t n, F f) const {
-    simulated::order_check check;
-    {
-      simulated::kernel_scope k;
-      for (index_t i = 0; i < n; ++i) f(i);
-    }
-    check.between_runs();
-    {
-      simulated::kernel_scope k;
-      for (index_t i = n; i-- > 0;) f(i);
-    }
-    check.finish(typeid(F).name());
-  }
-  template <class Acc, class F>
-  Acc reduce_index(index_t n, F f) const {
-    simulated::count_launch();
-    Acc acc = Acc(0);
-    {
-      simulated::kernel_scope k;
-      for (index_t i = 0; i < n; ++i) acc += static_cast<Acc>(f(i));
-    }
-    return acc;
+  static test::simulated::exec_policy exec(const state&) { return {}; }
+  static test::simulated::exec_policy reduce_exec(const state&) { return {}; }
+
+  template <class T>
+  static test::simulated::device_buffer<T> make_buffer(const state&, index_t n) {
+    return test::simulated::device_buffer<T>(n);
   }
   template <class T>
-  simulated::device_buffer<T> make_buffer(index_t n) const {
-    return simulated::device_buffer<T>(n);
-  }
-  template <class T>
-  void copy_to_host(const T* src, index_t n, T* dst) const {
+  static void copy_to_host(const state&, const T* src, index_t n, T* dst) {
     if (n <= 0) return;
-    simulated::transfer_scope t;
+    test::simulated::transfer_scope t;
     std::memcpy(static_cast<void*>(dst), src, static_cast<std::size_t>(n) * sizeof(T));
   }
   template <class T>
-  void copy_from_host(const T* src, index_t n, T* dst) const {
+  static void copy_from_host(const state&, const T* src, index_t n, T* dst) {
     if (n <= 0) return;
-    simulated::transfer_scope t;
+    test::simulated::transfer_scope t;
     std::memcpy(static_cast<void*>(dst), src, static_cast<std::size_t>(n) * sizeof(T));
   }
 };
 
-}  // namespace unitsface::test
+namespace test {
+/// Execution in simulated device memory (see the file comment).
+using simulated_device_policy = thrust_policy<simulated::system>;
+}  // namespace test
+
+}  // namespace unitsface
