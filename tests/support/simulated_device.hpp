@@ -183,52 +183,22 @@ T transform_reduce(exec_policy&, It first, It last, Op op, T init, Plus plus) {
   return init;
 }
 
-namespace detail {
-/// Runs `algorithm` (a call of Thrust's CPP system) as one kernel.
-template <class Algorithm>
-decltype(auto) as_kernel(Algorithm&& algorithm) {
-  count_launch();
-  kernel_scope k;
-  return std::forward<Algorithm>(algorithm)();
-}
-}  // namespace detail
-
-// The sort-based algorithms of metrics/device/roc_points.hpp.
-template <class... A>
-decltype(auto) sort_by_key(exec_policy&, A&&... a) {
-  return detail::as_kernel([&]() -> decltype(auto) {
-    return thrust::sort_by_key(thrust::cpp::par, std::forward<A>(a)...);
-  });
-}
-template <class... A>
-decltype(auto) reduce_by_key(exec_policy&, A&&... a) {
-  return detail::as_kernel([&]() -> decltype(auto) {
-    return thrust::reduce_by_key(thrust::cpp::par, std::forward<A>(a)...);
-  });
-}
-template <class... A>
-decltype(auto) inclusive_scan(exec_policy&, A&&... a) {
-  return detail::as_kernel([&]() -> decltype(auto) {
-    return thrust::inclusive_scan(thrust::cpp::par, std::forward<A>(a)...);
-  });
-}
-template <class... A>
-decltype(auto) count_if(exec_policy&, A&&... a) {
-  return detail::as_kernel([&]() -> decltype(auto) {
-    return thrust::count_if(thrust::cpp::par, std::forward<A>(a)...);
-  });
-}
-template <class... A>
-decltype(auto) copy_if(exec_policy&, A&&... a) {
-  return detail::as_kernel(
-      [&]() -> decltype(auto) { return thrust::copy_if(thrust::cpp::par, std::forward<A>(a)...); });
-}
-template <class... A>
-decltype(auto) lower_bound(exec_policy&, A&&... a) {
-  return detail::as_kernel([&]() -> decltype(auto) {
-    return thrust::lower_bound(thrust::cpp::par, std::forward<A>(a)...);
-  });
-}
+// The sort-based algorithms of metrics/device/roc_points.hpp: each one call of the CPP
+// system's algorithm, counted as one launch and run with the heap closed.
+#define UNITSFACE_SIMULATED_KERNEL(algorithm)                          \
+  template <class... A>                                                \
+  decltype(auto) algorithm(exec_policy&, A&&... a) {                   \
+    count_launch();                                                    \
+    kernel_scope k;                                                    \
+    return thrust::algorithm(thrust::cpp::par, std::forward<A>(a)...); \
+  }
+UNITSFACE_SIMULATED_KERNEL(sort_by_key)
+UNITSFACE_SIMULATED_KERNEL(reduce_by_key)
+UNITSFACE_SIMULATED_KERNEL(inclusive_scan)
+UNITSFACE_SIMULATED_KERNEL(count_if)
+UNITSFACE_SIMULATED_KERNEL(copy_if)
+UNITSFACE_SIMULATED_KERNEL(lower_bound)
+#undef UNITSFACE_SIMULATED_KERNEL
 
 }  // namespace unitsface::test::simulated
 
