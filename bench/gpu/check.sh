@@ -120,13 +120,21 @@ grep -E '^(uss|cosface)_' "$results/bench.log" 2>/dev/null
 echo
 echo "Metrics benchmark (IJB-C size, float, wall time):"
 grep -E '^cuda/' "$results/metrics_bench.log" 2>/dev/null
+# The end of each failed step's log, so that one run's output is enough to start a fix.
+failed=0 skipped=0
+for r in "${rows[@]}"; do
+  IFS='|' read -r n s t <<<"$r"
+  if [[ $s == FAILED* || $s == timeout* ]]; then
+    failed=1
+    echo
+    echo "--- $n: $s; the last 25 lines of $n.log:"
+    tail -n 25 "$results/$n.log" 2>/dev/null
+  fi
+  [[ $s == skipped ]] && skipped=1
+done
 # 1: a step failed or timed out; 3: the build passed but the executables found no CUDA device
 # (each exits with 77), as on a machine without a GPU, where the script is a build check.
-skipped=0
-for r in "${rows[@]}"; do
-  [[ $r == *FAILED* || $r == *timeout* ]] && exit 1
-  [[ $r == *"|skipped|"* ]] && skipped=1
-done
+((failed)) && exit 1
 if ((skipped)); then
   echo "check.sh: no CUDA device was usable; the device steps were skipped" >&2
   exit 3
