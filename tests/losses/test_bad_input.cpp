@@ -93,25 +93,22 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
           "lambda");
   }
   SECTION("wrong shapes") {
-    auto x = upload(p.x);
-    auto y = upload(p.y);
-    auto w = upload(p.w);
+    const device_problem<T> d(p);
     auto g = backends::make_buffer<T>(pol, p.B * p.D);
-    matrix_view<const T> xv(backends::data_ptr(x), p.B, p.D);
-    vector_view<const index_t> yv(backends::data_ptr(y), p.B);
+    const matrix_view<const T> xv = d.input();
+    const vector_view<const index_t> yv = d.labels();
     cosface_loss<T> L;
     // weight with another embedding dimension
-    matrix_view<const T> w_bad(backends::data_ptr(w), p.C - 1, p.D + 1);
+    matrix_view<const T> w_bad(backends::data_ptr(d.w), p.C - 1, p.D + 1);
     CHECK(thrown_argument([&] { L.forward(pol, xv, yv, references<T>::weights(w_bad)); }) ==
           "weight");
     // labels of another length
     CHECK(thrown_argument([&] {
-            L.forward(
-                pol, xv, vector_view<const index_t>(backends::data_ptr(y), p.B - 1),
-                references<T>::weights(matrix_view<const T>(backends::data_ptr(w), p.C, p.D)));
+            L.forward(pol, xv, vector_view<const index_t>(backends::data_ptr(d.y), p.B - 1),
+                      references<T>::weights(d.rows()));
           }) == "labels");
     // gradient buffers of the wrong shape
-    auto refs = references<T>::weights(matrix_view<const T>(backends::data_ptr(w), p.C, p.D));
+    auto refs = references<T>::weights(d.rows());
     CHECK(thrown_argument([&] {
             L.forward_backward(
                 pol, xv, yv, refs,
@@ -130,11 +127,9 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
           }) == "gradients.bias");
     uss_loss<T> U;
     CHECK(thrown_argument([&] {
-            U.forward_backward(
-                pol, xv, yv,
-                references<T>::memory(matrix_view<const T>(backends::data_ptr(w), p.C, p.D)),
-                gradients<T>(matrix_view<T>(backends::data_ptr(g), p.B, p.D), {}, nullptr,
-                             vector_view<T>(backends::data_ptr(g), 2)));
+            U.forward_backward(pol, xv, yv, references<T>::memory(d.rows()),
+                               gradients<T>(matrix_view<T>(backends::data_ptr(g), p.B, p.D), {},
+                                            nullptr, vector_view<T>(backends::data_ptr(g), 2)));
           }) == "gradients.bias");
     // an upstream gradient without reduction::none, and per-anchor output of the wrong size
     auto u = upload(std::vector<T>(static_cast<std::size_t>(p.B), T(1)));
@@ -151,11 +146,8 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
     CHECK(thrown_argument([&] { S.forward(pol, xv, yv, references<T>::in_batch()); }) ==
           "references");
     ss_bce_loss<T> S2(p.C + 2);
-    CHECK(thrown_argument([&] {
-            S2.forward(
-                pol, xv, yv,
-                references<T>::memory(matrix_view<const T>(backends::data_ptr(w), p.C, p.D)));
-          }) == "bias");
+    CHECK(thrown_argument([&] { S2.forward(pol, xv, yv, references<T>::memory(d.rows())); }) ==
+          "bias");
     // a softmax head over in-batch pairs
     CHECK(thrown_argument([&] { L.forward(pol, xv, yv, references<T>::in_batch()); }) ==
           "references");
@@ -167,25 +159,16 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
     losses::feature_memory<T, policy_type> m(p.C, p.D, {}, pol);
     problem<T> q = p;
     q.y[0] = p.C;
-    auto x = upload(q.x);
-    auto y = upload(q.y);
+    const device_problem<T> dq(q);
+    CHECK(thrown_argument([&] { m.update(dq.input(), dq.labels()); }) == "labels");
     CHECK(thrown_argument([&] {
-            m.update(matrix_view<const T>(backends::data_ptr(x), q.B, q.D),
-                     vector_view<const index_t>(backends::data_ptr(y), q.B));
-          }) == "labels");
-    CHECK(thrown_argument([&] {
-            m.update(matrix_view<const T>(backends::data_ptr(x), q.B, q.D - 1),
-                     vector_view<const index_t>(backends::data_ptr(y), q.B));
+            m.update(matrix_view<const T>(backends::data_ptr(dq.x), q.B, q.D - 1), dq.labels());
           }) == "input");
     // NaN in the batch: the fused check names the input too
     problem<T> n = p;
     n.x[3] = std::numeric_limits<T>::quiet_NaN();
-    auto xn = upload(n.x);
-    auto yn = upload(n.y);
-    CHECK(thrown_argument([&] {
-            m.update(matrix_view<const T>(backends::data_ptr(xn), n.B, n.D),
-                     vector_view<const index_t>(backends::data_ptr(yn), n.B));
-          }) == "input");
+    const device_problem<T> dn(n);
+    CHECK(thrown_argument([&] { m.update(dn.input(), dn.labels()); }) == "input");
   }
   SECTION("embedded loss") {
     // p.C identities in the weights, one fewer in the memory: a label the head accepts can

@@ -46,11 +46,9 @@ TEMPLATE_TEST_CASE("sharded references: merged row statistics give the unsharded
   const double tol = std::is_same_v<T, double> ? 1e-12 : 2e-5;
   const problem<T> p = make_problem<T>(8, 20, 6, 31);
   const auto& pol = policy();
-  auto x = upload(p.x);
-  auto y = upload(p.y);
-  auto w = upload(p.w);
-  matrix_view<const T> xv(backends::data_ptr(x), p.B, p.D);
-  const index_t* yp = backends::data_ptr(y);
+  const device_problem<T> d(p);
+  const matrix_view<const T> xv = d.input();
+  const index_t* yp = d.labels().data;
   kernels::softmax<T, cosface_margin<T>> k{T(16), cosface_margin<T>{T(0.35)}};
 
   const index_t bounds[] = {0, 7, 13, 20};
@@ -58,7 +56,7 @@ TEMPLATE_TEST_CASE("sharded references: merged row statistics give the unsharded
   std::vector<driver> shards;
   for (int s = 0; s < 3; ++s) {
     const index_t n = bounds[s + 1] - bounds[s];
-    matrix_view<const T> wv(backends::data_ptr(w) + bounds[s] * p.D, n, p.D);
+    const matrix_view<const T> wv = d.rows().row_block(bounds[s], n);
     shards.emplace_back(pol, xv, wv, false,
                         losses::detail::make_pairing(yp, nullptr, bounds[s], false), true, 3);
   }
@@ -178,10 +176,9 @@ TEMPLATE_TEST_CASE("feature memory: zero start, last write wins, mask, momentum"
   auto Lm = losses::uss_loss<T>();
   Lm.opts().init = bias_init::fixed;
   Lm.set_bias(T(4));
-  auto xs = upload(p.x);
-  auto ys = upload(p.y);
-  matrix_view<const T> xv(backends::data_ptr(xs), p.B, D);
-  vector_view<const index_t> yv(backends::data_ptr(ys), p.B);
+  const device_problem<T> d(p);
+  const matrix_view<const T> xv = d.input();
+  const vector_view<const index_t> yv = d.labels();
   const T masked = Lm.forward(pol, xv, yv, mem.as_references());
   auto first3 = upload(std::vector<T>{4, 5, 6, 10, 11, 12, 7, 8, 9});
   const T three = Lm.forward(
@@ -226,12 +223,10 @@ TEMPLATE_TEST_CASE("embedded loss: warm-up runs the head alone, then head + lamb
   losses::feature_memory<T, policy_type> mem(p1.C, p1.D, {}, pol);
 
   auto step = [&](const problem<T>& p, index_t epoch, outcome<T>& out) {
-    auto x = upload(p.x);
-    auto y = upload(p.y);
+    const device_problem<T> d(p);
     auto gx = backends::make_buffer<T>(pol, p.B * p.D);
     auto gw = backends::make_buffer<T>(pol, p.C * p.D);
-    const auto r = E.step(pol, matrix_view<const T>(backends::data_ptr(x), p.B, p.D),
-                          vector_view<const index_t>(backends::data_ptr(y), p.B), wv,
+    const auto r = E.step(pol, d.input(), d.labels(), wv,
                           gradients<T>{matrix_view<T>(backends::data_ptr(gx), p.B, p.D),
                                        matrix_view<T>(backends::data_ptr(gw), p.C, p.D)},
                           mem, epoch);
