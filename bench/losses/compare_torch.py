@@ -9,7 +9,11 @@ does not reach the BLAS library PyTorch's products may call (Debian's PyTorch us
 system BLAS, OpenBLAS), so the thread counts of OpenBLAS, OpenMP and MKL are pinned to 1 in
 the environment, before torch is imported, for this process and the unitsface one alike.
 
-    /usr/bin/python3 bench/losses/compare_torch.py build/bench/losses/bench_losses_cli
+    /usr/bin/python3 bench/losses/compare_torch.py build/bench/losses/bench_losses_cli \
+        [build/bench/losses/bench_losses_cli_blas]
+
+With several programs (bench_losses_cli_blas: the Eigen backend with its products sent to
+OpenBLAS through EIGEN_USE_BLAS), each is timed on the same inputs and gets a ratio column.
 """
 import json
 import os
@@ -45,19 +49,26 @@ def torch_cosface(x, y, weight, s=64.0, m=0.4):
     return F.cross_entropy(s * (cos - m * one_hot), y)
 
 
+def run_cli(cli, loss, B, C, D, repeat, dump=None):
+    args = [cli, "--loss", loss, "--B", str(B), "--C", str(C), "--D", str(D),
+            "--repeat", str(repeat)] + (["--dump", dump] if dump else [])
+    return json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout)
+
+
 def main():
-    cli = sys.argv[1] if len(sys.argv) > 1 else "build/bench/losses/bench_losses_cli"
+    clis = sys.argv[1:] or ["build/bench/losses/bench_losses_cli"]
     B, D, repeat = 256, 512, 5
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; B={B} D={D} float32")
-    print(f"{'loss':8} {'C':>7} {'unitsface s':>12} {'torch s':>10} {'ratio':>7} {'|dloss|':>9}")
+    names = [os.path.basename(c) for c in clis]
+    print(f"{'loss':8} {'C':>7} {'torch s':>9} " +
+          " ".join(f"{n + ' s':>22} {'ratio':>6}" for n in names) + f" {'|dloss|':>9}")
     for loss in ("uss", "cosface"):
         for C in (10000, 50000):
             with tempfile.TemporaryDirectory() as tmp:
                 dump = os.path.join(tmp, "inputs.bin")
-                out = subprocess.run([cli, "--loss", loss, "--B", str(B), "--C", str(C), "--D",
-                                      str(D), "--repeat", str(repeat), "--dump", dump],
-                                     check=True, capture_output=True, text=True).stdout
-                ours = json.loads(out)
+                # Every program writes the same seeded inputs; the first one's are read back.
+                ours = [run_cli(c, loss, B, C, D, repeat, dump if i == 0 else None)
+                        for i, c in enumerate(clis)]
                 raw = open(dump, "rb").read()
             nx, ny = B * D * 4, B * 8
             x = torch.from_numpy(np.frombuffer(raw[:nx], dtype=np.float32).reshape(B, D).copy())
@@ -73,9 +84,10 @@ def main():
                 times.append(time.perf_counter() - t0)
             times.sort()
             t_torch = times[len(times) // 2]
-            diff = abs(value.item() - ours["loss"]) / abs(value.item())
-            print(f"{loss:8} {C:7d} {ours['median_s']:12.4f} {t_torch:10.4f} "
-                  f"{t_torch / ours['median_s']:6.2f}x {diff:9.1e}")
+            diff = max(abs(value.item() - o["loss"]) / abs(value.item()) for o in ours)
+            print(f"{loss:8} {C:7d} {t_torch:9.4f} " +
+                  " ".join(f"{o['median_s']:22.4f} {t_torch / o['median_s']:5.2f}x" for o in ours) +
+                  f" {diff:9.1e}")
             if diff > 1e-4:
                 print("  losses disagree", file=sys.stderr)
                 sys.exit(1)

@@ -135,7 +135,10 @@ struct normalize_row {
 /// The gradient through the normalisation: for g = d loss / d x_hat,
 ///   d loss / d x = (g - x_hat (x_hat . g)) / ||x||   when ||x|| > eps,
 ///                = g / eps                            otherwise (x_hat = x / eps is linear).
-/// With `accumulate` the result is added to `out` instead of overwriting it.
+/// With `accumulate` the result is added to `out` instead of overwriting it. `out` may be `g`
+/// itself (the driver takes a gradient through the normalisation in place): each row reads
+/// all of its g before writing, and each element of g before writing that element. A
+/// backend that provides normalize_rows_backward must allow this too.
 template <class T>
 struct normalize_backward_row {
   matrix_view<const T> xhat;

@@ -215,11 +215,13 @@ class tile_driver {
         backends::gemm(pol_, T(1), backends::transpose(g), xhat_cview(), T(1),
                        gxhat_view().row_block(j0, nt));
       } else if (refs_learnable_ && !grad_refs_.empty()) {
-        // d loss / d r_hat_tile = G^T X_hat, then through the tile's normalisation
-        auto grt = matrix_view<T>(ptr(gtile_), nt, D_);
-        backends::gemm(pol_, T(1), backends::transpose(g), xhat_cview(), T(0), grt);
-        backends::normalize_rows_backward(pol_, rt, ptr(rnorm_), matrix_view<const T>(grt),
-                                          grad_refs_.row_block(j0, nt), normalize_eps<T>, false);
+        // d loss / d r_hat_tile = G^T X_hat, written where d loss / d r goes and taken
+        // through the tile's normalisation in place (normalize_rows_backward allows out == g):
+        // no tile-sized buffer of its own, which a call would allocate and first-touch anew.
+        const matrix_view<T> gr = grad_refs_.row_block(j0, nt);
+        backends::gemm(pol_, T(1), backends::transpose(g), xhat_cview(), T(0), gr);
+        backends::normalize_rows_backward(pol_, rt, ptr(rnorm_), matrix_view<const T>(gr), gr,
+                                          normalize_eps<T>, false);
       }
       if (K::has_bias) {
         backends::for_each_index(pol_, nt, column_sum<T>{g, ptr(gcol_), j0});
@@ -298,7 +300,6 @@ class tile_driver {
 
   void start_gradients(bool bias) {
     gxhat_ = backends::make_buffer<T>(pol_, B_ * D_);
-    if (refs_learnable_ && !in_batch_) gtile_ = backends::make_buffer<T>(pol_, T_ * D_);
     if (bias) gcol_ = backends::make_buffer<T>(pol_, N_);
   }
 
@@ -308,7 +309,7 @@ class tile_driver {
   pairing pairs_;
   bool refs_learnable_;
   index_t B_ = 0, D_ = 0, N_ = 0, T_ = 1;
-  buffer xhat_, xnorm_, rtile_, rnorm_, cos_, gxhat_, gtile_, gcol_;
+  buffer xhat_, xnorm_, rtile_, rnorm_, cos_, gxhat_, gcol_;
   matrix_view<T> grad_refs_;
   index_t cached_j0_ = -1;  // the first column of the tile whose cosines cos_ holds, or -1
   bool ascending_ = true;
