@@ -11,7 +11,8 @@
 # Needs root (debootstrap, chroot, bind mounts), debootstrap and Debian's mirror; ROOTFS
 # (default ${TMPDIR:-/tmp}/unitsface-gpu-root, about 400 MB) is made once and reused. The
 # working tree as it is (tracked and untracked files that git does not ignore) and .gpu/ are
-# copied into ROOTFS/work/repo. Takes about 10 minutes on 2 cores, most of it nvcc.
+# copied into ROOTFS/work/repo. Takes about 6 minutes on 2 cores (2 for debootstrap, the
+# rest nvcc).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
