@@ -159,11 +159,12 @@ struct exec_policy : thrust::system::cpp::execution_policy<exec_policy> {};
 /// decreasing index order, and checks that both give the same result (order_check).
 template <class It, class F>
 It for_each(exec_policy&, It first, It last, F f) {
-  const auto n = last - first;
+  using distance = decltype(last - first);
+  const distance n = last - first;
   order_check check;
   {
     kernel_scope k;
-    for (decltype(last - first) i = 0; i < n; ++i) f(first[i]);
+    for (distance i = 0; i < n; ++i) f(first[i]);
   }
   check.between_runs();
   {
@@ -223,12 +224,17 @@ struct thrust_system_traits<test::simulated::system> {
   }
   template <class T>
   static void copy_to_host(const state&, const T* src, index_t n, T* dst) {
-    if (n <= 0) return;
-    test::simulated::transfer_scope t;
-    std::memcpy(static_cast<void*>(dst), src, static_cast<std::size_t>(n) * sizeof(T));
+    transfer(src, n, dst);
   }
   template <class T>
   static void copy_from_host(const state&, const T* src, index_t n, T* dst) {
+    transfer(src, n, dst);
+  }
+
+ private:
+  // Either direction: one memcpy with both memories open.
+  template <class T>
+  static void transfer(const T* src, index_t n, T* dst) {
     if (n <= 0) return;
     test::simulated::transfer_scope t;
     std::memcpy(static_cast<void*>(dst), src, static_cast<std::size_t>(n) * sizeof(T));
