@@ -22,7 +22,7 @@ results=${OUT:-$build/results}
 mkdir -p "$results"
 jobs=$(nproc 2>/dev/null || echo 4)
 
-if [[ ! -d $root/.gpu/prefix || ! -d $root/.gpu/vectors ]]; then
+if [[ ! -d $root/.gpu/prefix ]]; then
   echo "check.sh: .gpu/ is missing or incomplete: run bench/gpu/prepare.sh first" >&2
   exit 2
 fi
@@ -68,7 +68,7 @@ step() {
 
 step configure 120 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DUNITSFACE_VECTORS_DIR="$root/.gpu/vectors" -DUNITSFACE_BUILD_EXAMPLES=OFF
+  -DUNITSFACE_BUILD_EXAMPLES=OFF
 targets=(conformance_losses_cuda backends_cuda bench_backends_cuda conformance_metrics_cuda
   metrics_cuda bench_metrics_cuda)
 # Not `cmake ... | grep -q`: with pipefail, grep -q closing the pipe early fails the test.

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Prepares .gpu/, the folder the GPU check (bench/gpu/check.sh) needs on a machine without
-# apt: Debian packages of the test and benchmark dependencies unpacked into .gpu/prefix, and
-# a copy of the conformance vectors in .gpu/vectors. Runs on a Debian machine with network
-# access (apt-get download needs no root); .gpu/ is git-ignored, carry it to the GPU machine.
+# apt: Debian packages of the test and benchmark dependencies unpacked into .gpu/prefix (the
+# conformance vectors travel with the working tree, in tests/data/vectors). Runs on a Debian
+# machine with network access (apt-get download needs no root); .gpu/ is git-ignored, carry it to the GPU machine.
 #
-#   bench/gpu/prepare.sh [VECTORS_DIR]     (default: ../shared/vectors)
+#   bench/gpu/prepare.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-vectors=${1:-$root/../shared/vectors}
 out=$root/.gpu
 
 # Header-only or small libraries: Catch2 2.13, nlohmann-json, Eigen (optional for the CUDA
@@ -25,11 +24,5 @@ done
 rm -rf "$out/prefix/usr/share/doc" "$out/prefix/usr/share/man"
 rm -rf "$out/debs"
 
-if [[ ! -d $vectors ]]; then
-  echo "prepare.sh: no vectors folder at $vectors" >&2
-  exit 1
-fi
-cp -r "$vectors" "$out/vectors"
-
 echo "prepared $out:"
-du -sh "$out/prefix" "$out/vectors"
+du -sh "$out/prefix"

@@ -1,11 +1,13 @@
 // conformance_losses: checks every loss case of a reference-vector folder.
 //
-//   conformance_losses [FOLDER] [--backend NAME]
+//   conformance_losses [FOLDER] [--backend NAME] [--expect-cases N]
 //
-// FOLDER defaults to the shared vectors folder found at configure time. Each case prints the
-// maximum relative error of each field (max |got - expected| / max |expected|) and PASS or
-// FAIL against the tolerance table of the vectors' README; the last line is
-// "N passed, M failed". The exit status is non-zero when any case fails or cannot be read.
+// FOLDER defaults to the project's vectors (tests/data/vectors) as found at configure time.
+// Each case prints the maximum relative error of each field (max |got - expected| /
+// max |expected|) and PASS or FAIL against the tolerance table of the vectors' README; the
+// last line is "N passed, M failed". The exit status is non-zero when any case fails or
+// cannot be read. A case fails when it compared no field, or left a field of its `expected`
+// uncompared; with --expect-cases, the run fails unless the folder held exactly N cases.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -23,7 +25,7 @@
 #include "unitsface/losses.hpp"
 
 #ifndef UNITSFACE_DEFAULT_VECTORS_DIR
-#define UNITSFACE_DEFAULT_VECTORS_DIR "../shared/vectors"
+#define UNITSFACE_DEFAULT_VECTORS_DIR "tests/data/vectors"
 #endif
 
 namespace {
@@ -351,6 +353,32 @@ case_report run_case_typed(const Policy& pol, const json& c) {
   return run_pairwise<T>(pol, c);
 }
 
+/// The expected fields of a case that no check compared: every field the vectors' README
+/// documents under `expected` (per step of a trace, per batch of a memory update) must have
+/// been compared, so that a case cannot pass by checking less than it holds.
+std::vector<std::string> not_compared(const json& c, const case_report& rep) {
+  std::vector<std::string> missing;
+  auto need = [&](const std::string& name) {
+    const bool found = std::any_of(rep.fields.begin(), rep.fields.end(),
+                                   [&](const field_check& f) { return f.field == name; });
+    if (!found) missing.push_back(name);
+  };
+  const std::string kind = c.value("kind", std::string());
+  if (kind == "memory_update") {
+    for (std::size_t k = 0; k < c.at("batches").size(); ++k)
+      need("memory_after[" + std::to_string(k) + "]");
+  } else if (kind == "embedded_trace") {
+    std::size_t k = 0;
+    for (const auto& st : c.at("steps")) {
+      const std::string tag = "[" + std::to_string(k++) + "]";
+      for (const auto& [key, value] : st.at("expected").items()) need(key + tag);
+    }
+  } else {
+    for (const auto& [key, value] : c.at("expected").items()) need(key);
+  }
+  return missing;
+}
+
 template <class Policy>
 case_report run_case(const Policy& pol, const json& c) {
   try {
@@ -372,12 +400,16 @@ case_report run_case(const Policy& pol, const json& c) {
 int main(int argc, char** argv) {
   std::string folder = UNITSFACE_DEFAULT_VECTORS_DIR;
   std::string backend = "eigen";
+  long expect_cases = -1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--backend" && i + 1 < argc) {
       backend = argv[++i];
+    } else if (a == "--expect-cases" && i + 1 < argc) {
+      expect_cases = std::stol(argv[++i]);
     } else if (a == "--help" || a == "-h") {
-      std::cout << "usage: conformance_losses [FOLDER] [--backend NAME]\nbackends built:";
+      std::cout << "usage: conformance_losses [FOLDER] [--backend NAME] [--expect-cases N]\n"
+                   "backends built:";
       for (const auto& b : unitsface::test::built_backends()) std::cout << ' ' << b;
       std::cout << '\n';
       return 0;
@@ -420,6 +452,13 @@ int main(int argc, char** argv) {
     if (rep.error.empty()) {
       unitsface::test::with_backend(backend, [&](const auto& pol) { rep = run_case(pol, c); });
     }
+    if (rep.error.empty()) {
+      try {
+        for (const auto& name : not_compared(c, rep)) rep.error += "not compared: " + name + " ";
+      } catch (const std::exception& e) {
+        rep.error = std::string("malformed case: ") + e.what();
+      }
+    }
     const bool ok = rep.passed();
     (ok ? passed : failed) += 1;
     std::printf("%-4s %-52s", ok ? "PASS" : "FAIL", f.filename().string().c_str());
@@ -427,6 +466,10 @@ int main(int argc, char** argv) {
       std::printf(" %s=%.2e%s", fc.field.c_str(), fc.error, fc.error <= fc.tolerance ? "" : "(!)");
     if (!rep.error.empty()) std::printf(" error: %s", rep.error.c_str());
     std::printf("\n");
+  }
+  if (expect_cases >= 0 && static_cast<long>(files.size()) != expect_cases) {
+    std::printf("expected %ld case(s), found %zu\n", expect_cases, files.size());
+    failed += 1;
   }
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 && passed > 0 ? 0 : 1;

@@ -1,14 +1,17 @@
 // conformance_metrics: checks unitsface's metrics against reference vectors.
 //
-//   conformance_metrics [FOLDER] [--backend NAME]
+//   conformance_metrics [FOLDER] [--backend NAME] [--expect-cases N]
 //
-// Reads every *.json case of FOLDER (default: the shared metrics vectors found at configure
-// time), prints each case's max error per field and a closing line "N passed, M failed", and
-// exits non-zero when a case fails, when a case has an unknown kind, or when no case is found.
+// Reads every *.json case of FOLDER (default: the project's tests/data/vectors/metrics, as
+// found at configure time), prints each case's max error per field and a closing line
+// "N passed, M failed", and exits non-zero when a case fails, when a case has an unknown kind,
+// when no case is found, or (with --expect-cases) when the folder does not hold N cases. A
+// case fails when a field of its `expected` was not compared.
 // Error of a field = max |got - expected| / max |expected| over its elements (absolute when
 // the expected values are all 0). Tolerances follow the vectors' README: ROC points, k-fold
-// and identification values exact; every other verification value 1e-9; eer_threshold is
-// informative only (printed, not checked).
+// and identification values exact; every other verification value 1e-9; eer_threshold must
+// lie on the crossing segment of the full ROC, and equal the reference where that segment is
+// not vertical (check_eer_threshold).
 //
 // --backend host (the default) checks the host path. A Thrust backend built into the runner
 // (thrust_cpp, thrust_omp; cuda in its nvcc build, cuda/conformance_metrics_cuda.cu) checks
@@ -38,7 +41,7 @@
 #endif
 
 #ifndef UNITSFACE_METRICS_VECTORS_DIR
-#define UNITSFACE_METRICS_VECTORS_DIR "../shared/vectors/metrics"
+#define UNITSFACE_METRICS_VECTORS_DIR "tests/data/vectors/metrics"
 #endif
 
 namespace fs = std::filesystem;
@@ -107,7 +110,39 @@ struct report {
   bool ok() const {
     return std::all_of(fields.begin(), fields.end(), [](const field& f) { return f.ok(); });
   }
+  /// The keys of `expected` that no field compared: a field named `key`, `key.<part>` or
+  /// `key(<entry point>)` compares `key`. A case passes only when this is empty, so that it
+  /// cannot pass by checking less than it holds.
+  std::vector<std::string> not_compared(const json& expected) const {
+    std::vector<std::string> missing;
+    for (const auto& [key, value] : expected.items()) {
+      const bool found = std::any_of(fields.begin(), fields.end(), [&](const field& f) {
+        return f.name == key || f.name.rfind(key + ".", 0) == 0 || f.name.rfind(key + "(", 0) == 0;
+      });
+      if (!found) missing.push_back(key);
+    }
+    return missing;
+  }
 };
+
+/// The EER threshold's oracle, the reference's full ROC: the threshold must lie on the ROC
+/// segment where 1 - FAR - TAR changes sign (between its two end thresholds), and equal the
+/// reference's interpolation along that segment where the segment is not vertical. On a
+/// vertical segment (tied genuine scores) every threshold of the segment is as right, so the
+/// reference value is informative there.
+void check_eer_threshold(const json& e, double got, report& rep) {
+  const json& roc = e.at("roc_full");
+  const auto fpr = nums(roc.at("fpr")), tpr = nums(roc.at("tpr")), thr = nums(roc.at("thresholds"));
+  std::size_t i = 0;
+  while (i + 1 < fpr.size() && !(1 - fpr[i] - tpr[i] > 0 && 1 - fpr[i + 1] - tpr[i + 1] <= 0)) ++i;
+  if (i + 1 >= fpr.size()) throw std::runtime_error("roc_full never crosses FAR = 1 - TAR");
+  const double hi = thr[i], lo = thr[i + 1];
+  const double outside = got > hi ? got - hi : got < lo ? lo - got : std::isnan(got) ? HUGE_VAL : 0;
+  rep.add("eer_threshold(on the crossing segment)", {outside}, {0.0}, 1e-12);
+  const bool vertical = fpr[i] == fpr[i + 1];
+  rep.add(vertical ? "eer_threshold(vertical crossing: informative)" : "eer_threshold", {got},
+          {num(e.at("eer_threshold"))}, 1e-9, !vertical);
+}
 
 /// Every verification check of one case on a score source: host sorted_scores or the ROC
 /// points of a Thrust system (metrics::roc_source either way).
@@ -116,7 +151,6 @@ void check_verification_on(const json& c, const Src& s, report& rep) {
   const json& e = c.at("expected");
 
   for (const auto& [key, drop] : {std::pair{"roc_full", false}, {"roc_drop_intermediate", true}}) {
-    if (!e.contains(key)) continue;
     const um::roc_curve r = um::compute_roc(s, drop);
     const json& x = e.at(key);
     rep.add(std::string(key) + ".fpr", r.fpr, nums(x.at("fpr")), 0.0);
@@ -127,34 +161,23 @@ void check_verification_on(const json& c, const Src& s, report& rep) {
   um::verification_options opt;
   opt.far_targets.clear();
   std::vector<std::string> target_keys;
-  if (e.contains("tar_at_far_at_most")) {
-    for (const auto& [k, v] : e.at("tar_at_far_at_most").items()) {
-      target_keys.push_back(k);
-      opt.far_targets.push_back(std::stod(k));
-    }
-  } else {
-    opt.far_targets = um::standard_far_targets();
+  for (const auto& [k, v] : e.at("tar_at_far_at_most").items()) {
+    target_keys.push_back(k);
+    opt.far_targets.push_back(std::stod(k));
   }
   // The one-walk summary, and each metric through its own entry point: both must agree with
   // the vectors.
   const um::verification_summary sum = um::summarize_verification(s, opt);
   const double tol = 1e-9;
-  if (e.contains("auc")) {
-    rep.add("auc", {sum.auc}, {num(e.at("auc"))}, tol);
-    // Named first: nvcc's front end rewrites a dependent call inside braces into code the
-    // host compiler rejects.
-    const double auc_alone = um::roc_auc(s);
-    rep.add("auc(roc_auc)", {auc_alone}, {num(e.at("auc"))}, tol);
-  }
-  if (e.contains("eer")) {
-    rep.add("eer", {sum.eer.eer}, {num(e.at("eer"))}, tol);
-    const double eer_alone = um::equal_error_rate(s).eer;
-    rep.add("eer(equal_error_rate)", {eer_alone}, {num(e.at("eer"))}, tol);
-  }
-  if (e.contains("eer_threshold")) {
-    rep.add("eer_threshold(informative)", {sum.eer.threshold}, {num(e.at("eer_threshold"))}, tol,
-            false);
-  }
+  rep.add("auc", {sum.auc}, {num(e.at("auc"))}, tol);
+  // Named first: nvcc's front end rewrites a dependent call inside braces into code the
+  // host compiler rejects.
+  const double auc_alone = um::roc_auc(s);
+  rep.add("auc(roc_auc)", {auc_alone}, {num(e.at("auc"))}, tol);
+  rep.add("eer", {sum.eer.eer}, {num(e.at("eer"))}, tol);
+  const double eer_alone = um::equal_error_rate(s).eer;
+  rep.add("eer(equal_error_rate)", {eer_alone}, {num(e.at("eer"))}, tol);
+  check_eer_threshold(e, sum.eer.threshold, rep);
   for (const auto& [k, v] : e.items()) {
     const std::string pfx = "partial_auc_max_far_";
     if (k.rfind(pfx, 0) != 0) continue;
@@ -172,7 +195,6 @@ void check_verification_on(const json& c, const Src& s, report& rep) {
       {"interpolated", um::far_rule::interpolated}};
   for (const auto& [name, rule] : rules) {
     const std::string key = std::string("tar_at_far_") + name;
-    if (!e.contains(key)) continue;
     const auto& from_summary = rule == um::far_rule::at_most   ? sum.at_most
                                : rule == um::far_rule::nearest ? sum.nearest
                                                                : sum.interpolated;
@@ -191,8 +213,8 @@ void check_verification_on(const json& c, const Src& s, report& rep) {
         got_alone.push_back(pick(alone[i]));
       }
       if (want.empty()) continue;
-      rep.add(std::string(name) + "." + fld, got, want, tol);
-      rep.add(std::string(name) + "." + fld + "(tar_at_far)", got_alone, want, tol);
+      rep.add(key + "." + fld, got, want, tol);
+      rep.add(key + "." + fld + "(tar_at_far)", got_alone, want, tol);
     }
   }
 }
@@ -220,11 +242,9 @@ void check_verification(const json& c, const std::string& backend, report& rep) 
       const um::device::roc_points<policy, T> points(pol, dsv, dlv);
       check_verification_on(c, points, rep);
       // The one-call entry point as well (it sorts again).
-      if (c.at("expected").contains("auc")) {
-        const double auc_summary = um::device::summarize_verification(pol, dsv, dlv).auc;
-        rep.add("auc(device::summarize_verification)", {auc_summary},
-                {num(c.at("expected").at("auc"))}, 1e-9);
-      }
+      const double auc_summary = um::device::summarize_verification(pol, dsv, dlv).auc;
+      rep.add("auc(device::summarize_verification)", {auc_summary},
+              {num(c.at("expected").at("auc"))}, 1e-9);
       return;
     }
 #endif
@@ -285,9 +305,12 @@ bool exactly_float(const json& scores) {
 int main(int argc, char** argv) {
   std::string folder = UNITSFACE_METRICS_VECTORS_DIR;
   std::string backend = "host";
+  long expect_cases = -1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--backend") {
+    if (a == "--expect-cases" && i + 1 < argc) {
+      expect_cases = std::stol(argv[++i]);
+    } else if (a == "--backend") {
       if (i + 1 >= argc) {
         std::cerr << "conformance_metrics: --backend needs a name\n";
         return 2;
@@ -296,7 +319,8 @@ int main(int argc, char** argv) {
     } else if (a.rfind("--backend=", 0) == 0) {
       backend = a.substr(10);
     } else if (a == "-h" || a == "--help") {
-      std::cout << "usage: conformance_metrics [FOLDER] [--backend NAME]\nbuilt backends:";
+      std::cout << "usage: conformance_metrics [FOLDER] [--backend NAME] [--expect-cases N]\n"
+                   "built backends:";
       for (const auto& b : unitsface::test::built_backends()) std::cout << " " << b;
       std::cout << "\n";
       return 0;
@@ -357,6 +381,11 @@ int main(int argc, char** argv) {
       } else {
         note = "unknown kind '" + kind + "'";
       }
+      for (const auto& key : rep.not_compared(c.at("expected"))) {
+        note += (note.empty() ? "" : ", ") + std::string("not compared: ") + key;
+        ok = false;
+      }
+      if (rep.fields.empty()) ok = false;
     } catch (const std::exception& ex) {
       note = std::string("error: ") + ex.what();
       ok = false;
@@ -375,6 +404,10 @@ int main(int argc, char** argv) {
   if (files.empty()) {
     std::cerr << "conformance_metrics: no *.json case in " << folder << "\n";
     failed = std::max(failed, 1);
+  }
+  if (expect_cases >= 0 && static_cast<long>(files.size()) != expect_cases) {
+    std::cout << "expected " << expect_cases << " case(s), found " << files.size() << "\n";
+    failed += 1;
   }
   std::cout << passed << " passed, " << failed << " failed\n";
   return failed == 0 ? 0 : 1;

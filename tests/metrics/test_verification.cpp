@@ -116,7 +116,7 @@ TEMPLATE_TEST_CASE("summary metrics match brute-force references", "[metrics][su
   }
 }
 
-TEST_CASE("partial AUC up to FAR 1 is the whole AUC; auc() of a curve is its trapezoids",
+TEST_CASE("partial AUC up to FAR 1 is the whole AUC, auc() of a curve is its trapezoids",
           "[metrics][roc]") {
   std::vector<double> s;
   std::vector<int> y;
