@@ -4,7 +4,7 @@
 #   tests/ci/ci_selftest.sh [--script FILE]     (FILE: the CI script to check; default .ci/run)
 #
 # In a scratch git repository holding .ci/run, README.md and scripts/readme-command.sh, the
-# commands that do the work (scripts/install-deps.sh, cmake, ctest) are replaced by one
+# commands that do the work (scripts/install-deps.sh, cmake, ctest, clang++) are replaced by one
 # stand-in that counts its calls and fails on call number FAIL_AT. The script must
 #   - exit 0 when nothing fails (FAIL_AT = 0), after N stand-in calls, README.md's test
 #     command among them;
@@ -31,8 +31,7 @@ if [[ $n -eq $STANDIN_FAIL_AT ]]; then exit 3; fi
 exit 0
 EOF
 chmod +x "$tmp/bin/standin"
-ln -s standin "$tmp/bin/cmake"
-ln -s standin "$tmp/bin/ctest"
+for tool in cmake ctest clang++; do ln -s standin "$tmp/bin/$tool"; done
 
 cp "$script" "$tmp/repo/.ci/run"
 cp "$root/README.md" "$tmp/repo/README.md"

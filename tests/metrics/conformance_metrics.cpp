@@ -115,7 +115,8 @@ struct report {
   /// cannot pass by checking less than it holds.
   std::vector<std::string> not_compared(const json& expected) const {
     std::vector<std::string> missing;
-    for (const auto& [key, value] : expected.items()) {
+    for (const auto& item : expected.items()) {
+      const std::string key = item.key();  // a named copy: lambdas cannot capture a binding
       const bool found = std::any_of(fields.begin(), fields.end(), [&](const field& f) {
         return f.name == key || f.name.rfind(key + ".", 0) == 0 || f.name.rfind(key + "(", 0) == 0;
       });
