@@ -91,9 +91,13 @@ if [[ -z $sanitizer && -x $cuda_root/compute-sanitizer/compute-sanitizer ]]; the
 fi
 if [[ -n $sanitizer ]]; then
   # The agreement suite is small (B = 12, D = 24): every loss, float and double, on device.
-  step memcheck 120 "$sanitizer" --tool memcheck --error-exitcode 1 "$build/cuda/backends_cuda"
+  # memcheck: out-of-bounds and misaligned accesses, leaks; racecheck: shared-memory hazards
+  # between the threads of a block (the row reductions).
+  step memcheck 120 "$sanitizer" --tool memcheck --leak-check full --error-exitcode 1 \
+    "$build/cuda/backends_cuda"
+  step racecheck 120 "$sanitizer" --tool racecheck --error-exitcode 1 "$build/cuda/backends_cuda"
 else
-  rows+=("memcheck|not run (no compute-sanitizer)|0")
+  rows+=("memcheck|not run (no compute-sanitizer)|0" "racecheck|not run (no compute-sanitizer)|0")
 fi
 step bench 120 "$build/bench/backends/bench_backends_cuda" --benchmark_min_time=0.2 \
   --benchmark_out="$results/bench_cuda.json" --benchmark_out_format=json
