@@ -71,6 +71,9 @@ struct lse_accumulator {
 
   UNITSFACE_HD void add(T v) {
     using std::exp;
+    // e^-inf = 0 adds nothing; computing it as exp(v - max) would give exp(NaN) on an empty
+    // state (max = -inf), and the NaN would stay in the sum.
+    if (v == -infinity<T>()) return;
     if (v <= max) {
       sum += exp(v - max);
     } else {
