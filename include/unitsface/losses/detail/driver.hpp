@@ -54,6 +54,16 @@ struct stats_row {
   }
 };
 
+/// Puts each anchor's statistics in their empty state (logsumexps at -inf, counts and sums
+/// 0). A device buffer comes zero-filled, not constructed, and all-zero bytes are not the
+/// empty state: an LSE that starts from max = 0, sum = 0 adds e^v for v < 0 unscaled, which
+/// underflows to 0 in float for v below about -87 (a log of 0 then, and a NaN gradient).
+template <class T>
+struct stats_init {
+  row_stats<T>* stats;
+  UNITSFACE_HD void operator()(index_t i) const { stats[i] = row_stats<T>(); }
+};
+
 template <class T, class K>
 struct finish_row {
   K kernel;
@@ -173,7 +183,12 @@ class tile_driver {
   index_t references() const { return N_; }
   index_t tile_columns() const { return T_; }
 
-  stats_buffer make_stats() const { return backends::make_buffer<row_stats<T>>(pol_, B_); }
+  /// B statistics in their empty state, in the policy's memory.
+  stats_buffer make_stats() const {
+    auto stats = backends::make_buffer<row_stats<T>>(pol_, B_);
+    backends::for_each_index(pol_, B_, stats_init<T>{backends::data_ptr(stats)});
+    return stats;
+  }
 
   /// One statistics pass over every tile (pass = 1 or 2).
   template <class K>
