@@ -1,5 +1,7 @@
 // Bad input gets a unitsface::invalid_argument that names the argument: wrong shapes, labels
-// out of range, NaN/Inf, empty batches, parameters out of range, no valid reference.
+// out of range or not contiguous, NaN/Inf, null data, empty batches, parameters out of range,
+// no valid reference, no negative to initialise a bias from, gradients or upstream gradients
+// that do not fit the call, shards that do not fit in the classes.
 #include <catch2/catch.hpp>
 #include <limits>
 
@@ -91,6 +93,26 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
     eo.lambda = T(-1);
     CHECK(thrown_argument([&] { embedded_loss<T> E(cosface_loss<T>(), uss_loss<T>(), eo); }) ==
           "lambda");
+    // the combined margin's additive angle m2 lies in [0, pi)
+    CHECK(thrown_argument([] {
+            combined_margin_loss<T>(combined_margin_options<T>(T(1), T(-0.1), T(0)));
+          }) == "m2");
+    CHECK(thrown_argument([] {
+            combined_margin_loss<T>(combined_margin_options<T>(T(1), T(3.2), T(0)));
+          }) == "m2");
+    CHECK(thrown_argument([] {
+            combined_margin_loss<T>(
+                combined_margin_options<T>(T(1), std::numeric_limits<T>::quiet_NaN(), T(0)));
+          }) == "m2");
+    // a negative warm-up, whatever the parts
+    embedded_options<T> neg;
+    neg.warmup_epochs = -1;
+    CHECK(thrown_argument([&] { embedded_loss<T> E(cosface_loss<T>(), uss_loss<T>(), neg); }) ==
+          "warmup_epochs");
+    CHECK(thrown_argument([&] {
+            embedded_loss<T, arcface_loss<T>, ss_softmax_loss<T>> E(arcface_loss<T>(),
+                                                                    ss_softmax_loss<T>(), neg);
+          }) == "warmup_epochs");
   }
   SECTION("wrong shapes") {
     const device_problem<T> d(p);
@@ -151,6 +173,201 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
     // a softmax head over in-batch pairs
     CHECK(thrown_argument([&] { L.forward(pol, xv, yv, references<T>::in_batch()); }) ==
           "references");
+  }
+  SECTION("strided labels") {
+    // Labels are read as one contiguous array: a view with another stride is refused.
+    const device_problem<T> d(p);
+    std::vector<index_t> spread(static_cast<std::size_t>(2 * p.B), 0);
+    for (index_t i = 0; i < p.B; ++i) spread[static_cast<std::size_t>(2 * i)] = p.y[i];
+    auto ys = upload(spread);
+    const vector_view<const index_t> every_other(backends::data_ptr(ys), p.B, 2);
+    const vector_view<const index_t> repeated(backends::data_ptr(ys), p.B, 0);
+    const matrix_view<const T> xv = d.input(), wv = d.rows();
+    auto g = backends::make_buffer<T>(pol, p.B * p.D);
+    auto gw = backends::make_buffer<T>(pol, p.C * p.D);
+    const gradients<T> grads(matrix_view<T>(backends::data_ptr(g), p.B, p.D),
+                             matrix_view<T>(backends::data_ptr(gw), p.C, p.D));
+    cosface_loss<T> L;
+    uss_loss<T> U;
+    CHECK(thrown_argument([&] { L.forward(pol, xv, every_other, references<T>::weights(wv)); }) ==
+          "labels");
+    CHECK(thrown_argument([&] { L.forward(pol, xv, repeated, references<T>::weights(wv)); }) ==
+          "labels");
+    CHECK(thrown_argument([&] {
+            L.forward_backward(pol, xv, every_other, references<T>::weights(wv), grads);
+          }) == "labels");
+    CHECK(thrown_argument([&] { U.forward(pol, xv, every_other, references<T>::in_batch()); }) ==
+          "labels");
+    CHECK(thrown_argument([&] { U.forward(pol, xv, every_other, references<T>::memory(wv)); }) ==
+          "labels");
+    losses::feature_memory<T, policy_type> m(p.C, p.D, {}, pol);
+    CHECK(thrown_argument([&] { m.update(xv, every_other); }) == "labels");
+    embedded_loss<T> E;
+    CHECK(thrown_argument([&] { E.step(pol, xv, every_other, wv, grads, m, 0); }) == "labels");
+  }
+  SECTION("null data") {
+    // A view with rows and columns but no memory behind it is named before anything is read.
+    const device_problem<T> d(p);
+    const matrix_view<const T> xv = d.input(), wv = d.rows();
+    const vector_view<const index_t> yv = d.labels();
+    const matrix_view<const T> no_x(nullptr, p.B, p.D), no_w(nullptr, p.C, p.D);
+    auto g = backends::make_buffer<T>(pol, p.B * p.D);
+    auto gw = backends::make_buffer<T>(pol, p.C * p.D);
+    const matrix_view<T> gwv(backends::data_ptr(gw), p.C, p.D);
+    const gradients<T> grads(matrix_view<T>(backends::data_ptr(g), p.B, p.D), gwv);
+    const gradients<T> no_gx(matrix_view<T>(nullptr, p.B, p.D), gwv);
+    cosface_loss<T> L;
+    uss_loss<T> U;
+    CHECK(thrown_argument([&] { L.forward(pol, no_x, yv, references<T>::weights(wv)); }) ==
+          "input");
+    CHECK(thrown_argument([&] { U.forward(pol, no_x, yv, references<T>::in_batch()); }) == "input");
+    CHECK(thrown_argument([&] { L.forward(pol, xv, yv, references<T>::weights(no_w)); }) ==
+          "weight");
+    CHECK(thrown_argument([&] { U.forward(pol, xv, yv, references<T>::memory(no_w)); }) ==
+          "memory");
+    CHECK(thrown_argument([&] {
+            L.forward_backward(pol, xv, yv, references<T>::weights(wv), no_gx);
+          }) == "gradients.input");
+    CHECK(thrown_argument([&] { L.backward(pol, xv, yv, references<T>::weights(wv), no_gx); }) ==
+          "gradients.input");
+    embedded_loss<T> E;
+    losses::feature_memory<T, policy_type> m(p.C, p.D, {}, pol);
+    CHECK(thrown_argument([&] { E.step(pol, no_x, yv, wv, grads, m, 0); }) == "input");
+    CHECK(thrown_argument([&] { E.step(pol, xv, yv, no_w, grads, m, 0); }) == "weight");
+    CHECK(thrown_argument([&] { E.step(pol, xv, yv, wv, no_gx, m, 0); }) == "gradients.input");
+    // labels, a weight or bias gradient, per-anchor losses and an upstream gradient with a
+    // size but no memory
+    const vector_view<const index_t> no_y(nullptr, p.B);
+    CHECK(thrown_argument([&] { L.forward(pol, xv, no_y, references<T>::weights(wv)); }) ==
+          "labels");
+    CHECK(thrown_argument([&] { U.forward(pol, xv, no_y, references<T>::in_batch()); }) ==
+          "labels");
+    CHECK(thrown_argument([&] { m.update(xv, no_y); }) == "labels");
+    CHECK(thrown_argument([&] { m.update(no_x, yv); }) == "input");
+    const gradients<T> no_gw(grads.input, matrix_view<T>(nullptr, p.C, p.D));
+    CHECK(thrown_argument([&] {
+            L.forward_backward(pol, xv, yv, references<T>::weights(wv), no_gw);
+          }) == "gradients.weight");
+    gradients<T> no_gb(grads.input);
+    no_gb.bias = vector_view<T>(nullptr, 1);
+    CHECK(thrown_argument([&] {
+            U.forward_backward(pol, xv, yv, references<T>::in_batch(), no_gb);
+          }) == "gradients.bias");
+    auto none = cosface_options<T>();
+    none.reduce = reduction::none;
+    cosface_loss<T> N(none);
+    CHECK(thrown_argument([&] {
+            N.forward(pol, xv, yv, references<T>::weights(wv), vector_view<T>(nullptr, p.B));
+          }) == "per_anchor");
+    CHECK(thrown_argument([&] {
+            N.forward_backward(pol, xv, yv, references<T>::weights(wv), grads,
+                               vector_view<const T>(nullptr, p.B));
+          }) == "upstream");
+  }
+  SECTION("a weight gradient with references that are not class weights") {
+    // Only class weights are learnable: the memory and the batch get no gradient.
+    const device_problem<T> d(p);
+    const matrix_view<const T> xv = d.input();
+    const vector_view<const index_t> yv = d.labels();
+    auto g = backends::make_buffer<T>(pol, p.B * p.D);
+    auto gw = backends::make_buffer<T>(pol, p.C * p.D);
+    const matrix_view<T> gxv(backends::data_ptr(g), p.B, p.D);
+    const gradients<T> for_memory(gxv, matrix_view<T>(backends::data_ptr(gw), p.C, p.D));
+    const gradients<T> for_batch(gxv, matrix_view<T>(backends::data_ptr(gw), p.B, p.D));
+    const auto memory = references<T>::memory(d.rows());
+    const auto masked = references<T>::memory(d.rows(), d.valid_flags());
+    uss_loss<T> U;
+    ss_softmax_loss<T> S;
+    cosface_loss<T> L;
+    CHECK(thrown_argument([&] { U.forward_backward(pol, xv, yv, memory, for_memory); }) ==
+          "gradients.weight");
+    CHECK(thrown_argument([&] { U.backward(pol, xv, yv, masked, for_memory); }) ==
+          "gradients.weight");
+    CHECK(thrown_argument([&] {
+            U.forward_backward(pol, xv, yv, references<T>::in_batch(), for_batch);
+          }) == "gradients.weight");
+    CHECK(thrown_argument([&] { S.forward_backward(pol, xv, yv, masked, for_memory); }) ==
+          "gradients.weight");
+    CHECK(thrown_argument([&] { L.forward_backward(pol, xv, yv, memory, for_memory); }) ==
+          "gradients.weight");
+  }
+  SECTION("no anchor with a negative") {
+    // Every reference is a positive: the data-dependent bias (mean over anchors of the LSE
+    // of their negatives) has nothing to start from.
+    const device_problem<T> d(p);
+    const matrix_view<const T> xv = d.input();
+    auto zeros = upload(std::vector<index_t>(static_cast<std::size_t>(p.B), 0));
+    const vector_view<const index_t> same(backends::data_ptr(zeros), p.B);
+    const auto one_row = references<T>::memory(d.rows().row_block(0, 1));
+    uss_loss<T> U;
+    CHECK(thrown_argument([&] { U.forward(pol, xv, same, one_row); }) == "references");
+    CHECK(thrown_argument([&] { U.forward(pol, xv, same, references<T>::in_batch()); }) ==
+          "references");
+    auto g = backends::make_buffer<T>(pol, p.B * p.D);
+    const gradients<T> grads(matrix_view<T>(backends::data_ptr(g), p.B, p.D));
+    CHECK(thrown_argument([&] {
+            U.forward_backward(pol, xv, same, references<T>::in_batch(), grads);
+          }) == "references");
+    ss_bce_loss<T> S(1);
+    CHECK(thrown_argument([&] { S.forward(pol, xv, same, one_row); }) == "references");
+    // The embedded loss over a memory of one identity, written by the batch itself.
+    embedded_options<T> now;
+    now.warmup_epochs = 0;
+    embedded_loss<T> E(cosface_loss<T>(), uss_loss<T>(), now);
+    losses::feature_memory<T, policy_type> m(1, p.D, {}, pol);
+    m.update(xv, same);
+    auto gw = backends::make_buffer<T>(pol, p.D);
+    CHECK(thrown_argument([&] {
+            E.step(pol, xv, same, d.rows().row_block(0, 1),
+                   gradients<T>(grads.input, matrix_view<T>(backends::data_ptr(gw), 1, p.D)), m, 0);
+          }) == "references");
+  }
+  SECTION("an upstream gradient of the wrong size") {
+    const device_problem<T> d(p);
+    const matrix_view<const T> xv = d.input();
+    const vector_view<const index_t> yv = d.labels();
+    auto u = upload(std::vector<T>(static_cast<std::size_t>(2 * p.B), T(1)));
+    auto g = backends::make_buffer<T>(pol, p.B * p.D);
+    const gradients<T> grads(matrix_view<T>(backends::data_ptr(g), p.B, p.D));
+    auto o = cosface_options<T>();
+    o.reduce = reduction::none;
+    cosface_loss<T> L(o);
+    const auto refs = references<T>::weights(d.rows());
+    for (index_t n : {p.B - 1, p.B + 1, index_t(1)}) {
+      INFO(n << " upstream values for " << p.B << " anchors");
+      CHECK(thrown_argument([&] {
+              L.forward_backward(pol, xv, yv, refs, grads,
+                                 vector_view<const T>(backends::data_ptr(u), n));
+            }) == "upstream");
+      CHECK(thrown_argument([&] {
+              L.backward(pol, xv, yv, refs, grads, vector_view<const T>(backends::data_ptr(u), n));
+            }) == "upstream");
+    }
+    // the right size, but not contiguous
+    CHECK(thrown_argument([&] {
+            L.forward_backward(pol, xv, yv, refs, grads,
+                               vector_view<const T>(backends::data_ptr(u), p.B, 2));
+          }) == "upstream");
+    uss_loss<T> U;
+    U.opts().reduce = reduction::none;
+    CHECK(thrown_argument([&] {
+            U.forward_backward(pol, xv, yv, references<T>::memory(d.rows()), grads,
+                               vector_view<const T>(backends::data_ptr(u), p.B + 1));
+          }) == "upstream");
+  }
+  SECTION("shards that do not fit in the classes") {
+    const device_problem<T> d(p);
+    const matrix_view<const T> xv = d.input();
+    const vector_view<const index_t> yv = d.labels();
+    cosface_loss<T> L;
+    const auto all = references<T>::weights(d.rows());
+    CHECK(thrown_argument([&] { L.forward(pol, xv, yv, all.shard(-1, p.C)); }) == "references");
+    CHECK(thrown_argument([&] { L.forward(pol, xv, yv, all.shard(1, p.C)); }) == "references");
+    CHECK(thrown_argument([&] { L.forward(pol, xv, yv, all.shard(0, p.C - 1)); }) == "references");
+    // a shard of no rows
+    CHECK(thrown_argument([&] {
+            L.forward(pol, xv, yv, references<T>::weights(d.rows().row_block(2, 0)).shard(2, p.C));
+          }) == "weight");
   }
   SECTION("feature memory") {
     CHECK(thrown_argument([] { losses::feature_memory<T> m(0, 3); }) == "identities");

@@ -86,7 +86,9 @@ class feature_memory {
   void update(matrix_view<const T> x, vector_view<const index_t> labels, bool check_values = true) {
     unitsface::detail::require(x.rows > 0, "input", "the batch is empty (B = 0)");
     unitsface::detail::require_shape("input", x.rows, x.cols, x.rows, D_);
+    unitsface::detail::require(x.data != nullptr, "input", "null data");
     unitsface::detail::require_size("labels", labels.size(), x.rows);
+    unitsface::detail::require(labels.data != nullptr, "labels", "null data");
     unitsface::detail::require(labels.stride == 1, "labels", "must be contiguous (stride 1)");
     if (check_values) {
       const detail::check_counts c = backends::reduce_index<detail::check_counts>(

@@ -59,12 +59,14 @@ void validate_call(const Policy& pol, const call<T>& c, const evaluation_options
   if (!c.per_anchor.empty() || eo.reduce == reduction::none) {
     if (!c.per_anchor.empty()) {
       require_size("per_anchor", c.per_anchor.size(), c.x.rows);
+      require(c.per_anchor.data != nullptr, "per_anchor", "null data");
       require(c.per_anchor.stride == 1, "per_anchor", "must be contiguous (stride 1)");
     }
   }
   if (!c.upstream.empty()) {
     require(eo.reduce == reduction::none, "upstream", "is only used with reduction::none");
     require_size("upstream", c.upstream.size(), c.x.rows);
+    require(c.upstream.data != nullptr, "upstream", "null data");
     require(c.upstream.stride == 1, "upstream", "must be contiguous (stride 1)");
   }
 }

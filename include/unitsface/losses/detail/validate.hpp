@@ -106,6 +106,7 @@ void validate_inputs(const Policy& pol, matrix_view<const T> x, vector_view<cons
   require(x.cols > 0, "input", "the embedding dimension is 0");
   require(x.data != nullptr, "input", "null data");
   require_size("labels", labels.size(), x.rows);
+  require(labels.data != nullptr, "labels", "null data");
   require(labels.stride == 1, "labels", "must be contiguous (stride 1)");
   if (refs.kind == reference_kind::in_batch) {
     require(x.rows > 1, "references", "in-batch pairs need at least two anchors");
@@ -143,10 +144,12 @@ void validate_gradients(const matrix_view<const T>& x, const references<T>& refs
   if (!g.weight.empty()) {
     require(refs.learnable(), "gradients.weight", "only class weights are learnable");
     require_shape("gradients.weight", g.weight.rows, g.weight.cols, refs.rows.rows, refs.rows.cols);
+    require(g.weight.data != nullptr, "gradients.weight", "null data");
   }
   if (!g.bias.empty()) {
     require(bias_size > 0, "gradients.bias", "this loss has no bias");
     require_size("gradients.bias", g.bias.size(), bias_size);
+    require(g.bias.data != nullptr, "gradients.bias", "null data");
     require(g.bias.stride == 1, "gradients.bias", "must be contiguous (stride 1)");
   }
 }
