@@ -40,3 +40,21 @@ TEST_CASE("views of this backend's buffers round-trip through the policy's memor
   CHECK(t.row_stride == 1);
   CHECK(t.col_stride == 3);
 }
+
+namespace {
+/// f(i) = i + 1: the sum over [0, n) is n (n + 1) / 2, exact in double for these n.
+struct index_plus_one {
+  UNITSFACE_HD double operator()(index_t i) const { return double(i + 1); }
+};
+}  // namespace
+
+TEST_CASE("reduce_index sums every index, whatever n's remainder over the backend's blocks",
+          "[agreement]") {
+  // Backends may split a reduction into fixed blocks (thrust_omp: 64); n below, equal to and
+  // above the block count, with every remainder class represented at least once near 64 and 128.
+  for (index_t n : {1, 2, 63, 64, 65, 100, 127, 128, 129, 191, 1000, 4097}) {
+    INFO("backend " << test::backend_name << ", n " << n);
+    const double got = backends::reduce_index<double>(test::policy(), n, index_plus_one{});
+    CHECK(got == double(n) * double(n + 1) / 2.0);
+  }
+}

@@ -5,9 +5,11 @@
 #pragma once
 
 #include <Eigen/Core>
+#include <string>
 #include <type_traits>
 
 #include "unitsface/backends/primitives.hpp"
+#include "unitsface/core/error.hpp"
 #include "unitsface/core/policy.hpp"
 #include "unitsface/core/view.hpp"
 
@@ -91,17 +93,30 @@ auto view(const Eigen::DenseBase<Derived>& m) {
   const auto& d = m.derived();
   return matrix_view<const Scalar>(d.data(), d.rows(), d.cols(), d.rowStride(), d.colStride());
 }
-/// A vector (one row or column) as a vector_view.
+namespace detail {
+// A block with several rows and columns has no single element stride: reading it as a
+// vector would walk its first column (or row) and past it.
+inline void require_vector_shape(Eigen::Index rows, Eigen::Index cols) {
+  unitsface::detail::require(rows == 1 || cols == 1, "vector",
+                             "is " + std::to_string(rows) + " x " + std::to_string(cols) +
+                                 ": one row or one column expected");
+}
+}  // namespace detail
+
+/// A vector (one row or column) as a vector_view; a block of several rows and columns is
+/// refused (unitsface::invalid_argument).
 template <class Derived>
 auto vector(Eigen::DenseBase<Derived>& v) {
   using Scalar = typename Derived::Scalar;
   auto& d = v.derived();
+  detail::require_vector_shape(d.rows(), d.cols());
   return vector_view<Scalar>(d.data(), d.size(), d.innerStride());
 }
 template <class Derived>
 auto vector(const Eigen::DenseBase<Derived>& v) {
   using Scalar = typename Derived::Scalar;
   const auto& d = v.derived();
+  detail::require_vector_shape(d.rows(), d.cols());
   return vector_view<const Scalar>(d.data(), d.size(), d.innerStride());
 }
 
