@@ -230,8 +230,8 @@ void check_verification(const json& c, const std::string& backend, report& rep) 
   const unitsface::vector_view<const T> sv(scores.data(), n);
   const unitsface::vector_view<const int> lv(labels.data(), index_t(labels.size()));
   const bool known = unitsface::test::with_backend(backend, [&](const auto& pol) {
-    using policy = std::decay_t<decltype(pol)>;
 #if defined(UNITSFACE_CONFORMANCE_DEVICE_METRICS)
+    using policy = std::decay_t<decltype(pol)>;
     if constexpr (um::device::thrust_system_policy<policy>) {
       namespace ub = unitsface::backends;
       auto ds = ub::make_buffer<T>(pol, n);

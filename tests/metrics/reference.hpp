@@ -93,6 +93,39 @@ inline double eer(const std::vector<point>& r, double P, double N) {
   return 0.5 * (lo + hi);
 }
 
+/// The full-ROC segment where the ROC polyline crosses TAR = 1 - FAR: the first segment
+/// r[i] -> r[i + 1] with h(r[i]) > 0 >= h(r[i + 1]), h = P*N*(1 - FAR - TAR) in counts (exact
+/// in double at test sizes); h falls from P*N to -P*N along the curve, so there is one.
+/// u is the fraction along the segment where h = 0.
+struct eer_segment {
+  point a, b;
+  double u;
+  std::size_t i;  // a = r[i]
+};
+
+inline eer_segment eer_crossing(const std::vector<point>& r, double P, double N) {
+  auto h = [&](const point& p) { return P * N - p.fp * P - p.tp * N; };
+  for (std::size_t i = 0; i + 1 < r.size(); ++i) {
+    const double ha = h(r[i]), hb = h(r[i + 1]);
+    if (ha > 0 && hb <= 0) return {r[i], r[i + 1], ha / (ha - hb), i};
+  }
+  return {r.back(), r.back(), 0, r.size() - 1};  // unreachable for a ROC with both classes
+}
+
+/// EER at the crossing: the FAR of the point at fraction u along the segment (exact for the
+/// polyline, where the bisection of eer() is only close).
+inline double eer_exact(const eer_segment& c, double N) {
+  return (c.a.fp + c.u * (c.b.fp - c.a.fp)) / N;
+}
+
+/// The EER threshold interpolated linearly along the crossing segment at the same fraction
+/// u, which is the fraction in FAR on a segment that is not vertical; when the segment starts
+/// at the (0, 0, +inf) point there is nothing to interpolate, and its lower end is taken.
+inline double eer_threshold(const eer_segment& c) {
+  if (std::isinf(c.a.threshold)) return c.b.threshold;
+  return c.a.threshold + c.u * (c.b.threshold - c.a.threshold);
+}
+
 struct tar_point {
   double tar, threshold, far;
 };

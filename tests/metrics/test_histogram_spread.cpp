@@ -280,6 +280,13 @@ TEST_CASE("bad threshold-spread input throws invalid_argument naming the argumen
   const std::vector<int> singles = {0, 1, 2};
   e[3] = 1.0;
   CHECK(thrown_argument([&] { um::threshold_spread(E, view(singles)); }) == "labels");
+  // A zero row has no direction (its cosine would be 0 / 0), in either mode.
+  CHECK(thrown_argument([&] { um::threshold_spread(E, view(l)); }) == "<no exception>");
+  e[2] = -0.0;
+  e[3] = 0.0;
+  CHECK(thrown_argument([&] { um::threshold_spread(E, view(l)); }) == "embeddings");
+  opt.bins = 64;
+  CHECK(thrown_argument([&] { um::threshold_spread(E, view(l), opt); }) == "embeddings");
 }
 
 TEMPLATE_TEST_CASE("cos <-> squared L2 distance of unit vectors", "[metrics][conversions]", float,

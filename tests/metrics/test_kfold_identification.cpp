@@ -340,3 +340,108 @@ TEST_CASE("bad identification input throws invalid_argument naming the argument"
   CHECK(thrown_argument([&] { um::tpir_at_fpir(out, {0.1}); }) == "outcomes");
   CHECK(thrown_argument([&] { um::tpir_at_fpir(out, {0.0}); }) == "fpir_targets");
 }
+
+TEMPLATE_TEST_CASE(
+    "k-fold folds follow scikit-learn KFold sizes, the first n mod k folds one pair larger",
+    "[metrics][kfold]", float, double) {
+  using T = TestType;
+  // 7 pairs, 3 folds: KFold's folds are {0, 1, 2}, {3, 4}, {5, 6}. Genuine pairs score 0.75
+  // (d^2 = 0.5), impostor pairs -0.75 (d^2 = 3.5), and pair 2 is a genuine pair scoring
+  // -0.875 (d^2 = 3.75), below every impostor: wrong under any threshold that the training
+  // folds choose. So only the fold holding pair 2 loses one pair, and its accuracy shows its
+  // size: 2/3. Folds of sizes 2, 2, 3 (the extra pair in the last fold) would put pair 2 in
+  // the second fold, of accuracy 1/2.
+  const std::vector<T> s = {T(0.75), T(-0.75), T(-0.875), T(0.75), T(-0.75), T(0.75), T(-0.75)};
+  const std::vector<int> y = {1, 0, 1, 1, 0, 1, 0};
+  const auto ex = um::kfold_accuracy(view(s), view(y), {3, um::kfold_mode::exact});
+  CHECK(ex.fold_accuracy == std::vector<double>{2.0 / 3.0, 1.0, 1.0});
+  // Every training set holds a 0.75 genuine pair: the highest best threshold is 0.75.
+  CHECK(ex.fold_threshold == std::vector<double>(3, 0.75));
+  const auto ins = um::kfold_accuracy(view(s), view(y), {3, um::kfold_mode::insightface});
+  CHECK(ins.fold_accuracy == std::vector<double>{2.0 / 3.0, 1.0, 1.0});
+  // The first grid threshold with 0.5 < t is 0.51 (arange's 51 * 0.01).
+  CHECK(ins.fold_threshold == std::vector<double>(3, 51 * 0.01));
+  // 11 pairs, 4 folds: sizes 3, 3, 3, 2; the wrong genuine pair at index 8 sits in the third
+  // fold (2/3), and in the fourth under sizes 2, 3, 3, 3 (the extra pairs last).
+  std::vector<T> s11;
+  std::vector<int> y11;
+  for (int i = 0; i < 11; ++i) {
+    s11.push_back(i == 8 ? T(-0.875) : i % 2 ? T(-0.75) : T(0.75));
+    y11.push_back(i == 8 || i % 2 == 0);
+  }
+  for (auto mode : {um::kfold_mode::exact, um::kfold_mode::insightface}) {
+    const auto r = um::kfold_accuracy(view(s11), view(y11), {4, mode});
+    CHECK(r.fold_accuracy == std::vector<double>{1.0, 1.0, 2.0 / 3.0, 1.0});
+  }
+}
+
+TEMPLATE_TEST_CASE("k-fold matches brute force for uneven fold sizes, both modes",
+                   "[metrics][kfold]", float, double) {
+  // Remainders n mod k from 1 to 4 (n = 23, 101, 163 leave a remainder for every k; n = 60
+  // only for k = 7, its even splits staying as a control); scores with ties for odd k.
+  for (int n : {23, 60, 101, 163}) {
+    for (index_t k : {index_t(2), index_t(3), index_t(4), index_t(7), index_t(10)}) {
+      std::vector<double> sd;
+      std::vector<int> y;
+      random_pairs(std::uint64_t(n * 31 + k), n, sd, y, k % 2 ? 0.05 : 0.0);
+      const std::vector<TestType> s(sd.begin(), sd.end());
+      std::vector<double> sv(s.begin(), s.end()), d;  // the scores as the library reads them
+      for (double v : sv) d.push_back(2.0 - 2.0 * v);
+      INFO("n " << n << ", k " << k);
+      std::vector<double> acc, thr, acc2, thr2;
+      ref_kfold_exact(sv, y, k, acc, thr);
+      const auto ex = um::kfold_accuracy(view(s), view(y), {k, um::kfold_mode::exact});
+      CHECK(ex.fold_accuracy == acc);
+      CHECK(ex.fold_threshold == thr);
+      double mean = 0, var = 0;
+      for (double a : acc) mean += a / double(k);
+      for (double a : acc) var += (a - mean) * (a - mean) / double(k);
+      CHECK(ex.accuracy_mean == Approx(mean).epsilon(0).margin(1e-15));
+      CHECK(ex.accuracy_std == Approx(std::sqrt(var)).epsilon(0).margin(1e-15));
+      ref_kfold_insightface(d, y, k, acc2, thr2);
+      const auto ins = um::kfold_accuracy(view(s), view(y), {k, um::kfold_mode::insightface});
+      CHECK(ins.fold_accuracy == acc2);
+      CHECK(ins.fold_threshold == thr2);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("zero-norm embedding rows are refused, naming the argument", "[metrics][errors]",
+                   float, double) {
+  using T = TestType;
+  using ref::thrown_argument;
+  const std::vector<int> same = {1, 0, 1, 0}, pl = {0, 1, 2, 3}, gl = {3, 2, 1, 0};
+  const std::vector<T> a0 = {1, 0, 0, 1, 1, 1, 1, -1}, b0 = {1, 1, 0, 1, -1, 0, 1, 0};
+  std::vector<T> a = a0, b = b0;
+  const matrix_view<const T> A(a.data(), 4, 2), B(b.data(), 4, 2);
+  const auto modes = {um::kfold_mode::exact, um::kfold_mode::insightface};
+  // Without a zero row the same inputs are accepted, so each refusal below is the zero row's.
+  for (auto mode : modes) {
+    CHECK(thrown_argument([&] {
+            um::kfold_accuracy(A, B, view(same), {2, mode});
+          }) == "<no exception>");
+  }
+  CHECK(thrown_argument([&] { um::identify(A, B, view(pl), view(gl)); }) == "<no exception>");
+  // A zero row has no direction (its cosine would be 0 / 0); both signs of zero.
+  for (T zero : {T(0.0), T(-0.0)}) {
+    for (auto mode : modes) {
+      a = a0, b = b0;
+      a[4] = a[5] = zero;  // embeddings1, row 2
+      CHECK(thrown_argument([&] {
+              um::kfold_accuracy(A, B, view(same), {2, mode});
+            }) == "embeddings1");
+      a = a0;
+      b[6] = b[7] = zero;  // embeddings2, row 3
+      CHECK(thrown_argument([&] {
+              um::kfold_accuracy(A, B, view(same), {2, mode});
+            }) == "embeddings2");
+    }
+    // Identification from embeddings: the probes are A, the gallery B.
+    a = a0, b = b0;
+    a[0] = a[1] = zero;  // probes, row 0
+    CHECK(thrown_argument([&] { um::identify(A, B, view(pl), view(gl)); }) == "probes");
+    a = a0;
+    b[2] = b[3] = zero;  // gallery, row 1
+    CHECK(thrown_argument([&] { um::identify(A, B, view(pl), view(gl)); }) == "gallery");
+  }
+}

@@ -277,3 +277,204 @@ TEMPLATE_TEST_CASE("bad verification input throws invalid_argument naming the ar
   CHECK(thrown_argument([&] { um::far_frr_at_threshold(view(s), view(y), std::nan("")); }) ==
         "threshold");
 }
+
+TEMPLATE_TEST_CASE("EER threshold lies on the full-ROC crossing segment, interpolated in FAR",
+                   "[metrics][eer]", float, double) {
+  // Many small seeded sets, genuine scores shifted by a random amount (so the EER falls
+  // anywhere in [0, 1]) and rounded to coarse steps, so that the crossing lands on sloped
+  // pieces, on diagonal pieces (genuine and impostor scores tied), on vertical pieces (tied
+  // genuine scores) and inside horizontal runs of impostor scores that the corner walk crosses
+  // in one step, tied impostor scores among them.
+  int sloped = 0, vertical = 0, tied_impostors = 0, inside_run = 0;
+  for (std::uint64_t seed = 0; seed < 400; ++seed) {
+    std::mt19937_64 rng(seed);
+    const int n_gen = 1 + int(rng() % 30), n_imp = 1 + int(rng() % 120);
+    const double shift = std::uniform_real_distribution<double>(-0.3, 0.9)(rng);
+    const double steps[] = {0.0, 0.01, 0.05, 0.1, 0.25};
+    const double step = steps[rng() % 5];
+    std::normal_distribution<double> nd(0.0, 0.2);
+    std::vector<TestType> s;
+    std::vector<int> y;
+    for (int i = 0; i < n_gen + n_imp; ++i) {
+      const bool g = i < n_gen;
+      double v = nd(rng) + (g ? shift : 0.0);
+      if (step > 0) v = std::round(v / step) * step;
+      s.push_back(TestType(v));
+      y.push_back(g);
+    }
+    const std::vector<double> sd(s.begin(), s.end());
+    const auto r = ref::roc(sd, y);
+    const double P = n_gen, N = n_imp;
+    const auto c = ref::eer_crossing(r, P, N);
+    const auto e = um::equal_error_rate(view(s), view(y));
+    INFO("seed " << seed << ", segment (" << c.a.fp << ", " << c.a.tp << ", " << c.a.threshold
+                 << ") -> (" << c.b.fp << ", " << c.b.tp << ", " << c.b.threshold << ")");
+    CHECK(e.eer == Approx(ref::eer_exact(c, N)).epsilon(0).margin(1e-12));
+    // Between the segment's end thresholds, whatever its shape.
+    CHECK(e.threshold >= c.b.threshold - 1e-12);
+    CHECK(e.threshold <= c.a.threshold + 1e-12);
+    if (c.a.fp == c.b.fp) {
+      ++vertical;  // every threshold of a vertical piece is as right
+      continue;
+    }
+    ++sloped;
+    // A horizontal segment that is only part of a segment of the corner walk: a point next
+    // to it is reached by an impostor-only step too (the walk skips such points).
+    const bool horizontal = c.a.tp == c.b.tp;
+    tied_impostors += horizontal && c.b.fp - c.a.fp >= 2;
+    inside_run += horizontal && ((c.i > 0 && r[c.i - 1].tp == c.a.tp) ||
+                                 (c.i + 2 < r.size() && r[c.i + 2].tp == c.b.tp));
+    CHECK(e.threshold == Approx(ref::eer_threshold(c)).epsilon(0).margin(1e-12));
+  }
+  // The sets reach every kind of crossing.
+  CHECK(sloped > 100);
+  CHECK(vertical > 10);
+  CHECK(tied_impostors > 5);
+  CHECK(inside_run > 5);
+}
+
+TEMPLATE_TEST_CASE("TAR@FAR rules at their boundaries, hand-computed", "[metrics][tar_at_far]",
+                   float, double) {
+  using T = TestType;
+  // 5 genuine and 8 impostor scores (FARs k/8 are exact in binary). Full ROC, (fp, tp) at
+  // each threshold:
+  //   +inf (0,0)  0.9 (0,1)  0.8 (1,1)  0.7 (2,2): a genuine and an impostor tied
+  //   0.6 (3,2)  0.5 (4,2): TAR tied with 0.7   0.4 (4,3)  0.3 (4,4): vertical at FAR 0.5
+  //   0.2 (5,4)  0.1 (6,4)  0.0 (7,4)  -0.1 (8,4)  -0.5 (8,5)
+  // drop_intermediate keeps +inf, 0.9, 0.8, 0.7, 0.5, 0.3, -0.1, -0.5. The upper envelope
+  // (largest TP at each FP): fp 0: 1 (0.9), 1: 1 (0.8), 2: 2 (0.7), 3: 2 (0.6), 4: 4 (0.3),
+  // 5..7: 4, 8: 5 (-0.5).
+  const std::vector<T> s = {T(0.9), T(0.8), T(0.7), T(0.7), T(0.6),  T(0.5), T(0.4),
+                            T(0.3), T(0.2), T(0.1), T(0.0), T(-0.1), T(-0.5)};
+  const std::vector<int> y = {1, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1};
+  auto thr = [](double v) { return double(T(v)); };  // a score as the library reports it
+  struct want {
+    double target, tar, threshold, far;
+  };
+  // tol: 0 where a ROC point is reported (TAR and FAR are its exact quotients, the threshold
+  // its score); between points the interpolated rule's arithmetic rounds.
+  auto check = [&](um::far_rule rule, const std::vector<want>& w, double tol) {
+    std::vector<double> targets;
+    for (const auto& x : w) targets.push_back(x.target);
+    const auto got = um::tar_at_far(view(s), view(y), targets, rule);
+    REQUIRE(got.size() == w.size());
+    for (std::size_t k = 0; k < w.size(); ++k) {
+      INFO("rule " << int(rule) << ", target " << w[k].target);
+      CHECK(got[k].target == w[k].target);
+      CHECK(got[k].tar == Approx(w[k].tar).epsilon(0).margin(tol));
+      CHECK(got[k].threshold == Approx(w[k].threshold).epsilon(0).margin(tol));
+      CHECK(got[k].far == w[k].far);
+    }
+  };
+  // At most: FAR <= target, largest TAR, then the highest threshold.
+  check(um::far_rule::at_most,
+        {
+            // 0.7 reaches FAR 0.25 exactly: allowed. The tied impostor at 0.7 counts with it.
+            {0.25, 2.0 / 5, thr(0.7), 0.25},
+            // 0.6 has the same TAR at FAR 0.375: the higher threshold 0.7 wins.
+            {0.375, 2.0 / 5, thr(0.7), 0.25},
+            // Below 0.25 the tie at 0.7 cannot be split: 0.9 and 0.8 tie in TAR, 0.9 wins.
+            {0.125, 1.0 / 5, thr(0.9), 0.0},
+            {0.2, 1.0 / 5, thr(0.9), 0.0},
+            // FAR 0.5 exactly, on the vertical piece: its largest TAR (0.3).
+            {0.5, 4.0 / 5, thr(0.3), 0.5},
+            {0.74, 4.0 / 5, thr(0.3), 0.5},
+            {1.0, 1.0, thr(-0.5), 1.0},
+        },
+        0.0);
+  // Nearest: drop_intermediate points, reversed, first smallest |FAR - target|.
+  check(um::far_rule::nearest,
+        {
+            {0.25, 2.0 / 5, thr(0.7), 0.25},  // hit exactly
+            {0.125, 1.0 / 5, thr(0.8), 0.125},
+            // FAR 0.25 (0.7) and FAR 0.5 (0.5 and 0.3) are all 0.125 away: reversed order
+            // meets 0.3 first.
+            {0.375, 4.0 / 5, thr(0.3), 0.5},
+            {0.5, 4.0 / 5, thr(0.3), 0.5},
+            // +inf, 0.9 (FAR 0) and 0.8 (FAR 0.125) are all 0.0625 away: 0.8, above the target.
+            {0.0625, 1.0 / 5, thr(0.8), 0.125},
+            {1.0, 1.0, thr(-0.5), 1.0},
+        },
+        0.0);
+  // Interpolated: numpy.interp on the envelope; FAR = target, threshold interpolated alike.
+  // On a point's FAR the envelope's own values, exactly.
+  check(um::far_rule::interpolated,
+        {
+            {0.125, 1.0 / 5, thr(0.8), 0.125},
+            {0.25, 2.0 / 5, thr(0.7), 0.25},
+            {0.5, 4.0 / 5, thr(0.3), 0.5},  // the largest TAR of the vertical piece
+            {0.625, 4.0 / 5, thr(0.2), 0.625},
+            {1.0, 1.0, thr(-0.5), 1.0},
+        },
+        0.0);
+  check(um::far_rule::interpolated,
+        {
+            // Halfway along the flat piece FAR 0.25 -> 0.375 (TAR tied at 2/5).
+            {0.3125, 2.0 / 5, thr(0.7) + 0.5 * (thr(0.6) - thr(0.7)), 0.3125},
+            // Halfway from (0.375, 2/5) to (0.5, 4/5).
+            {0.4375, 3.0 / 5, thr(0.6) + 0.5 * (thr(0.3) - thr(0.6)), 0.4375},
+            // FAR 0 has TAR 1/5 on the envelope (0.9), not the 0 of the +inf point.
+            {0.0625, 1.0 / 5, thr(0.9) + 0.5 * (thr(0.8) - thr(0.9)), 0.0625},
+        },
+        1e-15);
+}
+
+TEMPLATE_TEST_CASE("TAR@FAR rules match brute force with targets exactly at ROC points",
+                   "[metrics][tar_at_far]", float, double) {
+  // Coarse ties put genuine and impostor scores on the same thresholds, several points on one
+  // TAR and several on one FAR; the targets are every FAR the ROC reaches (formed as the
+  // library forms them, fp / N), their midpoints, and points just beside them.
+  int hits = 0;
+  for (std::uint64_t seed = 0; seed < 60; ++seed) {
+    std::vector<TestType> s;
+    std::vector<int> y;
+    const double step = seed % 3 == 0 ? 0.1 : seed % 3 == 1 ? 0.05 : 0.02;
+    make_set<TestType>(1000 + seed, 10 + int(seed % 17), 16 + int(seed % 29) * 3, step, s, y);
+    const std::vector<double> sd(s.begin(), s.end());
+    const auto r = ref::roc(sd, y);
+    const double P = ref::count(y, 1), N = ref::count(y, 0);
+    std::vector<double> targets;
+    for (std::size_t i = 1; i < r.size(); ++i) {
+      const double f = r[i].fp / N;
+      if (f <= 0 || (!targets.empty() && targets.back() == f)) continue;
+      targets.push_back(f);
+    }
+    const std::size_t exact = targets.size();
+    for (std::size_t i = 0; i < exact; ++i) {
+      const double f = targets[i];
+      targets.push_back(std::nextafter(f, 0.0));
+      if (f < 1) targets.push_back(std::nextafter(f, 1.0));
+      if (i + 1 < exact) targets.push_back(0.5 * (f + targets[i + 1]));
+    }
+    const um::sorted_scores<TestType> ss(view(s), view(y));
+    const auto am = um::tar_at_far(ss, targets, um::far_rule::at_most);
+    const auto ne = um::tar_at_far(ss, targets, um::far_rule::nearest);
+    const auto in = um::tar_at_far(ss, targets, um::far_rule::interpolated);
+    for (std::size_t k = 0; k < targets.size(); ++k) {
+      INFO("seed " << seed << ", target " << targets[k]);
+      const auto a = ref::at_most(r, P, N, targets[k]);
+      CHECK(am[k].tar == a.tar);
+      CHECK(am[k].threshold == a.threshold);
+      CHECK(am[k].far == a.far);
+      hits += k < exact && a.far == targets[k];
+      const auto n = ref::nearest(r, P, N, targets[k]);
+      CHECK(ne[k].tar == n.tar);
+      CHECK(ne[k].threshold == n.threshold);
+      CHECK(ne[k].far == n.far);
+      CHECK(in[k].far == targets[k]);
+      if (k >= exact) {
+        CHECK(in[k].tar == Approx(ref::interpolated(r, P, N, targets[k])).epsilon(0).margin(1e-14));
+        continue;
+      }
+      // On a point's FAR numpy.interp returns the envelope's value itself, not the end of an
+      // interpolation: the largest TAR at that FAR, at the last (lowest) threshold reaching it.
+      CHECK(in[k].tar == ref::interpolated(r, P, N, targets[k]));
+      double envelope_threshold = 0;
+      for (const auto& p : r) {
+        if (p.fp / N == targets[k]) envelope_threshold = p.threshold;
+      }
+      CHECK(in[k].threshold == envelope_threshold);
+    }
+  }
+  CHECK(hits > 100);  // the at-most rule often stops exactly on its target
+}

@@ -62,9 +62,11 @@ struct eer_accumulator {
 };
 
 /// When the crossing falls on a horizontal piece that a corner walk crossed in one step, the
-/// threshold is interpolated between the impostor scores of ranks floor(x) and floor(x) + 1
-/// (x = EER * N), read from the score set (impostor_score_at_rank): the thresholds of the skipped
-/// points.
+/// threshold is interpolated along the segment of the full ROC that holds x = EER * N: it ends
+/// at the point of v, the impostor score of rank floor(x) + 1, and starts at the point above,
+/// so tied impostor scores (one ROC point for several ranks) widen the segment. The ranks are
+/// read from the score set (impostor_score_at_rank, non-increasing in the rank), by binary
+/// search between the ends of the horizontal piece.
 template <roc_source Src>
 void refine_eer_threshold(const Src& s, eer_accumulator& acc) {
   const roc_point a = acc.seg_begin, b = acc.seg_end;
@@ -73,9 +75,34 @@ void refine_eer_threshold(const Src& s, eer_accumulator& acc) {
   auto score_at_rank = [&](index_t rank) { return s.impostor_score_at_rank(rank); };
   const double x = acc.r.eer * double(N);
   const index_t r = std::clamp<index_t>(index_t(std::floor(x)), a.fp, b.fp - 1);
-  const double left = r <= a.fp ? a.threshold : score_at_rank(r);
-  const double right = score_at_rank(r + 1);
-  acc.r.threshold = std::isinf(left) ? right : left + (x - double(r)) * (right - left);
+  const double v = score_at_rank(r + 1);
+  // first: the lowest rank in (a.fp, r + 1] scoring v; last: the highest in [r + 1, b.fp].
+  index_t lo = a.fp + 1, hi = r + 1;
+  while (lo < hi) {
+    const index_t mid = lo + (hi - lo) / 2;
+    if (score_at_rank(mid) > v) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  const index_t first = lo;
+  lo = r + 1;
+  hi = b.fp;
+  while (lo < hi) {
+    const index_t mid = hi - (hi - lo) / 2;
+    if (score_at_rank(mid) < v) {
+      hi = mid - 1;
+    } else {
+      lo = mid;
+    }
+  }
+  const index_t last = lo;
+  const index_t above = first - 1;  // FP count of the point above the segment's end
+  const double left = above <= a.fp ? a.threshold : score_at_rank(above);
+  acc.r.threshold = std::isinf(left) ? v
+                                     : left + (x - double(above)) / double(last - above) *
+                                                  (v - left);
 }
 
 }  // namespace detail
