@@ -1,0 +1,113 @@
+# Runs one unitsface-eval test case (cmake -P). Variables: TOOL, HELPER (eval_test_helper),
+# DIR (the files eval.make_files wrote), VECTOR, CASE and the case's own:
+#   vector   RULE   the CSV report under --rule RULE matches the vector's expected values
+#   npy      PAIR   the .npy inputs (scores_<a>.npy, labels_<b>.npy for PAIR a_b) give the CSV's
+#                   report
+#   outputs         --json, --roc, --det and --roc-csv at once: each file has its expected shape
+#   plain           `unitsface-eval FILE.csv --json report.json`, and the table on stdout
+#   help            --help exits 0 and documents every option
+#   bad      FILES, EXPECT   exit status 2, a message matching EXPECT, no output file written
+cmake_minimum_required(VERSION 3.25)
+
+function(run_tool out_var)
+  execute_process(COMMAND ${TOOL} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                  ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "unitsface-eval ${ARGN}: exit status ${rc}\n${out}\n${err}")
+  endif()
+  set(${out_var} "${out}" PARENT_SCOPE)
+endfunction()
+
+function(run_helper)
+  execute_process(COMMAND ${HELPER} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                  ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "eval_test_helper ${ARGN}: exit status ${rc}\n${out}\n${err}")
+  endif()
+endfunction()
+
+set(work ${DIR}/${CASE}_${RULE}${PAIR}${FILES})
+string(REPLACE "," "_" work "${work}")
+file(REMOVE_RECURSE ${work})
+file(MAKE_DIRECTORY ${work})
+
+if(CASE STREQUAL "vector")
+  run_tool(out ${DIR}/verif_small.csv --rule ${RULE} --json ${work}/report.json)
+  run_helper(check-vector ${work}/report.json ${VECTOR} ${RULE})
+elseif(CASE STREQUAL "npy")
+  string(REPLACE "_" ";" dtypes "${PAIR}")
+  list(GET dtypes 0 s)
+  list(GET dtypes 1 l)
+  run_tool(out ${DIR}/verif_small.csv --json ${work}/csv.json)
+  run_tool(out ${DIR}/scores_${s}.npy --labels ${DIR}/labels_${l}.npy --json ${work}/npy.json)
+  run_helper(same-report ${work}/csv.json ${work}/npy.json)
+elseif(CASE STREQUAL "outputs")
+  run_tool(out ${DIR}/verif_small.csv --json ${work}/r.json --roc ${work}/roc.svg
+           --det ${work}/det.svg --roc-csv ${work}/roc.csv --title "verif <small> & co")
+  run_helper(check-vector ${work}/r.json ${VECTOR} at_most)
+  foreach(svg roc det)
+    file(READ ${work}/${svg}.svg text)
+    foreach(want "^<\\?xml" "<svg xmlns=\"http://www.w3.org/2000/svg\"" "<polyline"
+                 "False accept rate \\(FAR\\)" "verif &lt;small&gt; &amp; co" "</svg>\n$")
+      if(NOT text MATCHES "${want}")
+        message(FATAL_ERROR "${svg}.svg lacks ${want}")
+      endif()
+    endforeach()
+  endforeach()
+  file(READ ${work}/det.svg text)
+  if(NOT text MATCHES "False reject rate \\(FRR\\)")
+    message(FATAL_ERROR "det.svg lacks its FRR axis label")
+  endif()
+  # The vector's drop_intermediate ROC has 12 points: a header and 12 lines, the first at inf.
+  file(STRINGS ${work}/roc.csv lines)
+  list(LENGTH lines n)
+  list(GET lines 0 header)
+  list(GET lines 1 first)
+  if(NOT n EQUAL 13 OR NOT header STREQUAL "threshold,far,tar" OR NOT first STREQUAL "inf,0,0")
+    message(FATAL_ERROR "roc.csv: ${n} lines, header '${header}', first point '${first}'")
+  endif()
+  file(GLOB leftovers ${work}/*.tmp-unitsface-eval)
+  if(leftovers)
+    message(FATAL_ERROR "temporary files left behind: ${leftovers}")
+  endif()
+elseif(CASE STREQUAL "plain")
+  run_tool(out ${DIR}/verif_small.csv --json ${work}/report.json)
+  run_helper(check-vector ${work}/report.json ${VECTOR} at_most)
+  foreach(want "AUC +0\\.971250" "EER +0\\.075000" "TAR at FAR, rule at_most"
+               "1e-01 +0\\.925000")
+    if(NOT out MATCHES "${want}")
+      message(FATAL_ERROR "the table lacks '${want}':\n${out}")
+    endif()
+  endforeach()
+elseif(CASE STREQUAL "help")
+  run_tool(out --help)
+  foreach(want "scores" "--labels" "--rule" "at_most" "nearest" "interpolated" "--json" "--roc"
+               "--det" "--roc-csv" "--title" "Exit status")
+    if(NOT out MATCHES "${want}")
+      message(FATAL_ERROR "--help lacks '${want}':\n${out}")
+    endif()
+  endforeach()
+elseif(CASE STREQUAL "bad")
+  string(REPLACE "," ";" files "${FILES}")
+  list(GET files 0 scores)
+  set(args ${DIR}/${scores})
+  list(LENGTH files nfiles)
+  if(nfiles EQUAL 2)
+    list(GET files 1 labels)
+    list(APPEND args --labels ${DIR}/${labels})
+  endif()
+  execute_process(COMMAND ${TOOL} ${args} --json ${work}/report.json --roc ${work}/roc.svg
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 2)
+    message(FATAL_ERROR "exit status ${rc}, expected 2\nstdout: ${out}\nstderr: ${err}")
+  endif()
+  if(NOT err MATCHES "${EXPECT}")
+    message(FATAL_ERROR "stderr does not match '${EXPECT}':\n${err}")
+  endif()
+  if(EXISTS ${work}/report.json OR EXISTS ${work}/roc.svg OR NOT out STREQUAL "")
+    message(FATAL_ERROR "output written for malformed input:\n${out}")
+  endif()
+  message(STATUS "refused as expected: ${err}")
+else()
+  message(FATAL_ERROR "unknown CASE '${CASE}'")
+endif()
