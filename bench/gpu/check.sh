@@ -69,22 +69,16 @@ step() {
 step configure 120 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$prefix" \
   -DUNITSFACE_BUILD_EXAMPLES=OFF
-targets=(conformance_losses_cuda backends_cuda bench_backends_cuda conformance_metrics_cuda
-  metrics_cuda bench_metrics_cuda)
-# Not `cmake ... | grep -q`: with pipefail, grep -q closing the pipe early fails the test.
-help=$(cmake --build "$build" --target help 2>/dev/null || true)
-if grep -qw losses_cuda <<<"$help"; then
-  targets+=(losses_cuda)
-fi
+targets=(losses_cuda bench_backends_cuda metrics_cuda bench_metrics_cuda)
 step build "${CHECK_BUILD_LIMIT_S:-300}" cmake --build "$build" -j"$jobs" --target "${targets[@]}"
 
-step conformance 90 "$build/cuda/conformance_losses_cuda" --backend cuda
-step metrics_conformance 60 "$build/cuda/conformance_metrics_cuda" --backend cuda
-step metrics_suite 60 "$build/cuda/metrics_cuda"
-step agreement 60 "$build/cuda/backends_cuda"
-if [[ -x $build/cuda/losses_cuda ]]; then
-  step loss_suites 120 "$build/cuda/losses_cuda"
-fi
+# losses_cuda holds the loss module's CUDA tests in one unit (cuda/loss_tests_cuda.cu),
+# selected by tag: the conformance runner, the agreement suite, and the other suites.
+step conformance 90 "$build/cuda/losses_cuda" "[conformance]"
+step metrics_conformance 60 "$build/cuda/metrics_cuda" "[conformance]"
+step metrics_suite 60 "$build/cuda/metrics_cuda" "~[conformance]"
+step agreement 60 "$build/cuda/losses_cuda" "[agreement]"
+step loss_suites 120 "$build/cuda/losses_cuda" "~[conformance]~[agreement]"
 sanitizer=$(command -v compute-sanitizer || true)
 if [[ -z $sanitizer && -x $cuda_root/compute-sanitizer/compute-sanitizer ]]; then
   sanitizer=$cuda_root/compute-sanitizer/compute-sanitizer
@@ -94,8 +88,9 @@ if [[ -n $sanitizer ]]; then
   # memcheck: out-of-bounds and misaligned accesses, leaks; racecheck: shared-memory hazards
   # between the threads of a block (the row reductions).
   step memcheck 120 "$sanitizer" --tool memcheck --leak-check full --error-exitcode 1 \
-    "$build/cuda/backends_cuda"
-  step racecheck 120 "$sanitizer" --tool racecheck --error-exitcode 1 "$build/cuda/backends_cuda"
+    "$build/cuda/losses_cuda" "[agreement]"
+  step racecheck 120 "$sanitizer" --tool racecheck --error-exitcode 1 "$build/cuda/losses_cuda" \
+    "[agreement]"
 else
   rows+=("memcheck|not run (no compute-sanitizer)|0" "racecheck|not run (no compute-sanitizer)|0")
 fi

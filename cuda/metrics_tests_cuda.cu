@@ -1,0 +1,48 @@
+// Every CUDA test of the metrics module in one translation unit: the device verification suite
+// of tests/metrics and the metrics conformance runner as a test case. Both instantiate the
+// same device kernels (the sorts and scans of metrics/device/), whose device code nvcc
+// compiles once per unit that instantiates them (cuda/loss_tests_cuda.cu says more).
+//
+// Test cases are selected by tag (cuda/CMakeLists.txt): [conformance] and the rest.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backend_registry.hpp"
+#include "unitsface/metrics.hpp"
+#include "unitsface/metrics/device/verification.hpp"
+
+#include "test_device_verification.cpp"
+
+// The conformance runner's own main, renamed, in a namespace of its own; every header it
+// includes is included above.
+namespace conformance_metrics_unit {
+#define main conformance_main
+#include "conformance_metrics.cpp"
+#undef main
+}  // namespace conformance_metrics_unit
+
+#ifndef UNITSFACE_CUDA_CONFORMANCE_CASES
+#define UNITSFACE_CUDA_CONFORMANCE_CASES -1
+#endif
+
+TEST_CASE("every metrics case of the reference vectors on the cuda backend", "[conformance]") {
+  std::vector<std::string> args{"conformance_metrics", "--backend", "cuda"};
+  if (UNITSFACE_CUDA_CONFORMANCE_CASES >= 0) {
+    args.push_back("--expect-cases");
+    args.push_back(std::to_string(UNITSFACE_CUDA_CONFORMANCE_CASES));
+  }
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  CHECK(conformance_metrics_unit::conformance_main(int(args.size()), argv.data()) == 0);
+}
