@@ -298,3 +298,96 @@ TEST_CASE("gradcheck rejects bad arguments by name", "[core][gradcheck]") {
   CHECK(thrown_argument([&] { gradcheck(counting, {1.0, nan}, {1.0, 0.0}); }) == "x");
   CHECK(calls == 0);
 }
+
+namespace {
+
+/// A function computed in float behind gradcheck's double interface, as a float loss is:
+/// f(x) = sum_k (w_k x_k^2 / 2 + sin(x_k)) + 20, its value rounded to float at each step.
+/// (The constant raises |f| over |grad f|, as a loss's value usually is.) Gradient, exact in
+/// double: w_k x_k + cos(x_k).
+struct float_function {
+  std::vector<double> w;
+  double operator()(std::span<const double> x) const {
+    float acc = 20.0f;
+    for (std::size_t k = 0; k < x.size(); ++k) {
+      const float xk = float(x[k]);
+      acc += float(w[k]) * xk * xk / 2.0f + std::sin(xk);
+    }
+    return double(acc);
+  }
+  std::vector<double> gradient(const std::vector<double>& x) const {
+    std::vector<double> g(x.size());
+    for (std::size_t k = 0; k < x.size(); ++k) g[k] = w[k] * x[k] + std::cos(x[k]);
+    return g;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("for_precision gives each precision its step and tolerance", "[core][gradcheck]") {
+  const auto d = gradcheck_options::for_precision<double>();
+  const gradcheck_options plain;
+  CHECK(d.rel_step == plain.rel_step);
+  CHECK(d.tolerance == plain.tolerance);
+  const auto f = gradcheck_options::for_precision<float>();
+  CHECK(f.rel_step == Approx(std::exp2(-23.0 / 3.0)).epsilon(1e-12));  // cbrt(2^-23) ~ 4.9e-3
+  CHECK(f.tolerance == 1e-2);
+}
+
+TEST_CASE("a correct float function fails the double defaults and passes float's",
+          "[core][gradcheck]") {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> u(-1.5, 1.5), uw(0.5, 2.0);
+  for (int trial = 0; trial < 5; ++trial) {
+    float_function f;
+    std::vector<double> x(12);
+    for (auto& v : x) v = double(float(u(rng)));  // float-representable points
+    f.w.resize(x.size());
+    for (auto& v : f.w) v = double(float(uw(rng)));
+    const auto g = f.gradient(x);
+    CAPTURE(trial);
+    // The double defaults step by 6e-6, where float's rounding of f (about 1e-6 at |f| ~ 20)
+    // dominates the difference quotient.
+    const auto dflt = gradcheck(f, x, g);
+    CHECK_FALSE(dflt.passed);
+    CHECK(dflt.max_rel_error > 1e-3);
+    const auto flt = gradcheck(f, x, g, gradcheck_options::for_precision<float>());
+    INFO(flt.message());
+    CHECK(flt.passed);
+    CHECK(flt.max_rel_error < 2e-3);
+    // And float's options still catch a wrong gradient: one element off by 10 % of the scale.
+    auto bad = g;
+    const auto worst = std::max_element(bad.begin(), bad.end(), [](double a, double b) {
+      return std::fabs(a) < std::fabs(b);
+    });
+    *worst *= 1.1;
+    CHECK_FALSE(gradcheck(f, x, bad, gradcheck_options::for_precision<float>()).passed);
+  }
+}
+
+TEST_CASE("with cols, the worst element is named by row and column", "[core][gradcheck]") {
+  test_function f{{0.5, -1.0, 2.0, 0.25, 1.5, -0.5, 1.0, 0.75, -2.0, 0.5, 1.25, -1.5},
+                  {1.0, 2.0, 0.5, 1.5, 1.0, 0.25, 2.0, 1.0, 0.5, 1.0, 1.5, 0.75}};
+  std::vector<double> x(12);
+  for (std::size_t k = 0; k < x.size(); ++k) x[k] = 0.1 * double(k) - 0.5;
+  auto g = f.gradient(x);
+  g[6] += 0.5;  // row 1, column 2 of a 3 x 4 matrix
+  gradcheck_options o;
+  o.cols = 4;
+  const auto r = gradcheck(f, x, g, o);
+  CHECK_FALSE(r.passed);
+  CHECK(r.worst_index == 6);
+  CHECK(r.worst_row == 1);
+  CHECK(r.worst_col == 2);
+  CHECK(r.message().find("worst element 6 (row 1, column 2) ") != std::string::npos);
+  // Without cols: the flat index only.
+  const auto flat = gradcheck(f, x, g);
+  CHECK(flat.worst_row == -1);
+  CHECK(flat.worst_col == -1);
+  CHECK(flat.message().find("(row") == std::string::npos);
+  // cols must be >= 0 and divide the size of x.
+  o.cols = 5;
+  CHECK(thrown_argument([&] { gradcheck(f, x, g, o); }) == "cols");
+  o.cols = -1;
+  CHECK(thrown_argument([&] { gradcheck(f, x, g, o); }) == "cols");
+}

@@ -6,7 +6,9 @@
 // Central differences in double precision, with a step relative to each coordinate:
 // h_k = rel_step * max(|x_k|, 1). The default rel_step, cbrt(machine epsilon) ~ 6e-6,
 // balances the O(h^2) truncation error of the central difference against the O(eps / h)
-// rounding error of the two evaluations.
+// rounding error of the two evaluations. A function that computes in float (a float loss
+// behind a double interface) rounds at float's epsilon, 5e8 times double's: check it with
+// gradcheck_options::for_precision<float>(), whose step and tolerance are float's.
 #pragma once
 
 #include <algorithm>
@@ -17,6 +19,7 @@
 #include <span>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "unitsface/core/config.hpp"
@@ -32,11 +35,33 @@ struct gradcheck_options {
   /// scale_floor): relative to the largest gradient element, so that elements that are zero
   /// (or nearly) are judged on the scale of the whole gradient, not on their own.
   double scale_floor = 1e-12;
+  /// x as a row-major matrix of `cols` columns (0: a flat vector): the result then names
+  /// the worst element by row and column as well.
+  index_t cols = 0;
+
+  /// The options for a function whose value is computed in precision T. The step is
+  /// cbrt(eps_T) (6.1e-6 for double, 4.9e-3 for float), where the central difference's
+  /// truncation error (h^2) meets the rounding of the two values (eps_T / h): the difference
+  /// quotient then carries a relative error of about eps_T^(2/3), 3.7e-11 for double and
+  /// 2.4e-5 for float, times |f| / |grad f|. The tolerance leaves room for that ratio: 1e-6
+  /// for double (the default options), 1e-2 for float — a wrong gradient (a missing factor,
+  /// a wrong sign, a dropped term) is off by far more.
+  template <class T>
+  static gradcheck_options for_precision() {
+    static_assert(std::is_floating_point_v<T>, "for_precision: a floating-point type");
+    gradcheck_options o;
+    o.rel_step = std::cbrt(double(std::numeric_limits<T>::epsilon()));
+    o.tolerance =
+        std::numeric_limits<T>::epsilon() >= std::numeric_limits<float>::epsilon() ? 1e-2 : 1e-6;
+    return o;
+  }
 };
 
 struct gradcheck_result {
   bool passed = false;
-  index_t worst_index = -1;    ///< the element with the largest absolute error
+  index_t worst_index = -1;  ///< the element with the largest absolute error
+  index_t worst_row = -1;    ///< its row and column (options::cols > 0), else -1
+  index_t worst_col = -1;
   double analytic = 0.0;       ///< its analytic value
   double numeric = 0.0;        ///< its finite-difference value
   double max_abs_error = 0.0;  ///< |analytic - numeric| there
@@ -47,8 +72,9 @@ struct gradcheck_result {
   std::string message() const {
     std::ostringstream os;
     os.precision(6);
-    os << (passed ? "gradcheck passed" : "gradcheck FAILED") << ": worst element " << worst_index
-       << " analytic " << analytic << " numeric " << numeric << " abs error " << max_abs_error
+    os << (passed ? "gradcheck passed" : "gradcheck FAILED") << ": worst element " << worst_index;
+    if (worst_row >= 0) os << " (row " << worst_row << ", column " << worst_col << ")";
+    os << " analytic " << analytic << " numeric " << numeric << " abs error " << max_abs_error
        << " rel error " << max_rel_error << " (scale " << scale << ")";
     return os.str();
   }
@@ -81,6 +107,9 @@ gradcheck_result gradcheck(F&& f, const std::vector<double>& x, const std::vecto
                            const gradcheck_options& o = {}) {
   detail::require_size("analytic", static_cast<index_t>(analytic.size()),
                        static_cast<index_t>(x.size()));
+  detail::require(o.cols >= 0, "cols", "must be >= 0 (0: a flat vector)");
+  detail::require(o.cols == 0 || x.size() % static_cast<std::size_t>(o.cols) == 0, "cols",
+                  "must divide the size of x (" + std::to_string(x.size()) + ")");
   for (double v : x) detail::require_finite_scalar("x", v);
   for (double v : analytic) detail::require_finite_scalar("analytic", v);
   gradcheck_result r;
@@ -97,6 +126,10 @@ gradcheck_result gradcheck(F&& f, const std::vector<double>& x, const std::vecto
       r.numeric = r.numeric_gradient[k];
       if (std::isnan(err)) break;  // a non-finite numeric gradient is the worst there is
     }
+  }
+  if (o.cols > 0 && r.worst_index >= 0) {
+    r.worst_row = r.worst_index / o.cols;
+    r.worst_col = r.worst_index % o.cols;
   }
   r.max_rel_error = r.max_abs_error / scale;
   r.passed = r.max_rel_error < o.tolerance;  // false for NaN
