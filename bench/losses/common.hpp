@@ -41,7 +41,11 @@ float run_loss(const Policy& pol, const std::string& loss, inputs& in, float bia
   matrix_view<float> gx(in.grad_x.data(), in.B, in.D);
   if (loss == "uss") {
     losses::uss_loss<float> L;
-    L.opts().init = losses::bias_init::fixed;
+    {
+      auto o = L.opts();
+      o.init = losses::bias_init::fixed;
+      L.set_options(o);
+    }
     L.set_bias(bias);
     return L.forward_backward(pol, x, y, losses::references<float>::memory(r), {gx, {}}).loss;
   }

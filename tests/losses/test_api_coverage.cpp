@@ -41,6 +41,7 @@ bool within(A a, B b, double tol) {
 template <class T>
 struct results : outcome<T> {
   std::vector<T> bias_used;
+  T s2c_loss = T(0), s2s_loss = T(0);  // an embedded step's parts
 };
 
 template <class T>
@@ -599,7 +600,11 @@ TEMPLATE_TEST_CASE("backward() gives forward_backward's loss and gradients",
     CHECK(b.gx == fb.gx);
     CHECK(b.gw == fb.gw);
     auto S = held_binary<T>(T(12), T(0.1), uss_form::per_pair, false, varied_biases<T>(p.C));
-    S.opts().reduce = reduction::none;
+    {
+      auto o = S.opts();
+      o.reduce = reduction::none;
+      S.set_options(o);
+    }
     auto S2 = S;
     const results<T> sb = gradient_call(S, p, refs_mode::masked, true, u);
     const results<T> sfb = gradient_call(S2, p, refs_mode::masked, false, u);
@@ -700,7 +705,11 @@ TEST_CASE("backward() with reduction::none: the gradient of sum_i u_i l_i by fin
   {
     const std::vector<double> bias = varied_biases<double>(p.C);
     auto L = held_binary<double>(12.0, 0.1, uss_form::per_pair, false, bias);
-    L.opts().reduce = reduction::none;
+    {
+      auto o = L.opts();
+      o.reduce = reduction::none;
+      L.set_options(o);
+    }
     const results<double> g = gradient_call(L, p, refs_mode::masked, true, u);
     auto ss_bce_at = [](const std::vector<double>& b) {
       return [b](const problem<double>& q) {
@@ -751,12 +760,14 @@ void check_embedded_pair(const S2C& head, const S2S& s2s, T lambda,
     const device_problem<T> d(p);
     auto gx = backends::make_buffer<T>(pol, B * D);
     auto gw = backends::make_buffer<T>(pol, C * D);
-    const loss_result<T> r = E.step(pol, d.input(), d.labels(), wv,
-                                    gradients<T>(matrix_view<T>(backends::data_ptr(gx), B, D),
-                                                 matrix_view<T>(backends::data_ptr(gw), C, D)),
-                                    mem, epoch);
+    const embedded_result<T> r = E.step(pol, d.input(), d.labels(), wv,
+                                        gradients<T>(matrix_view<T>(backends::data_ptr(gx), B, D),
+                                                     matrix_view<T>(backends::data_ptr(gw), C, D)),
+                                        mem, epoch);
     results<T> out;
     out.loss = r.loss;
+    out.s2c_loss = r.s2c_loss;
+    out.s2s_loss = r.s2s_loss;
     out.gx = download<T>(backends::data_ptr(gx), B * D);
     out.gw = download<T>(backends::data_ptr(gw), C * D);
     out.gb = r.grad_bias;
@@ -769,6 +780,8 @@ void check_embedded_pair(const S2C& head, const S2S& s2s, T lambda,
   S2C h0 = head;
   const outcome<T> head0 = run_loss(h0, p1, refs_mode::weights, true);
   CHECK(within(r0.loss, head0.loss, tol));
+  CHECK(r0.s2c_loss == r0.loss);  // the parts: the head's loss, and 0 for the warm-up
+  CHECK(r0.s2s_loss == T(0));
   CHECK(rel_diff(r0.gx, head0.gx) <= tol);
   CHECK(rel_diff(r0.gw, head0.gw) <= tol);
   CHECK(r0.gb.empty());
@@ -781,7 +794,11 @@ void check_embedded_pair(const S2C& head, const S2S& s2s, T lambda,
   S2S part = E.sample_to_sample();  // holds the bias the step used (initialised from the data)
   std::vector<double> part_bias;
   if constexpr (requires { part.biases(); }) {
-    part.opts().init = bias_init::fixed;
+    {
+      auto o = part.opts();
+      o.init = bias_init::fixed;
+      part.set_options(o);
+    }
     part_bias = as_double(part.biases());
     CHECK(r1.bias_used == part.biases());
   }
@@ -791,6 +808,10 @@ void check_embedded_pair(const S2C& head, const S2S& s2s, T lambda,
   const outcome<T> s2s1 = run_loss(part, pm, refs_mode::masked, true);
 
   CHECK(within(r1.loss, double(head1.loss) + double(lambda) * double(s2s1.loss), tol));
+  // The two parts, each against its loss alone, and their sum.
+  CHECK(within(r1.s2c_loss, double(head1.loss), tol));
+  CHECK(within(r1.s2s_loss, double(lambda) * double(s2s1.loss), tol));
+  CHECK(within(r1.loss, double(r1.s2c_loss) + double(r1.s2s_loss), tol));
   std::vector<double> gx_want(head1.gx.size());
   for (std::size_t k = 0; k < gx_want.size(); ++k)
     gx_want[k] = double(head1.gx[k]) + double(lambda) * double(s2s1.gx[k]);
@@ -808,6 +829,21 @@ void check_embedded_pair(const S2C& head, const S2S& s2s, T lambda,
   auto again = before;
   const device_problem<T> d2(p2);
   CHECK(within(E.forward(pol, d2.input(), d2.labels(), wv, again, 1), want, tol));
+  // With gradients::loss keeping L in the policy's memory, nothing of the loss comes back:
+  // the loss and its parts are NaN, and the kept value is the loss.
+  auto kept_mem = before;
+  auto gx3 = backends::make_buffer<T>(pol, B * D);
+  auto gw3 = backends::make_buffer<T>(pol, C * D);
+  auto l3 = backends::make_buffer<T>(pol, 1);
+  const embedded_result<T> r3 =
+      E.step(pol, d2.input(), d2.labels(), wv,
+             gradients<T>(matrix_view<T>(backends::data_ptr(gx3), B, D),
+                          matrix_view<T>(backends::data_ptr(gw3), C, D), backends::data_ptr(l3)),
+             kept_mem, 1);
+  CHECK(std::isnan(double(r3.loss)));
+  CHECK(std::isnan(double(r3.s2c_loss)));
+  CHECK(std::isnan(double(r3.s2s_loss)));
+  CHECK(within(download<T>(backends::data_ptr(l3), 1)[0], want, tol));
 }
 
 TEMPLATE_TEST_CASE("embedded loss: other pairs of parts give L_s2c + lambda L_s2s",
@@ -1152,6 +1188,52 @@ TEMPLATE_TEST_CASE("embedded loss: strided and column-major views give the conti
       CHECK(got.second[s] == base.second[s]);
     }
   }
+}
+
+TEMPLATE_TEST_CASE("bias_init::data_dependent_once initialises a bias once, then leaves it",
+                   "[losses][bias][api]", float, double) {
+  using T = TestType;
+  const auto& pol = policy();
+  const problem<T> p = make_problem<T>(8, 6, 5, 71);
+  const device_problem<T> d(p);
+  const auto refs = references<T>::in_batch();
+  auto g = backends::make_buffer<T>(pol, p.B * p.D);
+  // The bias a forward used.
+  auto used = [&](auto& L) {
+    return L
+        .forward_backward(pol, d.input(), d.labels(), refs,
+                          gradients<T>(matrix_view<T>(backends::data_ptr(g), p.B, p.D)))
+        .bias_used;
+  };
+  binary_options<T> once, every;
+  once.s = every.s = T(12);
+  once.init = bias_init::data_dependent_once;
+  every.init = bias_init::data_dependent;
+  uss_loss<T> A(once), E(every);  // USS starts at b = 0: both initialise on the first call
+  const std::vector<T> a0 = used(A), e0 = used(E);
+  REQUIRE(a0.size() == 1);
+  CHECK(a0[0] > T(0));
+  CHECK(a0 == e0);  // the same value from the same data
+  // Training pushes b below 0: the official rule initialises again, the once-only one not.
+  A.set_bias(T(-0.25));
+  E.set_bias(T(-0.25));
+  CHECK(used(A) == std::vector<T>{T(-0.25)});
+  CHECK(A.bias() == T(-0.25));
+  CHECK(used(E) == e0);
+  // SS-BCE (one bias per identity, initialised when their mean is <= 0), memory references.
+  const auto mem = references<T>::memory(d.rows());
+  auto used_mem = [&](auto& L) {
+    return L
+        .forward_backward(pol, d.input(), d.labels(), mem,
+                          gradients<T>(matrix_view<T>(backends::data_ptr(g), p.B, p.D)))
+        .bias_used;
+  };
+  ss_bce_loss<T> S(p.C, once);
+  const std::vector<T> s0 = used_mem(S);
+  CHECK(s0[0] > T(0));
+  const std::vector<T> negative(static_cast<std::size_t>(p.C), T(-1));
+  S.set_biases(negative);
+  CHECK(used_mem(S) == negative);
 }
 
 }  // namespace api_coverage_test

@@ -114,6 +114,40 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
                                                                     ss_softmax_loss<T>(), neg);
           }) == "warmup_epochs");
   }
+  SECTION("options changed after construction are checked as the constructor checks them") {
+    uss_loss<T> L;
+    L.set_bias(T(3));
+    const binary_options<T> before = L.opts();
+    auto with = [&](auto change) {
+      binary_options<T> o = L.opts();
+      change(o);
+      return o;
+    };
+    CHECK(thrown_argument([&] { L.set_options(with([](auto& o) { o.s = T(0); })); }) == "s");
+    CHECK(thrown_argument([&] { L.set_options(with([](auto& o) { o.m = T(5); })); }) == "m");
+    CHECK(thrown_argument([&] { L.set_options(with([](auto& o) { o.m = T(-0.1); })); }) == "m");
+    CHECK(thrown_argument([&] {
+            L.set_options(with([](auto& o) { o.s = std::numeric_limits<T>::infinity(); }));
+          }) == "s");
+    // A refused change leaves the options and the bias as they were.
+    CHECK(L.opts().s == before.s);
+    CHECK(L.opts().m == before.m);
+    CHECK(L.bias() == T(3));
+    // An accepted one takes effect and keeps the bias.
+    L.set_options(with([](auto& o) { o.s = T(32); }));
+    CHECK(L.opts().s == T(32));
+    CHECK(L.bias() == T(3));
+    CHECK(L.threshold() == T(3) / T(32));
+    // A negative tile width, on any loss.
+    binary_options<T> neg;
+    neg.tile_columns = -1;
+    uss_loss<T> U(neg);
+    CHECK(thrown_argument([&] { run_loss(U, p, refs_mode::in_batch, true); }) == "tile_columns");
+    auto cneg = cosface_options<T>();
+    cneg.tile_columns = -2;
+    cosface_loss<T> C(cneg);
+    CHECK(thrown_argument([&] { run_loss(C, p, refs_mode::weights, true); }) == "tile_columns");
+  }
   SECTION("wrong shapes") {
     const device_problem<T> d(p);
     auto g = backends::make_buffer<T>(pol, p.B * p.D);
@@ -349,7 +383,11 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
                                vector_view<const T>(backends::data_ptr(u), p.B, 2));
           }) == "upstream");
     uss_loss<T> U;
-    U.opts().reduce = reduction::none;
+    {
+      auto o = U.opts();
+      o.reduce = reduction::none;
+      U.set_options(o);
+    }
     CHECK(thrown_argument([&] {
             U.forward_backward(pol, xv, yv, references<T>::memory(d.rows()), grads,
                                vector_view<const T>(backends::data_ptr(u), p.B + 1));

@@ -151,7 +151,11 @@ TEMPLATE_TEST_CASE("the embeddings' scale does not matter, except below eps", "[
   using T = TestType;
   problem<T> p = make_problem<T>(5, 6, 4, 8);
   auto L = losses::uss_loss<T>();
-  L.opts().init = bias_init::fixed;
+  {
+    auto o = L.opts();
+    o.init = bias_init::fixed;
+    L.set_options(o);
+  }
   L.set_bias(T(20));
   const T base = run_loss(L, p, refs_mode::memory, false).loss;
   problem<T> q = p;
@@ -212,7 +216,11 @@ TEMPLATE_TEST_CASE("read-backs: one for validation, none with results kept in th
   CHECK(std::isnan(double(r.loss)));
   CHECK(r.grad_bias.empty());
   // Validation off: nothing is read back.
-  L.opts().validate = false;
+  {
+    auto o = L.opts();
+    o.validate = false;
+    L.set_options(o);
+  }
   reads = 0;
   L.forward_backward(pol, xv, yv, refs, g);
   CHECK(reads == 0);

@@ -174,7 +174,11 @@ TEMPLATE_TEST_CASE("feature memory: zero start, last write wins, mask, momentum"
   problem<T> p = make_problem<T>(5, C, D, 12);
   for (index_t& v : p.y) v = v % 3;
   auto Lm = losses::uss_loss<T>();
-  Lm.opts().init = bias_init::fixed;
+  {
+    auto o = Lm.opts();
+    o.init = bias_init::fixed;
+    Lm.set_options(o);
+  }
   Lm.set_bias(T(4));
   const device_problem<T> d(p);
   const matrix_view<const T> xv = d.input();
@@ -255,7 +259,11 @@ TEMPLATE_TEST_CASE("embedded loss: warm-up runs the head alone, then head + lamb
   pm.w = mem_before;
   pm.valid = valid_before;
   uss_loss<T> u;
-  u.opts().init = bias_init::fixed;
+  {
+    auto o = u.opts();
+    o.init = bias_init::fixed;
+    u.set_options(o);
+  }
   u.set_bias(b);
   const outcome<T> us = run_loss(u, pm, refs_mode::masked, true);
   const outcome<T> h2 = run_loss(head, p2, refs_mode::weights, true);

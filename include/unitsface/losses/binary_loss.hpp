@@ -25,9 +25,14 @@ enum class uss_form {
 
 /// How the bias is initialised before a forward.
 enum class bias_init {
-  fixed,           ///< the bias keeps the value it has (set_bias or the constructor)
-  data_dependent,  ///< official USS / SS-BCE: when b <= 0 (USS) or mean(b) <= 0 (SS-BCE),
-                   ///< the forward first adds mean_i LSE_{n in N_i}(s c_in) to the bias
+  fixed,                ///< the bias keeps the value it has (set_bias or the constructor)
+  data_dependent,       ///< official USS / SS-BCE: when b <= 0 (USS) or mean(b) <= 0 (SS-BCE),
+                        ///< the forward first adds mean_i LSE_{n in N_i}(s c_in) to the bias;
+                        ///< on every forward, so a bias that training pushes to b <= 0 is set
+                        ///< again from the data on the next call (the official behaviour)
+  data_dependent_once,  ///< the same, on the first forward that finds b <= 0 only: after
+                        ///< one initialisation the bias is the optimiser's, whatever its sign
+                        ///< (a deviation from the official code)
 };
 
 /// Where an initialised bias is stored.
@@ -58,17 +63,19 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
   binary_loss(const options& o, bool per_column, index_t classes, T initial_bias)
       : opt_(o), per_column_(per_column) {
     const index_t bias_size = per_column ? classes : 1;
-    detail::require_positive("s", opt_.s);
-    detail::require_finite_scalar("m", opt_.m);
-    detail::require(opt_.m >= T(0) && opt_.m < T(1), "m",
-                    "must lie in [0, 1), got " + std::to_string(opt_.m));
+    check_options(opt_);
     detail::require(bias_size >= 1, "classes", "must be >= 1");
     detail::require_finite_scalar("bias", initial_bias);
     bias_.assign(static_cast<std::size_t>(bias_size), initial_bias);
   }
 
   const options& opts() const { return opt_; }
-  options& opts() { return opt_; }
+  /// Replaces the options, checked as the constructor checks them: a changed option cannot
+  /// bypass the checks (s = 0, m = 5). The bias is kept.
+  void set_options(const options& o) {
+    check_options(o);
+    opt_ = o;
+  }
 
   /// The bias b (scalar form) and the unified threshold t = b / s (paper Eq. 11).
   T bias() const { return bias_[0]; }
@@ -90,6 +97,13 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
   // the bias first (bias_init::data_dependent).
 
  private:
+  static void check_options(const options& o) {
+    detail::require_positive("s", o.s);
+    detail::require_finite_scalar("m", o.m);
+    detail::require(o.m >= T(0) && o.m < T(1), "m",
+                    "must lie in [0, 1), got " + std::to_string(o.m));
+  }
+
   friend class pairwise_loss<binary_loss, T>;
   template <class Policy>
   loss_result<T> evaluate(const Policy& pol, const detail::call<T>& c) {
@@ -122,7 +136,8 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
   // The official data-dependent initialisation: runs before the loss of the same forward.
   template <class Driver, class Policy>
   void maybe_initialise(Driver& drv, const Policy& pol) {
-    if (opt_.init != bias_init::data_dependent) return;
+    if (opt_.init == bias_init::fixed) return;
+    if (opt_.init == bias_init::data_dependent_once && initialised_) return;
     T mean_b = T(0);
     for (T v : bias_) mean_b += v;
     mean_b /= T(bias_.size());
@@ -148,11 +163,13 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
     } else {
       bias_[0] = init;  // USS: the bias is set (official `bias.data = ...`)
     }
+    initialised_ = true;
   }
 
   options opt_;
   bool per_column_;
   std::vector<T> bias_;
+  bool initialised_ = false;  ///< the data-dependent initialisation has run once
 };
 
 }  // namespace unitsface::losses

@@ -33,6 +33,15 @@ struct embedded_options {
   bool validate = true;
 };
 
+/// What an embedded step returns: the loss L = L_s2c + lambda L_s2s, its two parts, and the
+/// bias used and its gradient (loss_result). When gradients::loss keeps L in the policy's
+/// memory nothing of the loss is read back: loss, s2c_loss and s2s_loss are NaN.
+template <class T>
+struct embedded_result : loss_result<T> {
+  T s2c_loss = std::numeric_limits<T>::quiet_NaN();  ///< L_s2c
+  T s2s_loss = std::numeric_limits<T>::quiet_NaN();  ///< lambda L_s2s (0 during the warm-up)
+};
+
 namespace detail {
 /// The value checks of a step: the head's (labels against the class weights, the input,
 /// the weights) and the memory's (labels against its identities, its rows, its validity).
@@ -58,7 +67,7 @@ struct count_step_problems {
   }
 };
 
-/// The step's results from the parts' (scratch = [head loss, s2s loss, s2s d/db ...]):
+/// The step's results from the parts' (scratch = [head loss, s2s loss, total, s2s d/db ...]):
 /// index 0 writes loss = head + lambda s2s, index j > 0 the bias gradient lambda d/db_j.
 template <class T>
 struct combine_step {
@@ -70,7 +79,7 @@ struct combine_step {
     if (j == 0) {
       loss[0] = scratch[0] + lambda * scratch[1];
     } else {
-      grad_bias[j - 1] = lambda * scratch[1 + j];
+      grad_bias[j - 1] = lambda * scratch[2 + j];
     }
   }
 };
@@ -113,9 +122,10 @@ class embedded_loss {
   /// nothing back (but for the s2s bias initialisation, once). During the warm-up the bias
   /// gradient is zero (kept) or empty (in the result).
   template <class Policy>
-  loss_result<T> step(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
-                      matrix_view<const T> weight, const gradients<T>& grads,
-                      feature_memory<T, Policy>& memory, index_t epoch) {
+  embedded_result<T> step(const Policy& pol, matrix_view<const T> x,
+                          vector_view<const index_t> labels, matrix_view<const T> weight,
+                          const gradients<T>& grads, feature_memory<T, Policy>& memory,
+                          index_t epoch) {
     return run_step(pol, x, labels, weight, &grads, memory, epoch);
   }
 
@@ -161,10 +171,10 @@ class embedded_loss {
   }
 
   template <class Policy>
-  loss_result<T> run_step(const Policy& pol, matrix_view<const T> x,
-                          vector_view<const index_t> labels, matrix_view<const T> weight,
-                          const gradients<T>* grads, feature_memory<T, Policy>& memory,
-                          index_t epoch) {
+  embedded_result<T> run_step(const Policy& pol, matrix_view<const T> x,
+                              vector_view<const index_t> labels, matrix_view<const T> weight,
+                              const gradients<T>* grads, feature_memory<T, Policy>& memory,
+                              index_t epoch) {
     namespace ud = unitsface::detail;
     ud::require(epoch >= 0, "epoch", "must be >= 0");
     ud::require(x.rows > 0, "input", "the batch is empty (B = 0)");
@@ -184,8 +194,9 @@ class embedded_loss {
     }
     if (opt_.validate) check_values(pol, x, labels, weight, memory, s2s);
 
-    // [head loss, s2s loss, s2s d/db ...], zeroed: the s2s entries stay 0 in the warm-up.
-    auto scratch = backends::make_buffer<T>(pol, 2 + nbias);
+    // [head loss, s2s loss, total, s2s d/db ...], zeroed: the s2s entries stay 0 in the
+    // warm-up.
+    auto scratch = backends::make_buffer<T>(pol, 3 + nbias);
     T* sc = backends::data_ptr(scratch);
     detail::call<T> head{x, labels, references<T>::weights(weight), nullptr, {}, {}};
     head.values_checked = true;
@@ -197,7 +208,7 @@ class embedded_loss {
     }
     s2c_.evaluate_call(pol, head);
 
-    loss_result<T> out;
+    embedded_result<T> out;
     if (s2s) {
       auto tmp = backends::make_buffer<T>(pol, grads != nullptr ? x.rows * x.cols : 0);
       const matrix_view<T> gtmp(backends::data_ptr(tmp), x.rows, x.cols);
@@ -207,7 +218,7 @@ class embedded_loss {
       gradients<T> part_grads;
       if (grads != nullptr) {
         part_grads = gradients<T>(gtmp, {}, sc + 1,
-                                  nbias > 0 ? vector_view<T>(sc + 2, nbias) : vector_view<T>{});
+                                  nbias > 0 ? vector_view<T>(sc + 3, nbias) : vector_view<T>{});
         part.grads = &part_grads;
       }
       out.bias_used = s2s_.evaluate_call(pol, part).bias_used;
@@ -217,21 +228,27 @@ class embedded_loss {
             detail::add_scaled<T>{grads->input, matrix_view<const T>(gtmp), opt_.lambda});
       }
     }
-    // Combine on the policy, in place in the scratch for what goes back to the host.
+    // Combine on the policy, into the scratch for what goes back to the host.
     const bool want_bias = grads != nullptr && nbias > 0;
-    T* loss_dst = keep_loss ? grads->loss : sc;
-    T* bias_dst = keep_bias ? grads->bias.data : sc + 2;
+    T* loss_dst = keep_loss ? grads->loss : sc + 2;
+    T* bias_dst = keep_bias ? grads->bias.data : sc + 3;
     backends::for_each_index(pol, want_bias ? 1 + nbias : 1,
                              detail::combine_step<T>{sc, opt_.lambda, loss_dst, bias_dst});
-    // One read-back for whatever the caller does not keep.
+    // One read-back for whatever the caller does not keep: the loss with its two parts, and
+    // the bias gradient.
     const bool host_bias = want_bias && !keep_bias && s2s;
     out.loss = std::numeric_limits<T>::quiet_NaN();  // stays in the policy's memory
     if (!keep_loss || host_bias) {
-      std::vector<T> h(static_cast<std::size_t>(2 + nbias));
-      const index_t first = keep_loss ? 2 : 0;
-      backends::copy_to_host(pol, sc + first, host_bias ? 2 + nbias - first : 1, h.data() + first);
-      if (!keep_loss) out.loss = h[0];
-      if (host_bias) out.grad_bias.assign(h.begin() + 2, h.end());
+      std::vector<T> h(static_cast<std::size_t>(3 + nbias));
+      const index_t first = keep_loss ? 3 : 0;
+      const index_t last = host_bias ? 3 + nbias : 3;
+      backends::copy_to_host(pol, sc + first, last - first, h.data() + first);
+      if (!keep_loss) {
+        out.s2c_loss = h[0];
+        out.s2s_loss = opt_.lambda * h[1];  // as the total adds it
+        out.loss = h[2];
+      }
+      if (host_bias) out.grad_bias.assign(h.begin() + 3, h.end());
     }
     memory.update(x, labels, /*check_values=*/false);  // checked above, or not at all
     return out;

@@ -54,6 +54,7 @@ tile_driver<Policy, T> make_driver(const Policy& pol, const call<T>& c,
 template <class Policy, class T>
 void validate_call(const Policy& pol, const call<T>& c, const evaluation_options& eo,
                    index_t bias_size = 0) {
+  require(eo.tile_columns >= 0, "tile_columns", "must be >= 0 (0: the default width)");
   validate_inputs(pol, c.x, c.labels, c.refs, eo.validate && !c.values_checked);
   if (c.grads != nullptr) validate_gradients(c.x, c.refs, *c.grads, bias_size);
   if (!c.per_anchor.empty() || eo.reduce == reduction::none) {
