@@ -8,8 +8,9 @@ pkgs=(cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev libbenchmark-dev
 # The side-by-side benchmark scripts compare against scikit-learn and PyTorch; they run
 # with /usr/bin/python3, for which Debian packages them.
 if [ "${UNITSFACE_WITH_PYTHON:-0}" = 1 ]; then pkgs+=(python3-sklearn python3-torch); fi
-# CI's ThreadSanitizer pass builds with clang and LLVM's libomp (libomp-dev, above).
-if [ "${UNITSFACE_WITH_CLANG:-0}" = 1 ]; then pkgs+=(clang); fi
+# CI's ThreadSanitizer pass builds with clang and LLVM's libomp (libomp-dev, above); its fuzz
+# step links clang's libFuzzer, which is in the compiler-rt package.
+if [ "${UNITSFACE_WITH_CLANG:-0}" = 1 ]; then pkgs+=(clang libclang-rt-14-dev); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,8 +4,9 @@
 #   tests/ci/ci_selftest.sh [--script FILE]     (FILE: the CI script to check; default .ci/run)
 #
 # In a scratch git repository holding .ci/run, README.md and scripts/readme-command.sh, the
-# commands that do the work (scripts/install-deps.sh, cmake, ctest, clang++) are replaced by one
-# stand-in that counts its calls and fails on call number FAIL_AT. The script must
+# commands that do the work (scripts/install-deps.sh, cmake, ctest, clang++, the fuzz script)
+# are replaced by one stand-in that counts its calls and fails on call number FAIL_AT. The
+# script must
 #   - exit 0 when nothing fails (FAIL_AT = 0), after N stand-in calls, README.md's test
 #     command among them;
 #   - for every k in 1..N, exit non-zero when call k fails, and make no call after it.
@@ -37,6 +38,8 @@ cp "$script" "$tmp/repo/.ci/run"
 cp "$root/README.md" "$tmp/repo/README.md"
 cp "$root/scripts/readme-command.sh" "$tmp/repo/scripts/readme-command.sh"
 cp "$tmp/bin/standin" "$tmp/repo/scripts/install-deps.sh"
+mkdir -p "$tmp/repo/tools/eval/fuzz"
+cp "$tmp/bin/standin" "$tmp/repo/tools/eval/fuzz/run.sh"
 git -C "$tmp/repo" init --quiet
 git -C "$tmp/repo" add -A
 git -C "$tmp/repo" -c user.name=ci -c user.email=ci@localhost commit --quiet -m scratch
