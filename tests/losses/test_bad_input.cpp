@@ -187,7 +187,8 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
                                gradients<T>(matrix_view<T>(backends::data_ptr(g), p.B, p.D), {},
                                             nullptr, vector_view<T>(backends::data_ptr(g), 2)));
           }) == "gradients.bias");
-    // an upstream gradient without reduction::none, and per-anchor output of the wrong size
+    // an upstream gradient of B values with reduction::mean (which takes one), and a
+    // per-anchor output of the wrong size
     auto u = upload(std::vector<T>(static_cast<std::size_t>(p.B), T(1)));
     CHECK(thrown_argument([&] {
             L.forward_backward(pol, xv, yv, refs,
@@ -297,6 +298,14 @@ TEMPLATE_TEST_CASE("bad input to the losses names the argument", "[losses][error
             N.forward_backward(pol, xv, yv, references<T>::weights(wv), grads,
                                vector_view<const T>(nullptr, p.B));
           }) == "upstream");
+    // reduction::none without an output for the per-anchor losses: forward and
+    // forward_backward refuse (their loss would be the sum); backward, gradients only, not.
+    CHECK(thrown_argument([&] { N.forward(pol, xv, yv, references<T>::weights(wv)); }) ==
+          "per_anchor");
+    CHECK(thrown_argument([&] {
+            N.forward_backward(pol, xv, yv, references<T>::weights(wv), grads);
+          }) == "per_anchor");
+    CHECK_NOTHROW(N.backward(pol, xv, yv, references<T>::weights(wv), grads));
   }
   SECTION("a weight gradient with references that are not class weights") {
     // Only class weights are learnable: the memory and the batch get no gradient.

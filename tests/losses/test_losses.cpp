@@ -128,7 +128,8 @@ TEMPLATE_TEST_CASE("reductions: mean, sum, none and upstream gradients", "[losse
       .forward_backward(pol, xv, yv, refs,
                         gradients<T>{matrix_view<T>(backends::data_ptr(gx), p.B, p.D),
                                      matrix_view<T>(backends::data_ptr(gw), p.C, p.D)},
-                        vector_view<const T>(backends::data_ptr(u), p.B));
+                        vector_view<const T>(backends::data_ptr(u), p.B),
+                        vector_view<T>(backends::data_ptr(per), p.B));
   // Reference: anchor by anchor with reduction::sum, weighted by u_i.
   std::vector<double> gx_ref(static_cast<std::size_t>(p.B * p.D), 0.0);
   std::vector<double> gw_ref(static_cast<std::size_t>(p.C * p.D), 0.0);

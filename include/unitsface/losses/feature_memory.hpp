@@ -1,6 +1,8 @@
 // unitsface: the per-identity feature memory of the sample-to-sample losses.
 #pragma once
 
+#include <cmath>
+#include <span>
 #include <string>
 
 #include "unitsface/backends/primitives.hpp"
@@ -100,6 +102,43 @@ class feature_memory {
         detail::memory_write<T>{x, labels.data, x.rows,
                                 matrix_view<T>(backends::data_ptr(rows_), C_, D_),
                                 backends::data_ptr(valid_), opt_.momentum});
+  }
+
+  /// Checkpoint: copies the memory into the caller's host memory: `rows_out` the rows
+  /// (identities x dim, row-major), `valid_out` one flag per identity (1: written).
+  void save(std::span<T> rows_out, std::span<unsigned char> valid_out) const {
+    unitsface::detail::require_size("rows", index_t(rows_out.size()), C_ * D_);
+    unitsface::detail::require_size("valid", index_t(valid_out.size()), C_);
+    backends::copy_to_host(pol_, backends::data_ptr(rows_), C_ * D_, rows_out.data());
+    backends::copy_to_host(pol_, backends::data_ptr(valid_), C_, valid_out.data());
+  }
+
+  /// Resume: replaces the memory with what save() wrote (same layout, host memory). Checked
+  /// before anything is copied, so a refused load leaves the memory as it was: the sizes,
+  /// every flag 0 or 1, a written row finite, an unwritten row zero (as the memory keeps it:
+  /// with mask_unwritten = false an unwritten row takes part in the losses as it is).
+  void load(std::span<const T> rows_in, std::span<const unsigned char> valid_in) {
+    unitsface::detail::require_size("rows", index_t(rows_in.size()), C_ * D_);
+    unitsface::detail::require_size("valid", index_t(valid_in.size()), C_);
+    for (index_t c = 0; c < C_; ++c) {
+      const unsigned char v = valid_in[std::size_t(c)];
+      unitsface::detail::require(v == 0 || v == 1, "valid",
+                                 "flag of identity " + std::to_string(c) + " is " +
+                                     std::to_string(int(v)) + ", not 0 or 1");
+      for (index_t d = 0; d < D_; ++d) {
+        const T x = rows_in[std::size_t(c * D_ + d)];
+        if (v == 1) {
+          unitsface::detail::require(std::isfinite(x), "rows",
+                                     "row " + std::to_string(c) + " holds NaN or Inf");
+        } else {
+          unitsface::detail::require(
+              x == T(0), "rows",
+              "row " + std::to_string(c) + " is not written (valid 0) but is not zero");
+        }
+      }
+    }
+    backends::copy_from_host(pol_, rows_in.data(), C_ * D_, backends::data_ptr(rows_));
+    backends::copy_from_host(pol_, valid_in.data(), C_, backends::data_ptr(valid_));
   }
 
  private:

@@ -89,13 +89,14 @@ struct element_row {
   index_t j0;
   pairing pairs;
   const row_stats<T>* stats;
-  const T* row_scale;  // null: every row scaled by scale_all
+  const T* row_scale;  // null: every row scaled by scale_all; else also by row_scale[i * stride]
   T scale_all;
+  index_t row_scale_stride;  // 1: one factor per row (reduction::none); 0: one for all
   T* row_loss;
   bool grad;
   UNITSFACE_HD void operator()(index_t i) const {
     const row_stats<T>& st = stats[i];
-    const T scale = row_scale != nullptr ? row_scale[i] : scale_all;
+    const T scale = row_scale != nullptr ? row_scale[i * row_scale_stride] * scale_all : scale_all;
     T loss = T(0);
     for (index_t jj = 0; jj < tile.cols; ++jj) {
       const pair_kind k = pairs(i, j0 + jj);
@@ -207,18 +208,20 @@ class tile_driver {
 
   /// The element pass: per-anchor losses into row_loss (B values, policy memory, fully
   /// overwritten: the kernel's row term first, element terms added) and, with grad, the
-  /// gradients accumulated in the driver (see finish). row_scale multiplies each anchor's
-  /// gradient (1/B for the mean; null = scale_all for every row).
+  /// gradients accumulated in the driver (see finish). Each anchor's gradient is multiplied
+  /// by scale_all (1/B for the mean) and, unless row_scale is null, by row_scale[i *
+  /// row_scale_stride] (policy memory: stride 1 for one factor per anchor, 0 for one factor
+  /// for all).
   template <class K>
   void element_pass(const K& kernel, const row_stats<T>* stats, T* row_loss, bool grad,
-                    const T* row_scale, T scale_all) {
+                    const T* row_scale, T scale_all, index_t row_scale_stride = 1) {
     backends::for_each_index(pol_, B_, row_loss_init<T, K>{kernel, stats, row_loss});
     if (grad) start_gradients(K::has_bias);
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
-      backends::for_each_index(
-          pol_, B_,
-          element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale, scale_all, row_loss, grad});
+      backends::for_each_index(pol_, B_,
+                               element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale,
+                                                 scale_all, row_scale_stride, row_loss, grad});
       if (!grad) return;
       cached_j0_ = -1;  // the tile now holds gradients, not cosines
       const matrix_view<const T> g = tile;

@@ -16,7 +16,8 @@ struct eval_request {
   bool grad = false;
   matrix_view<T> grad_x;        ///< B x D (policy memory), written when grad
   matrix_view<T> grad_refs;     ///< N x D for learnable references (policy memory), or empty
-  const T* upstream = nullptr;  ///< reduction none: d outer / d loss_i (policy memory), or null = 1
+  const T* upstream = nullptr;  ///< d outer / d loss_i (none, B values) or d outer / d loss (mean,
+                                ///< sum, 1 value), policy memory; null = 1
   T* per_anchor = nullptr;      ///< B per-anchor losses (policy memory), or null
   T* loss_out = nullptr;        ///< policy memory for the reduced loss, or null: read back
   // Bias kernels: d loss / d b = -(1/s) sum of d loss / d c over the pairs using b.
@@ -90,9 +91,10 @@ eval_result<T> evaluate(tile_driver<Policy, T>& drv, const Policy& pol, const K&
   auto own_loss = backends::make_buffer<T>(pol, req.per_anchor != nullptr ? 0 : B);
   T* row_loss = req.per_anchor != nullptr ? req.per_anchor : backends::data_ptr(own_loss);
   const T scale_all = req.red == reduction::mean ? T(1) / T(B) : T(1);
-  const T* row_scale = req.red == reduction::none ? req.upstream : nullptr;
+  // The upstream gradient: one factor per anchor (none), or one for the reduced loss.
+  const index_t upstream_stride = req.red == reduction::none ? 1 : 0;
   if (req.grad) drv.set_reference_gradient(req.grad_refs);
-  drv.element_pass(kernel, st, row_loss, req.grad, row_scale, scale_all);
+  drv.element_pass(kernel, st, row_loss, req.grad, req.upstream, scale_all, upstream_stride);
 
   eval_result<T> out;
   const T loss_scale = req.red == reduction::mean ? T(1) / T(B) : T(1);

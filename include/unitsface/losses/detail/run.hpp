@@ -21,9 +21,10 @@ struct call {
   references<T> refs;
   const gradients<T>* grads = nullptr;  ///< null: forward only
   vector_view<T> per_anchor;            ///< optional per-anchor losses out
-  vector_view<const T> upstream;        ///< reduction none: per-anchor upstream gradient
+  vector_view<const T> upstream;        ///< upstream gradient: B values (none) or 1 (mean, sum)
   T* loss_out = nullptr;        ///< forward only: the loss goes here (policy memory), not read back
   bool values_checked = false;  ///< the caller has made the value checks (labels, NaN/Inf)
+  bool gradients_only = false;  ///< backward(): the gradients are the result, not the loss
 };
 
 inline pairing make_pairing(const index_t* labels, const unsigned char* valid, index_t offset,
@@ -57,19 +58,22 @@ void validate_call(const Policy& pol, const call<T>& c, const evaluation_options
   require(eo.tile_columns >= 0, "tile_columns", "must be >= 0 (0: the default width)");
   validate_inputs(pol, c.x, c.labels, c.refs, eo.validate && !c.values_checked);
   if (c.grads != nullptr) validate_gradients(c.x, c.refs, *c.grads, bias_size);
-  if (!c.per_anchor.empty() || eo.reduce == reduction::none) {
-    if (!c.per_anchor.empty()) {
-      require_size("per_anchor", c.per_anchor.size(), c.x.rows);
-      require(c.per_anchor.data != nullptr, "per_anchor", "null data");
-      require(c.per_anchor.stride == 1, "per_anchor", "must be contiguous (stride 1)");
-    }
+  if (!c.per_anchor.empty()) {
+    require_size("per_anchor", c.per_anchor.size(), c.x.rows);
+    require(c.per_anchor.data != nullptr, "per_anchor", "null data");
+    require(c.per_anchor.stride == 1, "per_anchor", "must be contiguous (stride 1)");
   }
   if (!c.upstream.empty()) {
-    require(eo.reduce == reduction::none, "upstream", "is only used with reduction::none");
-    require_size("upstream", c.upstream.size(), c.x.rows);
+    // reduction::none: d outer / d loss_i, one per anchor; mean and sum: d outer / d loss,
+    // one scalar.
+    require_size("upstream", c.upstream.size(), eo.reduce == reduction::none ? c.x.rows : 1);
     require(c.upstream.data != nullptr, "upstream", "null data");
     require(c.upstream.stride == 1, "upstream", "must be contiguous (stride 1)");
   }
+  // reduction::none means the B losses are the result: without an output for them the call
+  // would return their sum, which is reduction::sum's value under another name.
+  require(eo.reduce != reduction::none || !c.per_anchor.empty() || c.gradients_only, "per_anchor",
+          "reduction::none needs an output for the B per-anchor losses");
 }
 
 /// Runs kernel `k` for call `c`. With a bias kernel, `bias_host` is the bias the kernel was
