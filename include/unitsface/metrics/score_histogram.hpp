@@ -129,7 +129,7 @@ class score_histogram {
     visit([&](const detail::roc_point& p) { acc.push(p); });
     return acc.r;
   }
-  /// TAR@FAR under the at-most rule with bin edges as thresholds.
+  /// TAR at FAR under the at-most rule with bin edges as thresholds.
   std::vector<tar_at_far_result> tar_at_far(const std::vector<double>& far_targets) const {
     detail::require_far_targets(far_targets, "far_targets");
     refresh_totals();
