@@ -22,16 +22,17 @@
 #include <vector>
 
 #include "backend_registry.hpp"
+#include "conformance_case.hpp"
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/losses.hpp"
 
-#include "test_losses.cpp"
-#include "test_gradcheck_losses.cpp"
-#include "test_properties.cpp"
-#include "test_bad_input.cpp"
-#include "test_extremes.cpp"
-#include "test_determinism.cpp"
 #include "test_api_coverage.cpp"
+#include "test_bad_input.cpp"
+#include "test_determinism.cpp"
+#include "test_extremes.cpp"
+#include "test_gradcheck_losses.cpp"
+#include "test_losses.cpp"
+#include "test_properties.cpp"
 
 #include "test_agreement.cpp"
 
@@ -52,13 +53,7 @@ namespace conformance_losses_unit {
 #endif
 
 TEST_CASE("every loss case of the reference vectors on the cuda backend", "[conformance]") {
-  std::vector<std::string> args{"conformance_losses", "--backend", "cuda"};
-  if (UNITSFACE_CUDA_CONFORMANCE_CASES >= 0) {
-    args.push_back("--expect-cases");
-    args.push_back(std::to_string(UNITSFACE_CUDA_CONFORMANCE_CASES));
-  }
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  CHECK(conformance_losses_unit::conformance_main(int(args.size()), argv.data()) == 0);
+  CHECK(unitsface::test::run_cuda_conformance(conformance_losses_unit::conformance_main,
+                                              "conformance_losses",
+                                              UNITSFACE_CUDA_CONFORMANCE_CASES) == 0);
 }

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backend_registry.hpp"
+#include "conformance_case.hpp"
 #include "unitsface/metrics.hpp"
 #include "unitsface/metrics/device/verification.hpp"
 
@@ -36,13 +37,7 @@ namespace conformance_metrics_unit {
 #endif
 
 TEST_CASE("every metrics case of the reference vectors on the cuda backend", "[conformance]") {
-  std::vector<std::string> args{"conformance_metrics", "--backend", "cuda"};
-  if (UNITSFACE_CUDA_CONFORMANCE_CASES >= 0) {
-    args.push_back("--expect-cases");
-    args.push_back(std::to_string(UNITSFACE_CUDA_CONFORMANCE_CASES));
-  }
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  CHECK(conformance_metrics_unit::conformance_main(int(args.size()), argv.data()) == 0);
+  CHECK(unitsface::test::run_cuda_conformance(conformance_metrics_unit::conformance_main,
+                                              "conformance_metrics",
+                                              UNITSFACE_CUDA_CONFORMANCE_CASES) == 0);
 }
