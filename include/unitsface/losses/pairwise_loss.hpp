@@ -27,8 +27,10 @@ class pairwise_loss {
 
   /// Loss and gradients in one walk over the references: d loss / d x into grads.input,
   /// d loss / d W into grads.weight (class weights; empty: not computed), d loss / d bias in
-  /// the result. With reduction::none, `upstream` holds d outer / d loss_i (B values) and
-  /// `per_anchor` (required) receives the B losses; the result's loss is their sum.
+  /// the result. `upstream`, when given, multiplies the gradients: d outer / d loss (1 value)
+  /// for mean and sum, d outer / d loss_i (B values) for reduction::none. With
+  /// reduction::none `per_anchor` (required) receives the B losses; the result's loss is
+  /// their sum.
   template <class Policy = host_policy>
   loss_result<T> forward_backward(const Policy& pol, matrix_view<const T> x,
                                   vector_view<const index_t> labels, const references<T>& refs,
