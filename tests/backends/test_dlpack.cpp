@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "thrown_argument.hpp"
@@ -19,6 +20,18 @@ using unitsface::test::thrown_argument;
 
 namespace {
 
+/// The DLPack type of T as the format defines it (type code, bits, lanes), written out here
+/// rather than taken from the header under test.
+template <class T>
+DLDataType dtype() {
+  using U = std::remove_const_t<T>;
+  if constexpr (std::is_same_v<U, float>) return DLDataType{kDLFloat, 32, 1};
+  if constexpr (std::is_same_v<U, double>) return DLDataType{kDLFloat, 64, 1};
+  if constexpr (std::is_same_v<U, std::int64_t>) return DLDataType{kDLInt, 64, 1};
+  if constexpr (std::is_same_v<U, std::int32_t>) return DLDataType{kDLInt, 32, 1};
+  return DLDataType{kDLUInt, 8, 1};
+}
+
 /// A DLTensor over the caller's shape and strides (strides empty: compact row-major).
 template <class T>
 DLTensor tensor(T* data, std::vector<std::int64_t>& shape, std::vector<std::int64_t>& strides,
@@ -27,7 +40,7 @@ DLTensor tensor(T* data, std::vector<std::int64_t>& shape, std::vector<std::int6
   t.data = const_cast<std::remove_const_t<T>*>(data);
   t.device = DLDevice{device, 0};
   t.ndim = int(shape.size());
-  t.dtype = dlpack::detail::dtype_of<T>();
+  t.dtype = dtype<T>();
   t.shape = shape.data();
   t.strides = strides.empty() ? nullptr : strides.data();
   t.byte_offset = byte_offset;
