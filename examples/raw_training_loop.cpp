@@ -6,7 +6,9 @@
 // prototype plus noise. The model: x = E z, E a 12 x 32 matrix; its backward is written by
 // hand (dL/dE = sum_i dL/dx_i z_i^T). The class weights W (16 x 12) and the USS bias b are
 // trained too: the losses hold no optimiser, so each step applies SGD to E and W from the
-// gradients the step wrote, and to b through set_bias from the result's grad_bias.
+// gradients the step wrote, and to b from the result's grad_bias. b is the caller's variable,
+// bound to the USS loss with bind_bias as W is passed by view: the loss reads it on every step
+// and writes its data-dependent initialisation into it.
 //
 // Prints the loss and its two parts, the threshold t = b / s, and the verification accuracy
 // at t on fresh pairs every 10 steps; exits 1 if training did not lower the loss.
@@ -57,6 +59,8 @@ int main() {
   ufl::embedded_loss<T> loss(ufl::cosface_loss<T>(ufl::cosface_options<T>(T(0.2), T(16))),
                              ufl::uss_loss<T>(uo), eo);
   ufl::feature_memory<T> memory(identities, dim);
+  T b = T(0);  // the USS bias: 0, so the first step with USS initialises it from the data
+  loss.sample_to_sample().bind_bias(uf::make_vector_view(&b, 1));
 
   std::vector<T> z(std::size_t(batch * in_dim)), x(std::size_t(batch * dim));
   std::vector<index_t> y(static_cast<std::size_t>(batch));
@@ -89,8 +93,8 @@ int main() {
         E[std::size_t(d * in_dim + k)] -= lr * g;
       }
     for (std::size_t k = 0; k < W.size(); ++k) W[k] -= lr * grad_w[k];
-    auto& uss = loss.sample_to_sample();
-    if (!r.grad_bias.empty()) uss.set_bias(uss.bias() - lr_bias * r.grad_bias[0]);
+    const auto& uss = loss.sample_to_sample();
+    if (!r.grad_bias.empty()) b -= lr_bias * r.grad_bias[0];
 
     if (step == 1) first_loss = double(r.loss);  // the first step with both parts
     last_loss = double(r.loss);

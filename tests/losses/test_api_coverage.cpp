@@ -1254,6 +1254,76 @@ TEMPLATE_TEST_CASE("bias_init::data_dependent_once initialises a bias once, then
   CHECK(used_mem(S) == negative);
 }
 
+TEMPLATE_TEST_CASE("bind_bias: the bias lives in the caller's memory, read and written there",
+                   "[losses][bias][api]", float, double) {
+  using T = TestType;
+  const auto& pol = policy();
+  const problem<T> p = make_problem<T>(8, 6, 5, 73);
+  const device_problem<T> d(p);
+  const auto refs = references<T>::in_batch();
+  auto g = backends::make_buffer<T>(pol, p.B * p.D);
+  auto call = [&](auto& L, const references<T>& r) {
+    return L.forward_backward(pol, d.input(), d.labels(), r,
+                              gradients<T>(matrix_view<T>(backends::data_ptr(g), p.B, p.D)));
+  };
+  binary_options<T> o;
+  o.s = T(12);
+  // The data-dependent initialisation lands in the caller's b; an unbound twin computes it.
+  uss_loss<T> U(o), twin(o);
+  T b = T(0);
+  U.bind_bias(make_vector_view(&b, 1));
+  CHECK(U.bias_bound());
+  const auto r0 = call(U, refs), t0 = call(twin, refs);
+  CHECK(b == twin.bias());
+  CHECK(b > T(0));
+  CHECK(r0.loss == t0.loss);
+  CHECK(r0.bias_used == t0.bias_used);
+  // An optimiser step on b alone (no set_bias) is what the next call uses: the twin is told
+  // through set_bias and must agree bit for bit.
+  b -= T(0.5) * r0.grad_bias[0];
+  twin.set_bias(b);
+  const auto r1 = call(U, refs), t1 = call(twin, refs);
+  CHECK(r1.bias_used == std::vector<T>{b});
+  CHECK(r1.loss == t1.loss);
+  CHECK(r1.grad_bias == t1.grad_bias);
+  CHECK(U.bias() == b);
+  CHECK(U.threshold() == b / o.s);
+  // set_bias writes through to the caller's memory.
+  U.set_bias(T(3));
+  CHECK(b == T(3));
+  // A step that made b NaN is refused by name, before any work.
+  b = std::numeric_limits<T>::quiet_NaN();
+  CHECK(thrown_argument([&] { call(U, refs); }) == "bias");
+  b = T(2);
+  // Unbinding keeps the last value; the caller's memory is no longer written.
+  U.bind_bias({});
+  CHECK_FALSE(U.bias_bound());
+  CHECK(U.bias() == T(2));
+  U.set_bias(T(5));
+  CHECK(b == T(2));
+  // A wrong size, null data or a non-finite value are refused when binding.
+  T two[2] = {T(1), T(1)};
+  CHECK(thrown_argument([&] { U.bind_bias(make_vector_view(two, 2)); }) == "bias");
+  CHECK(thrown_argument([&] { U.bind_bias(vector_view<T>(nullptr, 1)); }) == "bias");
+  T inf = std::numeric_limits<T>::infinity();
+  CHECK(thrown_argument([&] { U.bind_bias(make_vector_view(&inf, 1)); }) == "bias");
+
+  // One bias per identity (SS-BCE), bound through a strided view: the per-class biases the
+  // call uses and the initialisation it adds come from and go to every other element.
+  const auto mem = references<T>::memory(d.rows());
+  ss_bce_loss<T> S(p.C, o), S_twin(p.C, o);
+  std::vector<T> interleaved(static_cast<std::size_t>(2 * p.C), T(-7));
+  for (index_t k = 0; k < p.C; ++k) interleaved[static_cast<std::size_t>(2 * k)] = T(0);
+  S.bind_bias(vector_view<T>(interleaved.data(), p.C, 2));
+  const auto s0 = call(S, mem), st0 = call(S_twin, mem);
+  CHECK(s0.loss == st0.loss);
+  CHECK(s0.grad_bias == st0.grad_bias);
+  for (index_t k = 0; k < p.C; ++k) {
+    CHECK(interleaved[static_cast<std::size_t>(2 * k)] == S_twin.biases()[std::size_t(k)]);
+    CHECK(interleaved[static_cast<std::size_t>(2 * k + 1)] == T(-7));  // untouched
+  }
+}
+
 TEMPLATE_TEST_CASE("feature memory: save and load round-trip, and the loaded memory resumes",
                    "[losses][memory][api]", float, double) {
   using T = TestType;

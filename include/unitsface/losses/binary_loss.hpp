@@ -78,20 +78,40 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
   }
 
   /// The bias b (scalar form) and the unified threshold t = b / s (paper Eq. 11).
-  T bias() const { return bias_[0]; }
-  T threshold() const { return bias_[0] / opt_.s; }
-  const std::vector<T>& biases() const { return bias_; }
+  T bias() const { return current_bias()[0]; }
+  T threshold() const { return bias() / opt_.s; }
+  /// Every bias (1 value, or one per class), wherever it is stored (a bound bias is read from
+  /// the caller's memory now; the reference stays valid as long as the loss).
+  const std::vector<T>& biases() const { return current_bias(); }
   void set_bias(T b) {
     detail::require_finite_scalar("bias", b);
-    for (T& v : bias_) v = b;
+    store_bias(std::vector<T>(bias_.size(), b));
   }
   void set_biases(const std::vector<T>& b) {
     detail::require_size("bias", static_cast<index_t>(b.size()),
                          static_cast<index_t>(bias_.size()));
     for (T v : b) detail::require_finite_scalar("bias", v);
-    bias_ = b;
+    store_bias(b);
   }
   bool per_column_bias() const { return per_column_; }
+
+  /// Keeps the bias in the caller's host memory, as the class weights are: every call reads b
+  /// from `b` (checked finite), the data-dependent initialisation writes into it, and the
+  /// caller's optimiser updates it in place from `grad_bias` — no set_bias between steps.
+  /// `b` holds the bias count (1, or one per class) and must outlive the binding; its current
+  /// values become the bias. An empty view unbinds: the loss keeps the last values itself.
+  void bind_bias(vector_view<T> b) {
+    if (b.empty()) {
+      current_bias();  // bias_ keeps the last values
+      bound_ = {};
+      return;
+    }
+    detail::require(b.data != nullptr, "bias", "null data");
+    detail::require_size("bias", b.size(), static_cast<index_t>(bias_.size()));
+    for (index_t i = 0; i < b.size(); ++i) detail::require_finite_scalar("bias", b[i]);
+    bound_ = b;
+  }
+  bool bias_bound() const { return bound_.data != nullptr; }
 
   // forward / forward_backward / backward come from pairwise_loss; a forward may initialise
   // the bias first (bias_init::data_dependent).
@@ -102,6 +122,16 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
     detail::require_finite_scalar("m", o.m);
     detail::require(o.m >= T(0) && o.m < T(1), "m",
                     "must lie in [0, 1), got " + std::to_string(o.m));
+  }
+
+  /// The bias values: bias_, refreshed from the caller's memory when bound.
+  const std::vector<T>& current_bias() const {
+    for (index_t i = 0; i < bound_.size(); ++i) bias_[static_cast<std::size_t>(i)] = bound_[i];
+    return bias_;
+  }
+  void store_bias(const std::vector<T>& b) {
+    bias_ = b;
+    for (index_t i = 0; i < bound_.size(); ++i) bound_[i] = b[static_cast<std::size_t>(i)];
   }
 
   friend class pairwise_loss<binary_loss, T>;
@@ -116,21 +146,27 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
                       "has " + std::to_string(bias_.size()) + " values for " +
                           std::to_string(c.refs.classes()) + " classes");
     }
+    // A bound bias is the caller's optimiser's: a step that made it NaN or inf is refused
+    // here rather than spread through the loss.
+    if (bound_.data != nullptr) {
+      for (index_t i = 0; i < bound_.size(); ++i) detail::require_finite_scalar("bias", bound_[i]);
+    }
     auto drv = detail::make_driver(pol, c, opt_);
     maybe_initialise(drv, pol);
+    const std::vector<T>& b = current_bias();
 
     // The kernel reads the bias from the policy's memory; a per-column bias is offset to
     // the shard's first class.
-    auto bias_buf = backends::make_buffer<T>(pol, static_cast<index_t>(bias_.size()));
-    backends::copy_from_host(pol, bias_.data(), static_cast<index_t>(bias_.size()),
+    auto bias_buf = backends::make_buffer<T>(pol, static_cast<index_t>(b.size()));
+    backends::copy_from_host(pol, b.data(), static_cast<index_t>(b.size()),
                              backends::data_ptr(bias_buf));
     const T* bias_ptr = backends::data_ptr(bias_buf) + (per_column_ ? c.refs.label_offset : 0);
     if (opt_.form == uss_form::per_pair) {
       kernels::per_pair<T> k{opt_.s, opt_.m, bias_ptr, per_column_, opt_.clamp};
-      return detail::run(drv, pol, c, opt_, k, bias_, per_column_, opt_.s);
+      return detail::run(drv, pol, c, opt_, k, b, per_column_, opt_.s);
     }
     kernels::log_of_sums<T> k{opt_.s, opt_.m, bias_ptr, per_column_};
-    return detail::run(drv, pol, c, opt_, k, bias_, per_column_, opt_.s);
+    return detail::run(drv, pol, c, opt_, k, b, per_column_, opt_.s);
   }
 
   // The official data-dependent initialisation: runs before the loss of the same forward.
@@ -138,9 +174,10 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
   void maybe_initialise(Driver& drv, const Policy& pol) {
     if (opt_.init == bias_init::fixed) return;
     if (opt_.init == bias_init::data_dependent_once && initialised_) return;
+    std::vector<T> b = current_bias();  // a copy, written back by store_bias
     T mean_b = T(0);
-    for (T v : bias_) mean_b += v;
-    mean_b /= T(bias_.size());
+    for (T v : b) mean_b += v;
+    mean_b /= T(b.size());
     if (mean_b > T(0)) return;
     const auto stats = detail::statistics(drv, pol, kernels::negative_lse<T>{opt_.s});
     T acc = T(0);
@@ -156,19 +193,23 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
     if (opt_.storage == bias_storage::float32) init = static_cast<T>(static_cast<float>(init));
     if (per_column_) {
       // SS-BCE: the value is added to every identity's bias (official `bias.data += ...`)
-      for (T& v : bias_) {
+      for (T& v : b) {
         v += init;
         if (opt_.storage == bias_storage::float32) v = static_cast<T>(static_cast<float>(v));
       }
     } else {
-      bias_[0] = init;  // USS: the bias is set (official `bias.data = ...`)
+      b[0] = init;  // USS: the bias is set (official `bias.data = ...`)
     }
+    store_bias(b);
     initialised_ = true;
   }
 
   options opt_;
   bool per_column_;
-  std::vector<T> bias_;
+  // The bias; when bound, a copy of the caller's values refreshed on every read (mutable: a
+  // const read refreshes it).
+  mutable std::vector<T> bias_;
+  vector_view<T> bound_{};    ///< the caller's memory holding the bias, or empty
   bool initialised_ = false;  ///< the data-dependent initialisation has run once
 };
 
