@@ -4,6 +4,7 @@
 // anything else stops the read with an input_error naming the file and the line.
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -37,6 +38,30 @@ inline std::size_t columns(std::string_view line) {
   return n;
 }
 
+/// Reads line 1 of `in`, which must be `header` (e.g. "score,label"): the same fields, spaces
+/// around each allowed, after an optional UTF-8 byte-order mark. Adds the line's bytes to
+/// `bytes`; an input_error naming `name` and line 1 otherwise.
+inline void expect_header(std::istream& in, const std::string& name, std::string_view header,
+                          std::uint64_t& bytes) {
+  std::string line;
+  const std::string want = "the header line '" + std::string(header) + "'";
+  if (!std::getline(in, line)) {
+    if (in.bad()) throw input_error(name + ": read error");
+    throw input_error(name + ": line 1: empty file, expected " + want);
+  }
+  bytes += line.size() + 1;
+  std::string_view got = line;
+  if (got.starts_with("\xEF\xBB\xBF")) got.remove_prefix(3);
+  bool ok = columns(got) == columns(header);
+  for (std::string_view g = got, h = header; ok && !h.empty();) {
+    const std::size_t gc = std::min(g.find(','), g.size()), hc = std::min(h.find(','), h.size());
+    ok = trim(g.substr(0, gc)) == h.substr(0, hc);
+    g.remove_prefix(std::min(gc + 1, g.size()));
+    h.remove_prefix(std::min(hc + 1, h.size()));
+  }
+  if (!ok) throw input_error(name + ": line 1: expected " + want + ", got '" + shown(got) + "'");
+}
+
 }  // namespace csv_detail
 
 /// Reads every pair of `in`; `name` is the file name used in messages.
@@ -49,19 +74,7 @@ inline score_set read_csv(std::istream& in, const std::string& name,
   auto fail = [&](const std::string& what) {
     throw input_error(name + ": line " + std::to_string(line_no) + ": " + what);
   };
-  if (!std::getline(in, line)) {
-    if (in.bad()) throw input_error(name + ": read error");
-    fail("empty file, expected the header line 'score,label'");
-  }
-  bytes += line.size() + 1;
-  std::string_view header = line;
-  if (header.starts_with("\xEF\xBB\xBF")) header.remove_prefix(3);
-  {
-    const std::size_t comma = header.find(',');
-    const bool ok = csv_detail::columns(header) == 2 && trim(header.substr(0, comma)) == "score" &&
-                    trim(header.substr(comma + 1)) == "label";
-    if (!ok) fail("expected the header line 'score,label', got '" + shown(header) + "'");
-  }
+  csv_detail::expect_header(in, name, "score,label", bytes);
   while (std::getline(in, line)) {
     ++line_no;
     bytes += line.size() + 1;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "embedding_scores.hpp"
 #include "score_set.hpp"
 #include "unitsface/metrics.hpp"
 #include "unitsface/metrics/curve_io.hpp"
@@ -21,6 +22,17 @@ struct evaluation {
   double plot_lo = 1e-6;                               ///< the plots' lowest FAR
   std::vector<metrics::tar_at_far_result> grid;        ///< at-most TAR on a log FAR grid
   metrics::roc_curve roc;                              ///< drop_intermediate curve (--roc-csv)
+  /// k-fold accuracy over the pairs in input order (skipped, with `kfold_note` saying why,
+  /// when there are fewer pairs than folds or --folds 0).
+  metrics::kfold_options kfold_options;
+  bool has_kfold = false;
+  std::string kfold_note;
+  metrics::kfold_result kfold;
+  /// Embedding inputs: how many rows of how many dimensions; identity-labelled sets also give
+  /// leave-one-out identification.
+  std::uint64_t embeddings = 0, dimensions = 0;
+  bool has_identification = false;
+  identification_summary identification;
 };
 
 inline const char* rule_name(metrics::far_rule r) {
@@ -46,13 +58,30 @@ inline double lowest_far(std::uint64_t impostors) {
   return std::pow(10.0, std::clamp(d, -9.0, -1.0));
 }
 
+inline const char* kfold_mode_name(metrics::kfold_mode m) {
+  return m == metrics::kfold_mode::insightface ? "insightface" : "exact";
+}
+
 /// Computes the metrics; `need_grid` / `need_roc`: whether the plots or the JSON report want the
 /// resampled curve, and whether --roc-csv wants the curve itself (each costs a stored curve).
+/// `kfold.folds == 0` skips the k-fold accuracy.
 inline evaluation evaluate(const score_set& s, std::string input, metrics::far_rule rule,
-                           bool need_grid, bool need_roc) {
+                           bool need_grid, bool need_roc, metrics::kfold_options kfold = {}) {
   evaluation e;
   e.input = std::move(input);
   e.rule = rule;
+  e.kfold_options = kfold;
+  if (kfold.folds == 0) {
+    e.kfold_note = "skipped (--folds 0)";
+  } else if (std::uint64_t(kfold.folds) > s.scores.size()) {
+    e.kfold_note = "skipped: " + std::to_string(s.scores.size()) + " pairs, fewer than " +
+                   std::to_string(kfold.folds) + " folds";
+  } else {
+    e.kfold = metrics::kfold_accuracy(
+        vector_view<const double>(s.scores.data(), index_t(s.scores.size())),
+        vector_view<const std::uint8_t>(s.labels.data(), index_t(s.labels.size())), kfold);
+    e.has_kfold = true;
+  }
   const vector_view<const double> scores(s.scores.data(), index_t(s.scores.size()));
   const vector_view<const std::uint8_t> labels(s.labels.data(), index_t(s.labels.size()));
   const metrics::sorted_scores<double> sorted(scores, labels);

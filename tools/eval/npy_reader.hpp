@@ -1,8 +1,9 @@
 // unitsface-eval: the NumPy .npy reader (format versions 1.0, 2.0 and 3.0).
 //
 // Scores: a 1-D array of float32 or float64 ('<f4', '<f8'); labels: a 1-D array of bool or
-// integers ('|b1', '|u1', '|i1', '<u2' ... '<i8') holding 0 and 1. Little-endian only: a
-// big-endian descr is refused rather than read as garbage. The header dictionary is parsed
+// integers ('|b1', '|u1', '|i1', '<u2' ... '<i8') holding 0 and 1; embeddings: a 2-D array of
+// float32 or float64 (C or Fortran order); identities: a 1-D array of integers. Little-endian only:
+// a big-endian descr is refused rather than read as garbage. The header dictionary is parsed
 // strictly (the three fields numpy writes: descr, fortran_order, shape), and the data must be
 // exactly as long as the shape says: a short file is truncated, extra bytes mean the header
 // does not describe the file. Every refusal is an input_error naming the file and the header
@@ -22,10 +23,12 @@
 namespace unitsface::eval {
 
 struct npy_header {
-  char kind = 0;             ///< 'f', 'i', 'u' or 'b'
-  std::size_t itemsize = 0;  ///< bytes per element
-  std::string descr;         ///< as written, for messages
-  std::uint64_t length = 0;  ///< elements (the 1-D shape)
+  char kind = 0;                     ///< 'f', 'i', 'u' or 'b'
+  std::size_t itemsize = 0;          ///< bytes per element
+  std::string descr;                 ///< as written, for messages
+  std::vector<std::uint64_t> shape;  ///< as written
+  bool fortran_order = false;
+  std::uint64_t length = 0;  ///< elements (the product of the shape)
   std::size_t data_offset = 0;
 };
 
@@ -124,7 +127,10 @@ inline std::uint64_t load_le(const unsigned char* p, std::size_t size) {
 }  // namespace npy_detail
 
 /// Parses and checks the header of a .npy file held in `bytes`; `name` names it in messages.
-inline npy_header parse_npy_header(std::string_view bytes, const std::string& name) {
+/// `dims`: the number of dimensions the caller reads (1 or 2); `what` names the array in the
+/// refusal of any other shape ("a 1-D array").
+inline npy_header parse_npy_header(std::string_view bytes, const std::string& name,
+                                   std::size_t dims = 1) {
   using npy_detail::shape_text;
   constexpr std::string_view magic("\x93NUMPY", 6);
   if (!bytes.starts_with(magic)) {
@@ -191,7 +197,6 @@ inline npy_header parse_npy_header(std::string_view bytes, const std::string& na
                              std::pair{have_shape, "shape"}}) {
     if (!have) throw input_error(name + ": header field '" + field + "' is missing");
   }
-  (void)fortran;  // a 1-D array has the same layout in either order
 
   npy_header h;
   h.descr = descr;
@@ -214,14 +219,30 @@ inline npy_header parse_npy_header(std::string_view bytes, const std::string& na
   if (h.kind != 'f' && h.kind != 'i' && h.kind != 'u' && h.kind != 'b') {
     p.fail("descr", "unsupported dtype '" + d + "'");
   }
-  if (shape.size() != 1) p.fail("shape", shape_text(shape) + ": expected a 1-D array");
-  h.length = shape[0];
+  if (shape.size() != dims) {
+    p.fail("shape", shape_text(shape) + ": expected a " + std::to_string(dims) + "-D array");
+  }
+  h.shape = shape;
+  h.fortran_order = fortran;
   h.data_offset = start + header_len;
   const std::size_t available = bytes.size() - h.data_offset;
-  if (h.length > available / h.itemsize) {
+  // The element count, refusing a product that overflows (it cannot fit in the file anyway).
+  bool too_many = false;
+  h.length = 1;
+  for (std::uint64_t e : shape) {
+    if (e == 0) {
+      h.length = 0;
+      too_many = false;
+      break;
+    }
+    if (h.length > UINT64_MAX / e) too_many = true;
+    h.length *= e;
+  }
+  if (too_many || h.length > available / h.itemsize) {
     throw input_error(name + ": truncated: shape " + shape_text(shape) + " of '" + d + "' needs " +
-                      (h.length > SIZE_MAX / h.itemsize ? std::string("more")
-                                                        : std::to_string(h.length * h.itemsize)) +
+                      (too_many || h.length > SIZE_MAX / h.itemsize
+                           ? std::string("more")
+                           : std::to_string(h.length * h.itemsize)) +
                       " data bytes, the file holds " + std::to_string(available));
   }
   if (available != h.length * h.itemsize) {
@@ -279,6 +300,73 @@ inline std::vector<std::uint8_t> read_npy_labels(std::string_view bytes, const s
                         " must be 0 or 1");
     }
     out[i] = std::uint8_t(v);
+  }
+  return out;
+}
+
+/// A 2-D float array (embeddings, one per row), row-major in double whatever the file's order.
+struct npy_matrix {
+  std::uint64_t rows = 0, cols = 0;
+  std::vector<double> data;  ///< rows x cols, row-major
+};
+
+/// The embeddings of a .npy file: a 2-D float32 or float64 array, every element finite.
+inline npy_matrix read_npy_matrix(std::string_view bytes, const std::string& name) {
+  const npy_header h = parse_npy_header(bytes, name, 2);
+  if (h.kind != 'f' || (h.itemsize != 4 && h.itemsize != 8)) {
+    throw input_error(name +
+                      ": header field 'descr': embeddings must be float32 or float64 "
+                      "('<f4', '<f8'), got '" +
+                      shown(h.descr) + "'");
+  }
+  npy_matrix m;
+  m.rows = h.shape[0];
+  m.cols = h.shape[1];
+  if (m.rows == 0 || m.cols == 0) {
+    throw input_error(name + ": header field 'shape': " + npy_detail::shape_text(h.shape) +
+                      ": no embedding (rows and columns must be > 0)");
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data()) + h.data_offset;
+  m.data.resize(h.length);
+  for (std::uint64_t k = 0; k < h.length; ++k) {
+    const std::uint64_t bits = npy_detail::load_le(p + k * h.itemsize, h.itemsize);
+    const double v = h.itemsize == 4 ? double(std::bit_cast<float>(std::uint32_t(bits)))
+                                     : std::bit_cast<double>(bits);
+    // Element k of the file is (k / cols, k % cols) in C order, (k % rows, k / rows) in Fortran.
+    const std::uint64_t r = h.fortran_order ? k % m.rows : k / m.cols;
+    const std::uint64_t c = h.fortran_order ? k / m.rows : k % m.cols;
+    if (!std::isfinite(v)) {
+      throw input_error(name + ": element (" + std::to_string(r) + ", " + std::to_string(c) +
+                        "): " +
+                        (std::isnan(v) ? "nan"
+                         : v > 0       ? "inf"
+                                       : "-inf") +
+                        " is not finite");
+    }
+    m.data[r * m.cols + c] = v;
+  }
+  return m;
+}
+
+/// The identity labels of a .npy file: a 1-D array of integers (any width, signed or not).
+inline std::vector<std::int64_t> read_npy_identities(std::string_view bytes,
+                                                     const std::string& name) {
+  const npy_header h = parse_npy_header(bytes, name);
+  if (h.kind != 'i' && h.kind != 'u') {
+    throw input_error(name + ": header field 'descr': identities must be integers, got '" +
+                      shown(h.descr) + "'");
+  }
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data()) + h.data_offset;
+  std::vector<std::int64_t> out(h.length);
+  const int shift = int(64 - 8 * h.itemsize);
+  for (std::uint64_t i = 0; i < h.length; ++i) {
+    const std::uint64_t v = npy_detail::load_le(p + i * h.itemsize, h.itemsize);
+    if (h.kind == 'u' && v > std::uint64_t(INT64_MAX)) {
+      throw input_error(name + ": element " + std::to_string(i) + ": identity " +
+                        std::to_string(v) + " is out of the range of int64");
+    }
+    // Sign-extended for the signed kinds (shift is 0 for 8-byte elements).
+    out[i] = h.kind == 'i' && shift > 0 ? std::int64_t(v << shift) >> shift : std::int64_t(v);
   }
   return out;
 }

@@ -35,7 +35,28 @@ inline std::string text_report(const evaluation& e) {
          " genuine, " + std::to_string(s.impostor) + " impostor)\n";
   out += "AUC        " + format("%.6f", s.auc) + "\n";
   out += "EER        " + format("%.6f", s.eer.eer) + " (" + format("%.3f", 100 * s.eer.eer) +
-         "%) at threshold " + format("%.6g", s.eer.threshold) + "\n\n";
+         "%) at threshold " + format("%.6g", s.eer.threshold) + "\n";
+  if (e.has_kfold) {
+    out += "k-fold     " + format("%.6f", e.kfold.accuracy_mean) + " +- " +
+           format("%.6f", e.kfold.accuracy_std) + " (" + std::to_string(e.kfold_options.folds) +
+           " folds in input order, " + kfold_mode_name(e.kfold_options.mode) + " thresholds)\n";
+  } else {
+    out += "k-fold     " + e.kfold_note + "\n";
+  }
+  if (e.has_identification) {
+    const auto& id = e.identification;
+    if (id.mated == 0) {
+      out += "rank-k     no identity has two images: identification needs a mate\n";
+    } else {
+      for (std::size_t k : {std::size_t(1), std::size_t(5)}) {
+        if (k > id.cmc.size()) break;
+        out += "rank-" + std::to_string(k) + "     " + format("%.6f", id.cmc[k - 1]) +
+               " (leave-one-out, " + std::to_string(id.mated) + " mated probes of " +
+               std::to_string(id.probes) + " images)\n";
+      }
+    }
+  }
+  out += "\n";
   out += std::string("TAR at FAR, rule ") + rule_name(e.rule) + "\n";
   out += "  FAR target        TAR  achieved FAR     threshold\n";
   bool below = false;
@@ -69,6 +90,28 @@ inline nlohmann::json json_report(const evaluation& e) {
   j["eer"] = s.eer.eer;
   j["eer_threshold"] = number(s.eer.threshold);
   j["rule"] = rule_name(e.rule);
+  if (e.has_kfold) {
+    j["kfold"] = {
+        {"folds", e.kfold_options.folds},         {"mode", kfold_mode_name(e.kfold_options.mode)},
+        {"accuracy_mean", e.kfold.accuracy_mean}, {"accuracy_std", e.kfold.accuracy_std},
+        {"fold_accuracy", e.kfold.fold_accuracy}, {"fold_threshold", nlohmann::json::array()}};
+    for (double t : e.kfold.fold_threshold) j["kfold"]["fold_threshold"].push_back(number(t));
+  } else {
+    j["kfold"] = nullptr;
+    j["kfold_note"] = e.kfold_note;
+  }
+  if (e.embeddings > 0) j["embeddings"] = {{"rows", e.embeddings}, {"dimensions", e.dimensions}};
+  if (e.has_identification) {
+    const auto& id = e.identification;
+    j["identification"] = {{"protocol", "leave_one_out"},
+                           {"probes", id.probes},
+                           {"mated_probes", id.mated},
+                           {"cmc", id.cmc}};
+    for (std::size_t k : {std::size_t(1), std::size_t(5)}) {
+      j["identification"]["rank_" + std::to_string(k)] =
+          k <= id.cmc.size() ? nlohmann::json(id.cmc[k - 1]) : nlohmann::json(nullptr);
+    }
+  }
   j["tar_at_far"] = nlohmann::json::array();
   for (const auto& r : e.tar_at_far) {
     j["tar_at_far"].push_back({{"far_target", r.target},

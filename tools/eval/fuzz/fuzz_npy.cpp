@@ -1,7 +1,8 @@
-// libFuzzer target: the .npy reader on arbitrary bytes, read both as a score file and as a
-// label file. Each read either succeeds with valid values or throws input_error; anything else
-// (another exception, a sanitizer report) is a finding. Accepted scores are paired with labels
-// of the same length (read_npy_pair); the metrics are not run (see fuzz_csv.cpp).
+// libFuzzer target: the .npy reader on arbitrary bytes, read as a score file, a label file, an
+// embeddings file (2-D) and an identities file. Each read either succeeds with valid values or
+// throws input_error; anything else (another exception, a sanitizer report) is a finding. Accepted
+// scores are paired with labels of the same length (read_npy_pair); the metrics are not run (see
+// fuzz_csv.cpp).
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +22,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (std::uint8_t l : labels) {
       if (l > 1) std::abort();
     }
+  } catch (const ue::input_error&) {
+  }
+  try {
+    const auto m = ue::read_npy_matrix(bytes, "fuzz.npy");
+    if (m.rows == 0 || m.cols == 0 || m.data.size() != m.rows * m.cols) std::abort();
+    for (double v : m.data) {
+      if (!std::isfinite(v)) std::abort();
+    }
+  } catch (const ue::input_error&) {
+  }
+  try {
+    (void)ue::read_npy_identities(bytes, "fuzz.npy");
   } catch (const ue::input_error&) {
   }
   std::vector<double> scores;

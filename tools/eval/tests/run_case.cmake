@@ -6,7 +6,14 @@
 #   outputs         --json, --roc, --det and --roc-csv at once: each file has its expected shape
 #   plain           `unitsface-eval FILE.csv --json report.json`, and the table on stdout
 #   help            --help exits 0 and documents every option
-#   bad      FILES, EXPECT   exit status 2, a message matching EXPECT, no output file written
+#   emb_kfold       embeddings with a pair list, insightface k-fold: the LFW vector's accuracies
+#   emb_fortran     a Fortran-order embeddings file gives the C-order file's report
+#   emb_pairs       embeddings with a pair list give the report of the pairs' cosines (CSV)
+#   emb_identities  embeddings with identity labels (int64 and uint16): every pair's report and
+#                   the brute-force leave-one-out ranks
+#   bad      FILES, EXPECT, OPTION
+#                   exit status 2, a message matching EXPECT, no output file written; the
+#                   second file goes to --OPTION (default labels)
 cmake_minimum_required(VERSION 3.25)
 
 function(run_tool out_var)
@@ -70,6 +77,33 @@ elseif(CASE STREQUAL "outputs")
   if(leftovers)
     message(FATAL_ERROR "temporary files left behind: ${leftovers}")
   endif()
+elseif(CASE STREQUAL "emb_kfold")
+  run_tool(out ${DIR}/lfw_emb.npy --pairs ${DIR}/lfw_pairs.csv --kfold-mode insightface
+           --json ${work}/report.json)
+  run_helper(check-kfold ${work}/report.json ${LFW})
+  if(NOT out MATCHES "k-fold +0\\.970667 \\+- 0\\.003815 \\(10 folds")
+    message(FATAL_ERROR "the table lacks the k-fold line:\n${out}")
+  endif()
+elseif(CASE STREQUAL "emb_fortran")
+  run_tool(out ${DIR}/lfw_emb.npy --pairs ${DIR}/lfw_pairs.csv --json ${work}/c.json)
+  run_tool(out ${DIR}/lfw_emb_fortran.npy --pairs ${DIR}/lfw_pairs.csv --json ${work}/f.json)
+  run_helper(same-report ${work}/c.json ${work}/f.json)
+elseif(CASE STREQUAL "emb_pairs")
+  run_tool(out ${DIR}/lfw_emb.npy --pairs ${DIR}/lfw_pairs.csv --json ${work}/emb.json)
+  run_tool(out ${DIR}/lfw_scores.csv --json ${work}/csv.json)
+  run_helper(same-verification ${work}/emb.json ${work}/csv.json)
+elseif(CASE STREQUAL "emb_identities")
+  run_tool(out ${DIR}/id_emb.npy --identities ${DIR}/ids_i8.npy --json ${work}/emb.json)
+  run_helper(check-identification ${work}/emb.json ${DIR}/id_expected.json)
+  foreach(k 1 5)
+    if(NOT out MATCHES "rank-${k} +[01]\\.[0-9]+ \\(leave-one-out, [0-9]+ mated probes of 90 images")
+      message(FATAL_ERROR "the table lacks its rank-${k} line:\n${out}")
+    endif()
+  endforeach()
+  run_tool(out ${DIR}/id_scores.csv --json ${work}/csv.json)
+  run_helper(same-verification ${work}/emb.json ${work}/csv.json)
+  run_tool(out ${DIR}/id_emb.npy --identities ${DIR}/ids_u2.npy --json ${work}/u2.json)
+  run_helper(same-report ${work}/emb.json ${work}/u2.json)
 elseif(CASE STREQUAL "plain")
   run_tool(out ${DIR}/verif_small.csv --json ${work}/report.json)
   run_helper(check-vector ${work}/report.json ${VECTOR} at_most)
@@ -82,7 +116,8 @@ elseif(CASE STREQUAL "plain")
 elseif(CASE STREQUAL "help")
   run_tool(out --help)
   foreach(want "scores" "--labels" "--rule" "at_most" "nearest" "interpolated" "--json" "--roc"
-               "--det" "--roc-csv" "--title" "Exit status")
+               "--det" "--roc-csv" "--title" "Exit status" "--pairs" "--identities" "--folds"
+               "--kfold-mode" "insightface" "--max-pairs" "embeddings")
     if(NOT out MATCHES "${want}")
       message(FATAL_ERROR "--help lacks '${want}':\n${out}")
     endif()
@@ -92,9 +127,12 @@ elseif(CASE STREQUAL "bad")
   list(GET files 0 scores)
   set(args ${DIR}/${scores})
   list(LENGTH files nfiles)
+  if(NOT OPTION)
+    set(OPTION labels)
+  endif()
   if(nfiles EQUAL 2)
-    list(GET files 1 labels)
-    list(APPEND args --labels ${DIR}/${labels})
+    list(GET files 1 second)
+    list(APPEND args --${OPTION} ${DIR}/${second})
   endif()
   execute_process(COMMAND ${TOOL} ${args} --json ${work}/report.json --roc ${work}/roc.svg
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
