@@ -5,10 +5,10 @@
 set -euo pipefail
 pkgs=(cmake g++ make libeigen3-dev catch2 nlohmann-json3-dev libbenchmark-dev
       xtensor-dev libxtensor-blas-dev libopenblas-dev libomp-dev libcli11-dev libdlpack-dev
-      doxygen pkgconf)
+      doxygen pkgconf zlib1g-dev)
 # The side-by-side benchmark scripts compare against scikit-learn and PyTorch; they run
 # with /usr/bin/python3, for which Debian packages them.
-if [ "${UNITSFACE_WITH_PYTHON:-0}" = 1 ]; then pkgs+=(python3-sklearn python3-torch); fi
+if [ "${UNITSFACE_WITH_PYTHON:-0}" = 1 ]; then pkgs+=(python3-sklearn python3-torch libtorch-dev); fi
 # CI's ThreadSanitizer pass builds with clang and LLVM's libomp (libomp-dev, above); its fuzz
 # step links clang's libFuzzer, which is in the compiler-rt package.
 if [ "${UNITSFACE_WITH_CLANG:-0}" = 1 ]; then pkgs+=(clang libclang-rt-14-dev); fi
