@@ -295,6 +295,7 @@ inline void check_part(const loss_case<double>& c, const problem<double>& p,
     gradcheck_options o;
     o.tolerance = tolerance;
     if (pass == 1) o.rel_step = 1e-10;
+    const host_reference_scope on_host;  // the differences' forwards: see loss_cases.hpp
     const gradcheck_result r = gradcheck(
         [&](std::span<const double> v) {
           std::vector<double> full = at;
@@ -520,6 +521,7 @@ TEMPLATE_TEST_CASE("extremes: ArcFace inside the classic-fallback region cos the
               // must disagree with the straight-through gradient.
               const outcome<T> o = c.c.run(p, {}, true);
               const problem<double> pd = p.template as<double>();
+              const host_reference_scope on_host;
               const auto r = gradcheck(
                   [&](std::span<const double> v) {
                     return X::loss_with(dc.c, pd, {}, X::part::input, v);
