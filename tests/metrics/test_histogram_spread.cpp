@@ -5,6 +5,8 @@
 #include <cmath>
 #include <map>
 #include <random>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "reference.hpp"
@@ -267,7 +269,9 @@ TEST_CASE("threshold spread matches brute-force per-identity optimal thresholds"
 
 TEST_CASE("bad threshold-spread input throws invalid_argument naming the argument",
           "[metrics][errors][spread]") {
-  std::vector<double> e = {1, 0, 0, 1, 1, 1};
+  // Identity 0 (rows (1, 0) and (1, 1)) is separable: genuine cos 0.707, impostors 0 and
+  // 0.707 against the third row (0, 1).
+  std::vector<double> e = {1, 0, 1, 1, 0, 1};
   const std::vector<int> l = {0, 0, 1}, l2 = {0, 0};
   using ref::thrown_argument;
   const matrix_view<const double> E(e.data(), 3, 2);
@@ -308,4 +312,121 @@ TEMPLATE_TEST_CASE("cos <-> squared L2 distance of unit vectors", "[metrics][con
     CHECK(double(um::squared_l2_to_cos(TestType(d2))) == Approx(cos).margin(tol));
   }
   static_assert(um::cos_to_squared_l2(1.0) == 0.0 && um::squared_l2_to_cos(4.0) == -1.0);
+}
+
+TEST_CASE("a score of exactly hi is in range, only scores beyond the range are clamped",
+          "[metrics][histogram]") {
+  um::score_histogram h(8);  // [-1, 1]
+  h.add_genuine(1.0);        // a cosine of 1: the top of the range, in the last bin
+  h.add_impostor(-1.0);      // the bottom: in the first bin
+  CHECK(h.clamped() == 0);
+  CHECK(h.genuine_counts().back() == 1);
+  CHECK(h.impostor_counts().front() == 1);
+  h.add_genuine(std::nextafter(1.0, 2.0));
+  h.add_impostor(std::nextafter(-1.0, -2.0));
+  CHECK(h.clamped() == 2);
+  CHECK(h.genuine_counts().back() == 2);
+  CHECK(h.impostor_counts().front() == 2);
+}
+
+TEST_CASE("a histogram saved as a blob loads back equal, and rebuilds from its counts",
+          "[metrics][histogram]") {
+  std::vector<double> s;
+  std::vector<int> y;
+  scores<double>(21, 5000, s, y);
+  s.push_back(2.0);  // one clamped score travels too
+  y.push_back(0);
+  um::score_histogram h(512, -1.0, 1.0);
+  h.add(view(s), view(y));
+  std::stringstream blob;
+  h.save(blob);
+  CHECK(blob.str().size() == 8 + 8 * (4 + 2 * 512));
+  const um::score_histogram back = um::score_histogram::load(blob);
+  CHECK(back.bins() == 512);
+  CHECK(back.lo() == -1.0);
+  CHECK(back.hi() == 1.0);
+  CHECK(back.clamped() == 1);
+  CHECK(back.genuine_counts() == h.genuine_counts());
+  CHECK(back.impostor_counts() == h.impostor_counts());
+  CHECK(back.auc() == h.auc());
+  CHECK(back.tar_at_far({1e-3})[0].tar == h.tar_at_far({1e-3})[0].tar);
+  // Another process's counts merge as if counted here.
+  auto again = um::score_histogram::from_counts(512, -1.0, 1.0, h.genuine_counts(),
+                                                h.impostor_counts(), h.clamped());
+  again.merge(back);
+  for (std::size_t i = 0; i < 512; ++i) {
+    CHECK(again.genuine_counts()[i] == 2 * h.genuine_counts()[i]);
+  }
+  CHECK(again.clamped() == 2);
+
+  using ref::thrown_argument;
+  const std::string bytes = blob.str();
+  auto load = [](const std::string& b) {
+    std::istringstream in(b);
+    um::score_histogram::load(in);
+  };
+  CHECK(thrown_argument([&] { load(bytes.substr(0, bytes.size() - 3)); }) == "in");
+  CHECK(thrown_argument([&] { load(bytes.substr(0, 20)); }) == "in");
+  CHECK(thrown_argument([&] { load("UFHIST02" + bytes.substr(8)); }) == "in");
+  CHECK(thrown_argument([&] { load(""); }) == "in");
+  std::string negative = bytes;
+  negative[8 + 8 * 4 + 7] = char(0x80);  // the first genuine count's sign bit
+  CHECK(thrown_argument([&] { load(negative); }) == "in");
+  const std::vector<index_t> short_counts(10, 0), counts(512, 0);
+  CHECK(thrown_argument([&] {
+          um::score_histogram::from_counts(512, -1, 1, short_counts, counts);
+        }) == "genuine");
+  CHECK(thrown_argument([&] {
+          um::score_histogram::from_counts(512, -1, 1, counts, short_counts);
+        }) == "impostor");
+  std::vector<index_t> minus = counts;
+  minus[3] = -1;
+  CHECK(thrown_argument([&] { um::score_histogram::from_counts(512, -1, 1, counts, minus); }) ==
+        "impostor");
+}
+
+TEST_CASE("threshold spread: an identity no threshold separates is listed, not averaged",
+          "[metrics][spread]") {
+  // Identity 0: two samples 120 degrees apart (genuine cosine -0.5), every impostor cosine
+  // about 0.5: no threshold does better than chance. Identity 1: two samples 1 degree apart.
+  auto at = [](double deg) {
+    const double r = deg * 3.14159265358979323846 / 180.0;
+    return std::vector<double>{std::cos(r), std::sin(r)};
+  };
+  std::vector<double> e;
+  for (double deg : {0.0, 120.0, 60.0, 61.0}) {
+    const auto p = at(deg);
+    e.insert(e.end(), p.begin(), p.end());
+  }
+  const std::vector<int> labels = {0, 0, 1, 1};
+  um::threshold_spread_options opt;
+  opt.global_threshold = 0.5;
+  const auto r = um::threshold_spread(matrix_view<const double>(e.data(), 4, 2), view(labels), opt);
+  REQUIRE(r.identities.size() == 2);
+  CHECK(r.inseparable == 1);
+  const auto& bad = r.identities[0];
+  const auto& good = r.identities[1];
+  CHECK_FALSE(bad.separable);
+  CHECK(std::isinf(bad.threshold));
+  CHECK(std::isnan(bad.deviation));
+  CHECK(bad.balanced_accuracy == 0.5);
+  CHECK(good.separable);
+  // Its genuine cosine (cos 1 degree) accepted, every impostor (at most cos 59 degrees) not.
+  CHECK(good.threshold == Approx(std::cos(3.14159265358979323846 / 180.0)).margin(1e-12));
+  CHECK(good.balanced_accuracy == 1.0);
+  // The statistics describe the separable identity alone: finite.
+  CHECK(r.mean == good.threshold);
+  CHECK(r.std == 0.0);
+  CHECK(r.min == good.threshold);
+  CHECK(r.max == good.threshold);
+  CHECK(r.mean_abs_deviation == Approx(std::abs(good.threshold - 0.5)).margin(1e-15));
+  // No identity separable: refused rather than statistics of nothing.
+  std::vector<double> e2;
+  for (double deg : {0.0, 180.0, 90.0, 270.0}) {
+    const auto p = at(deg);
+    e2.insert(e2.end(), p.begin(), p.end());
+  }
+  CHECK(ref::thrown_argument([&] {
+          um::threshold_spread(matrix_view<const double>(e2.data(), 4, 2), view(labels));
+        }) == "embeddings");
 }

@@ -261,6 +261,7 @@ TEST_CASE("CMC from a similarity matrix matches brute-force ranks, ties included
     const matrix_view<const double> M(s.sim.data(), s.P, s.G);
     const auto out = um::identify(M, view(s.pl), view(s.gl));
     std::vector<double> cmc(10, 0.0);
+    double mated = 0;
     for (index_t i = 0; i < s.P; ++i) {
       const std::vector<double> row(s.sim.begin() + i * s.G, s.sim.begin() + (i + 1) * s.G);
       const index_t r = ref_rank(row, s.gl, s.pl[std::size_t(i)]);
@@ -268,8 +269,10 @@ TEST_CASE("CMC from a similarity matrix matches brute-force ranks, ties included
       CHECK(out[std::size_t(i)].mated == (r > 0));
       CHECK(out[std::size_t(i)].top_score == *std::max_element(row.begin(), row.end()));
       for (index_t k = 1; k <= 10; ++k) cmc[std::size_t(k - 1)] += (r >= 1 && r <= k);
+      mated += r > 0;
     }
-    for (auto& c : cmc) c /= double(s.P);
+    REQUIRE(mated < double(s.P));    // the set has non-mated probes: they must not count
+    for (auto& c : cmc) c /= mated;  // over the mated probes only (IJB-C 1:N, NIST)
     CHECK(um::cmc_curve(M, view(s.pl), view(s.gl), 10) == cmc);
     CHECK(um::rank_k_accuracy(out, 1) == cmc[0]);
   }
@@ -339,6 +342,12 @@ TEST_CASE("bad identification input throws invalid_argument naming the argument"
   const auto out = um::identify(M, view(pl), view(gl));  // every probe mated
   CHECK(thrown_argument([&] { um::tpir_at_fpir(out, {0.1}); }) == "outcomes");
   CHECK(thrown_argument([&] { um::tpir_at_fpir(out, {0.0}); }) == "fpir_targets");
+  // No probe's identity in the gallery: no rank to count, the CMC is undefined.
+  const std::vector<int> strangers = {7, 8};
+  CHECK(thrown_argument([&] { um::cmc_curve(M, view(strangers), view(gl), 1); }) == "outcomes");
+  // One mated probe (rank 2) and one stranger: the CMC is over the mated one alone.
+  const std::vector<int> one_mated = {1, 9};
+  CHECK(um::cmc_curve(M, view(one_mated), view(gl), 2) == std::vector<double>{0.0, 1.0});
 }
 
 TEMPLATE_TEST_CASE(

@@ -9,8 +9,10 @@
 //
 // Gallery labels < 0 are distractors (never a mate). A probe is mated when some gallery entry
 // shares its label.
-//  - CMC at ranks 1..k: fraction of all probes whose first mate has rank <= r (an unmated
-//    probe never counts as found); rank-1 accuracy is cmc[0].
+//  - CMC at ranks 1..k: fraction of the mated probes whose first mate has rank <= r, as
+//    IJB-C 1:N and NIST count it (a non-mated probe has no rank to count, so it is left out
+//    of numerator and denominator alike); rank-1 accuracy is cmc[0]. Without any mated probe
+//    the CMC is undefined and refused.
 //  - Open set (IJB-C 1:N): FPIR(t) = non-mated probes whose best score >= t / non-mated
 //    probes; TPIR(t) = mated probes whose rank-1 entry is a mate with score >= t / mated
 //    probes. TPIR at an FPIR target uses the at-most rule: the largest TPIR with FPIR <=
@@ -154,19 +156,24 @@ std::vector<probe_outcome> identify(matrix_view<E> probes, matrix_view<E> galler
   return out;
 }
 
-/// CMC at ranks 1..max_rank: cmc[r - 1] = fraction of probes whose first mate has rank <= r.
+/// CMC at ranks 1..max_rank: cmc[r - 1] = fraction of the mated probes whose first mate has
+/// rank <= r.
 inline std::vector<double> cmc_curve(const std::vector<probe_outcome>& outcomes, index_t max_rank) {
   detail::require(!outcomes.empty(), "outcomes", "no probe");
   detail::require(max_rank >= 1, "max_rank", "must be >= 1");
   std::vector<index_t> count(static_cast<std::size_t>(max_rank) + 1, 0);
+  index_t mated = 0;
   for (const auto& o : outcomes) {
+    mated += o.mated ? 1 : 0;
     if (o.rank >= 1 && o.rank <= max_rank) ++count[static_cast<std::size_t>(o.rank)];
   }
+  detail::require(mated > 0, "outcomes",
+                  "no mated probe (no probe's identity is in the gallery): the CMC is undefined");
   std::vector<double> cmc(static_cast<std::size_t>(max_rank));
   index_t found = 0;
   for (index_t r = 1; r <= max_rank; ++r) {
     found += count[static_cast<std::size_t>(r)];
-    cmc[static_cast<std::size_t>(r - 1)] = double(found) / double(outcomes.size());
+    cmc[static_cast<std::size_t>(r - 1)] = double(found) / double(mated);
   }
   return cmc;
 }

@@ -1,11 +1,14 @@
 // unitsface metrics: a streaming, mergeable score accumulator for sets too large to sort.
 //
-// Genuine and impostor scores are counted in B fixed bins of equal width over [lo, hi)
-// (default B = 65536 over [-1, 1): bin width w = 2/65536 ~ 3.05e-5). Memory is 16 B per bin
+// Genuine and impostor scores are counted in B fixed bins of equal width over [lo, hi]
+// (default B = 65536 over [-1, 1]: bin width w = 2/65536 ~ 3.05e-5). Memory is 16 B per bin
 // (1 MiB by default) whatever the number of pairs, so all-to-all comparisons of millions of
 // images (1e12 pairs) can be accumulated in chunks, on several machines, and merged: merging
-// adds the counts, so merged accumulators equal one accumulator over the union exactly.
-// Scores below lo or at/above hi are counted in the first/last bin (and in clamped()).
+// adds the counts, so merged accumulators equal one accumulator over the union exactly. To
+// cross processes, save() writes the counts as a binary blob that load() reads back (or
+// from_counts() rebuilds one from counts sent any other way).
+// The last bin is closed: a score of exactly hi (a cosine of 1) is in range, in the last bin.
+// Scores below lo or above hi are counted in the first/last bin (and in clamped()).
 //
 // Resolution ("within one bin"): every metric is computed on the ROC restricted to
 // thresholds at bin edges e_i = lo + i w; each such point is an exact ROC point of the same
@@ -22,8 +25,14 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <istream>
 #include <limits>
+#include <ostream>
+#include <string>
 #include <vector>
 
 #include "unitsface/core/config.hpp"
@@ -64,7 +73,7 @@ class score_histogram {
 
   void add(double score, bool genuine) {
     if (std::isnan(score)) throw invalid_argument("score", "must not be NaN");
-    if (score < lo_ || score >= hi_) ++clamped_;
+    if (score < lo_ || score > hi_) ++clamped_;
     ++(genuine ? genuine_ : impostor_)[static_cast<std::size_t>(bin_of(score))];
   }
   void add_genuine(double score) { add(score, true); }
@@ -93,6 +102,77 @@ class score_histogram {
       impostor_[i] += other.impostor_[i];
     }
     clamped_ += other.clamped_;
+  }
+
+  /// An accumulator holding the given counts (e.g. another process's genuine_counts(),
+  /// impostor_counts() and clamped()), checked: one count per bin, none negative.
+  static score_histogram from_counts(index_t bins, double lo, double hi,
+                                     std::vector<index_t> genuine, std::vector<index_t> impostor,
+                                     index_t clamped = 0) {
+    score_histogram h(bins, lo, hi);
+    detail::require_size("genuine", index_t(genuine.size()), bins);
+    detail::require_size("impostor", index_t(impostor.size()), bins);
+    for (std::size_t i = 0; i < genuine.size(); ++i) {
+      detail::require(genuine[i] >= 0 && impostor[i] >= 0, genuine[i] < 0 ? "genuine" : "impostor",
+                      "count " + std::to_string(i) + " is negative");
+    }
+    detail::require(clamped >= 0, "clamped", "must be >= 0");
+    h.genuine_ = std::move(genuine);
+    h.impostor_ = std::move(impostor);
+    h.clamped_ = clamped;
+    return h;
+  }
+
+  /// Writes the accumulator as a binary blob: the 8 bytes "UFHIST01", then bins, lo, hi,
+  /// clamped and the genuine and impostor counts, each a little-endian 64-bit value (doubles
+  /// as their IEEE bits), whatever the host's byte order.
+  void save(std::ostream& out) const {
+    out.write(blob_magic, 8);
+    auto put = [&](std::uint64_t v) {
+      char b[8];
+      for (int k = 0; k < 8; ++k) b[k] = char((v >> (8 * k)) & 0xFF);
+      out.write(b, 8);
+    };
+    put(std::uint64_t(bins_));
+    put(std::bit_cast<std::uint64_t>(lo_));
+    put(std::bit_cast<std::uint64_t>(hi_));
+    put(std::uint64_t(clamped_));
+    for (index_t c : genuine_) put(std::uint64_t(c));
+    for (index_t c : impostor_) put(std::uint64_t(c));
+    detail::require(bool(out), "out", "the stream failed while writing the histogram");
+  }
+
+  /// Reads what save() wrote; a stream that is not such a blob, is cut short or holds counts
+  /// out of range is refused by name ("in"), never read as garbage.
+  static score_histogram load(std::istream& in) {
+    char magic[8] = {};
+    in.read(magic, 8);
+    detail::require(in.gcount() == 8 && std::memcmp(magic, blob_magic, 8) == 0, "in",
+                    "not a score_histogram blob (no UFHIST01 header)");
+    auto get = [&](const char* what) {
+      unsigned char b[8];
+      in.read(reinterpret_cast<char*>(b), 8);
+      detail::require(in.gcount() == 8, "in", std::string("truncated at ") + what);
+      std::uint64_t v = 0;
+      for (int k = 0; k < 8; ++k) v |= std::uint64_t(b[k]) << (8 * k);
+      return v;
+    };
+    auto count = [&](const char* what) {
+      const std::uint64_t v = get(what);
+      detail::require(v <= std::uint64_t(std::numeric_limits<index_t>::max()), "in",
+                      std::string(what) + " out of range");
+      return index_t(v);
+    };
+    const index_t bins = count("bins");
+    const double lo = std::bit_cast<double>(get("lo"));
+    const double hi = std::bit_cast<double>(get("hi"));
+    const index_t clamped = count("clamped");
+    // Counts are read one at a time: a corrupt bin count cannot make one huge allocation
+    // before the data that backs it has been read.
+    std::vector<index_t> g, im;
+    for (index_t i = 0; i < bins; ++i) g.push_back(count("genuine counts"));
+    for (index_t i = 0; i < bins; ++i) im.push_back(count("impostor counts"));
+    return from_counts(bins, lo, hi, std::move(g), std::move(im), clamped);
   }
 
   const std::vector<index_t>& genuine_counts() const { return genuine_; }
@@ -163,6 +243,8 @@ class score_histogram {
       f(detail::roc_point{fp, tp, edge(b)});
     }
   }
+
+  static constexpr char blob_magic[9] = "UFHIST01";
 
   index_t bins_;
   double lo_, hi_, scale_;

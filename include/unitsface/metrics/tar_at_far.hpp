@@ -9,9 +9,12 @@
 //    order, the first point whose |FAR - target| is smallest (so among ties the lowest
 //    threshold). The achieved FAR can exceed the target.
 //  - interpolated: TAR interpolated linearly over FAR (numpy.interp) on the upper envelope
-//    of the full ROC (for each distinct FAR its largest TAR). FAR = the target; the threshold
-//    is interpolated the same way between the two envelope points (or the lower point's
-//    threshold when the upper one is the +inf point).
+//    of the full ROC (for each distinct FAR its largest TAR). The threshold is interpolated
+//    the same way between the two envelope points (or the lower point's threshold when the
+//    upper one is the +inf point). The FAR reported is the one that threshold achieves: the
+//    first point's while the threshold is above the impostor score where the FAR steps to the
+//    second point's, else the second's. The interpolated TAR itself is achieved by no
+//    threshold (it is a point of the chord, not of the ROC).
 // None stores the ROC: at_most walks only the corners of the curve (sorted_scores::
 // walk_corners); nearest and interpolated walk every point up to their largest target and stop.
 #pragma once
@@ -149,6 +152,9 @@ struct interpolated_accumulator {
   std::vector<char> closed;
   index_t open = 0;
   roc_point cur;  // envelope point being grouped (starts at the (0, 0, +inf) point)
+  // The threshold of the group's first point: the impostor score at which the FP count steps
+  // to cur.fp (cur itself is the group's last, lowest-threshold point).
+  double cur_first = std::numeric_limits<double>::infinity();
   roc_point last_emitted;
   bool have_emitted = false;
   void init() {
@@ -156,7 +162,7 @@ struct interpolated_accumulator {
     closed.assign(targets.size(), 0);
     open = index_t(targets.size());
   }
-  void envelope_point(const roc_point& e) {
+  void envelope_point(const roc_point& e, double e_first) {
     if (have_emitted && open > 0) {
       const roc_point& a = last_emitted;
       const double xa = double(a.fp) / double(N), xb = double(e.fp) / double(N);
@@ -170,7 +176,9 @@ struct interpolated_accumulator {
         const double thr = std::isinf(a.threshold)
                                ? e.threshold
                                : a.threshold + frac * (e.threshold - a.threshold);
-        out[j] = {f, slope * (f - xa) + ya, thr, f};
+        // Accepting score >= thr (thr >= e.threshold): the impostors of the first point while
+        // thr is above the score where the FP count steps to e's, e's from there down.
+        out[j] = {f, slope * (f - xa) + ya, thr, thr > e_first ? xa : xb};
         closed[j] = 1;
         --open;
       }
@@ -179,16 +187,19 @@ struct interpolated_accumulator {
     have_emitted = true;
   }
   void push(const roc_point& p) {
-    if (p.fp != cur.fp) envelope_point(cur);
+    if (p.fp != cur.fp) {
+      envelope_point(cur, cur_first);
+      cur_first = p.threshold;
+    }
     cur = p;
   }
   void finish() {
-    envelope_point(cur);
+    envelope_point(cur, cur_first);
     // Targets at or beyond the last FAR (1): numpy.interp returns the last value.
     for (std::size_t j = 0; j < targets.size(); ++j) {
       if (closed[j]) continue;
       out[j] = {targets[j], double(last_emitted.tp) / double(P), last_emitted.threshold,
-                targets[j]};
+                double(last_emitted.fp) / double(N)};
     }
   }
 };

@@ -11,7 +11,11 @@
 // (thresholds at bin edges, within one bin width of the exact ones), never the n x n scores.
 // Time O(n^2 d) (each impostor pair is formed once for each of its two identities).
 // Identities with a single sample (no genuine pair) or spanning the whole set (no impostor
-// pair) are skipped and counted.
+// pair) are skipped and counted. An identity whose pairs no threshold separates better than
+// chance (every threshold's balanced accuracy <= 1/2: its genuine scores are not above its
+// impostor scores anywhere) has no optimal threshold: it is listed with separable = false,
+// threshold +inf and deviation NaN, counted in `inseparable`, and left out of the statistics,
+// which describe the separable identities (refused when there is none).
 #pragma once
 
 #include <algorithm>
@@ -39,7 +43,8 @@ struct identity_threshold {
   index_t samples = 0;
   double threshold = 0;
   double balanced_accuracy = 0;
-  double deviation = 0;  ///< threshold - global_threshold (NaN without a global threshold)
+  double deviation = 0;   ///< threshold - global_threshold (NaN without a global threshold)
+  bool separable = true;  ///< some threshold beats chance; else threshold +inf, deviation NaN
 };
 
 struct threshold_spread_result {
@@ -47,7 +52,8 @@ struct threshold_spread_result {
   double mean = 0, std = 0, min = 0, max = 0;  ///< of the thresholds; std is population
   double global_threshold = std::numeric_limits<double>::quiet_NaN();
   double mean_abs_deviation = std::numeric_limits<double>::quiet_NaN();
-  index_t skipped = 0;  ///< identities without genuine or impostor pairs
+  index_t skipped = 0;      ///< identities without genuine or impostor pairs
+  index_t inseparable = 0;  ///< identities listed whose pairs no threshold separates
 };
 
 namespace detail {
@@ -176,24 +182,35 @@ threshold_spread_result threshold_spread(matrix_view<E> embeddings, vector_view<
     } else {
       detail::best_balanced(gen, imp, t.threshold, t.balanced_accuracy);
     }
-    t.deviation = t.threshold - options.global_threshold;
+    // best_balanced* leave threshold +inf (accept nothing) when no threshold beats chance
+    // (tested on the threshold: a gain of one pair in P N may round away in the accuracy).
+    t.separable = std::isfinite(t.threshold);
+    t.deviation = t.separable ? t.threshold - options.global_threshold
+                              : std::numeric_limits<double>::quiet_NaN();
+    r.inseparable += t.separable ? 0 : 1;
     r.identities.push_back(t);
     for (std::size_t m = a; m < b; ++m) member[order[m]] = 0;
     a = b;
   }
   detail::require(!r.identities.empty(), "labels",
                   "no identity has both a genuine and an impostor pair");
-  double sum = 0, mn = r.identities[0].threshold, mx = mn, dev = 0;
+  const index_t separable = index_t(r.identities.size()) - r.inseparable;
+  detail::require(separable > 0, "embeddings",
+                  "no identity's pairs are separated better than chance by any threshold");
+  double sum = 0, mn = std::numeric_limits<double>::infinity(), mx = -mn, dev = 0;
   for (const auto& t : r.identities) {
+    if (!t.separable) continue;
     sum += t.threshold;
     mn = std::min(mn, t.threshold);
     mx = std::max(mx, t.threshold);
     dev += std::abs(t.deviation);
   }
-  const double k = double(r.identities.size());
+  const double k = double(separable);
   r.mean = sum / k;
   double var = 0;
-  for (const auto& t : r.identities) var += (t.threshold - r.mean) * (t.threshold - r.mean);
+  for (const auto& t : r.identities) {
+    if (t.separable) var += (t.threshold - r.mean) * (t.threshold - r.mean);
+  }
   r.std = std::sqrt(var / k);
   r.min = mn;
   r.max = mx;
