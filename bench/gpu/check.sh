@@ -68,7 +68,7 @@ step() {
 
 step configure 120 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DUNITSFACE_BUILD_EXAMPLES=OFF -DUNITSFACE_BUILD_BENCHMARKS=ON
+  -DUNITSFACE_BUILD_EXAMPLES=OFF -DUNITSFACE_BUILD_BENCHMARKS=ON -DUNITSFACE_ENABLE_CUDA=ON
 targets=(losses_cuda bench_backends_cuda metrics_cuda bench_metrics_cuda)
 step build "${CHECK_BUILD_LIMIT_S:-300}" cmake --build "$build" -j"$jobs" --target "${targets[@]}"
 

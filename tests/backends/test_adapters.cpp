@@ -52,7 +52,7 @@ inline std::vector<double> distinct(index_t n, double offset = 0.0) {
 }
 
 /// The problem the loss checks use: B anchors, C class weights, dimension D.
-struct problem {
+struct view_problem {
   index_t B = 6, C = 8, D = 5;
   std::vector<double> x = distinct(B * D, 0.2), w = distinct(C * D, 1.7);
   std::vector<index_t> y{0, 3, 1, 3, 7, 2};
@@ -64,7 +64,7 @@ struct host_result {
   double loss = 0.0;
   std::vector<double> gx, gw;
 };
-inline host_result host_cosface(const problem& p) {
+inline host_result host_cosface(const view_problem& p) {
   host_result r;
   r.gx.assign(static_cast<std::size_t>(p.B * p.D), 0.0);
   r.gw.assign(static_cast<std::size_t>(p.C * p.D), 0.0);
@@ -271,7 +271,7 @@ TEST_CASE("eigen::vector: vectors, rows and columns with their strides", "[adapt
 TEST_CASE("views of Eigen objects go into a loss as contiguous data would",
           "[adapters][eigen][losses]") {
   using namespace adapters_test;
-  const problem p;
+  const view_problem p;
   const host_result want = host_cosface(p);
   // Anchors column-major, the class weights a block of a larger row-major matrix, the
   // gradients a column-major matrix and a padded block.
@@ -473,7 +473,7 @@ TEST_CASE("xtensor_adapt refuses a container of another dimension, naming the ar
 TEST_CASE("views of xtensor containers go into a loss as contiguous data would",
           "[adapters][xtensor][losses]") {
   using namespace adapters_test;
-  const problem p;
+  const view_problem p;
   const host_result want = host_cosface(p);
   const auto B = static_cast<std::size_t>(p.B), C = static_cast<std::size_t>(p.C),
              D = static_cast<std::size_t>(p.D);
@@ -591,7 +591,7 @@ TEST_CASE("thrust_adapt views the policy's own buffers in place, and a loss take
   using namespace adapters_test;
   using test::download;
   using test::policy;
-  const problem p;
+  const view_problem p;
   const host_result want = host_cosface(p);
   // The buffers of the suite's policy (its system's vectors; device memory for the simulated
   // device, which the host does not touch but through copies).
