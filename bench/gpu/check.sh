@@ -76,7 +76,9 @@ step build "${CHECK_BUILD_LIMIT_S:-300}" cmake --build "$build" -j"$jobs" --targ
 # selected by tag: the conformance runner, the agreement suite, and the other suites.
 step conformance 90 "$build/cuda/losses_cuda" "[conformance]"
 step metrics_conformance 60 "$build/cuda/metrics_cuda" "[conformance]"
-step metrics_suite 60 "$build/cuda/metrics_cuda" "~[conformance]"
+step metrics_suite 60 "$build/cuda/metrics_cuda" "~[conformance]~[protocols]"
+# The benchmark protocols (IJB-C 1:1, 1:N, MegaFace, all-pairs) with cuBLAS similarity tiles.
+step protocols_conformance 60 "$build/cuda/metrics_cuda" "[protocols]"
 step agreement 60 "$build/cuda/losses_cuda" "[agreement]"
 step loss_suites 120 "$build/cuda/losses_cuda" "~[conformance]~[agreement]"
 sanitizer=$(command -v compute-sanitizer || true)
@@ -113,6 +115,9 @@ grep -E '^FAIL|passed, .* failed' "$results/conformance.log" 2>/dev/null | tail 
 echo
 echo "CUDA metrics conformance (summary; failures listed):"
 grep -E '^FAIL|passed, .* failed' "$results/metrics_conformance.log" 2>/dev/null | tail -20
+echo
+echo "CUDA protocols conformance (summary; failures listed):"
+grep -E '^FAIL|passed, .* failed' "$results/protocols_conformance.log" 2>/dev/null | tail -20
 echo
 echo "Benchmark (float, B = 256, D = 512):"
 grep -E '^(uss|cosface)_' "$results/bench.log" 2>/dev/null

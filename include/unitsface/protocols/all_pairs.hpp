@@ -1,0 +1,64 @@
+// unitsface protocols: MFR-style all-pairs verification of one labelled set.
+//
+// Every unordered pair i < j of the N rows is scored (cosine); it is genuine when the labels
+// agree. The N(N - 1) / 2 scores are never stored: a first tiled pass of the backend's product
+// (upper triangle only) keeps the genuine scores, few next to the impostors; a second counts
+// every impostor score into the buckets of the sorted genuine scores (metrics::genuine_buckets),
+// which give the exact AUC, EER and at-most TAR@FAR. Memory O(genuine + tile); the products are
+// computed twice (2x the floor of one pass), against storing or sorting 10^12 impostor scores.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "unitsface/core/config.hpp"
+#include "unitsface/core/error.hpp"
+#include "unitsface/core/view.hpp"
+#include "unitsface/metrics/genuine_buckets.hpp"
+#include "unitsface/protocols/identification.hpp"
+#include "unitsface/protocols/similarity_tiles.hpp"
+
+namespace unitsface::protocols {
+
+struct all_pairs_options {
+  std::vector<double> far_targets{1e-6, 1e-5, 1e-4, 1e-3, 1e-2};
+  tile_options tiles;
+};
+
+/// All-pairs verification of `features` (N x D, host) with one label per row, similarities on
+/// `pol` in precision T.
+template <class T, class Policy, class E, class L>
+metrics::corner_summary all_pairs(const Policy& pol, matrix_view<E> features, vector_view<L> labels,
+                                  const all_pairs_options& o = {}) {
+  metrics::detail::require_far_targets(o.far_targets, "far_targets");
+  unitsface::detail::require_size("labels", labels.size(), features.rows);
+  const auto lab = detail::labels_of(labels, "labels");
+  const unit_rows<T, Policy> f(pol, features, "features");
+  unitsface::detail::require(f.rows() >= 2, "features", "needs at least two rows");
+  // Each pair i < j of a tile, with whether it is genuine.
+  auto pairs = [&](auto&& use) {
+    return [&, use](index_t i0, index_t j0, matrix_view<const T> tile) mutable {
+      for (index_t r0 = 0; r0 < tile.rows; ++r0) {
+        const index_t i = i0 + r0;
+        const index_t c0 = i + 1 > j0 ? i + 1 - j0 : 0;
+        for (index_t c = c0; c < tile.cols; ++c)
+          use(lab[std::size_t(i)] == lab[std::size_t(j0 + c)], static_cast<double>(tile(r0, c)));
+      }
+    };
+  };
+  std::vector<double> genuine;
+  for_each_similarity_tile(pol, f, f, pairs([&](bool same, double s) {
+                             if (same) genuine.push_back(s);
+                           }),
+                           o.tiles, true);
+  unitsface::detail::require(!genuine.empty(), "labels",
+                             "no two rows share a label: there is no genuine pair");
+  metrics::genuine_buckets buckets(std::move(genuine));
+  for_each_similarity_tile(pol, f, f, pairs([&](bool same, double s) {
+                             if (!same) buckets.add_impostor(s);
+                           }),
+                           o.tiles, true);
+  return metrics::summarize_corners(buckets, o.far_targets);
+}
+
+}  // namespace unitsface::protocols

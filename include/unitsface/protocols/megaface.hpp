@@ -1,0 +1,128 @@
+// unitsface protocols: MegaFace Challenge 1 with a single mate at a time.
+//
+// For every identity of the probe set and every ORDERED pair (p, q) of two different images of
+// it, the gallery is the distractors plus q alone: rank(p, q) = 1 + the number of distractors d
+// with score(p, d) >= score(p, q) (ties ranked above). Reported: the number of such pairs
+// (sum of k(k - 1) over identities), rank-1 (the fraction of pairs whose mate scores strictly
+// above every distractor) and the CMC at ranks 1..max_rank; and verification with the
+// unordered same-identity probe pairs as genuine (sum k(k - 1) / 2) and every probe-distractor
+// pair as impostor (n x M), TAR@FAR under the at-most rule.
+//
+// Two tiled passes of the backend's product: probes x distractors keeps, per probe, its
+// max_rank highest distractor scores (all a rank up to max_rank needs) and, over all probes,
+// the impostor scores the TAR@FAR targets need (top_scores.hpp); probes x probes then ranks
+// every mate pair against its probe's list and collects the genuine scores. Memory: O(probes x
+// max_rank + max FAR target x n x M + tile), never probes x distractors.
+#pragma once
+
+#include <algorithm>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "unitsface/core/config.hpp"
+#include "unitsface/core/error.hpp"
+#include "unitsface/core/view.hpp"
+#include "unitsface/metrics/tar_at_far.hpp"
+#include "unitsface/protocols/identification.hpp"
+#include "unitsface/protocols/similarity_tiles.hpp"
+#include "unitsface/protocols/top_scores.hpp"
+
+namespace unitsface::protocols {
+
+struct megaface_options {
+  index_t max_rank = 10;
+  std::vector<double> far_targets{1e-6, 1e-5, 1e-4, 1e-3};
+  tile_options tiles;
+};
+
+struct megaface_result {
+  index_t probe_mate_pairs = 0;  ///< ordered (p, q) pairs, sum k(k - 1)
+  double rank1 = 0;
+  std::vector<double> cmc;                             ///< ranks 1..max_rank over the ordered pairs
+  index_t genuine = 0;                                 ///< unordered same-identity probe pairs
+  index_t impostor = 0;                                ///< probe-distractor pairs
+  std::vector<metrics::tar_at_far_result> tar_at_far;  ///< at-most rule, one per target
+};
+
+/// MegaFace single-mate identification and verification of probes (n x D, labels) against
+/// distractors (M x D), host memory, similarities on `pol` in precision T.
+template <class T, class Policy, class E, class LP>
+megaface_result megaface_single_mate(const Policy& pol, matrix_view<E> probes,
+                                     vector_view<LP> probe_labels, matrix_view<E> distractors,
+                                     const megaface_options& o = {}) {
+  using unitsface::detail::require;
+  require(o.max_rank >= 1, "max_rank", "must be >= 1");
+  metrics::detail::require_far_targets(o.far_targets, "far_targets");
+  unitsface::detail::require_size("probe_labels", probe_labels.size(), probes.rows);
+  const auto pl = detail::labels_of(probe_labels, "probe_labels");
+  const unit_rows<T, Policy> p(pol, probes, "probes");
+  const unit_rows<T, Policy> d(pol, distractors, "distractors");
+  require(p.cols() == d.cols(), "distractors",
+          "has " + std::to_string(d.cols()) + " columns, the probes " + std::to_string(p.cols()));
+  const index_t n = p.rows(), M = d.rows(), K = o.max_rank;
+
+  // Pass 1: per probe its K highest distractor scores; the impostors the targets need.
+  std::vector<double> best(std::size_t(n * K), detail::minus_inf);  // descending per probe
+  top_scores impostors(impostors_to_keep(o.far_targets, n * M));
+  for_each_similarity_tile(
+      pol, p, d,
+      [&](index_t i0, index_t, matrix_view<const T> tile) {
+        for (index_t r0 = 0; r0 < tile.rows; ++r0) {
+          double* b = best.data() + (i0 + r0) * K;
+          for (index_t c = 0; c < tile.cols; ++c) {
+            const double s = static_cast<double>(tile(r0, c));
+            impostors.push(s);
+            if (s <= b[K - 1]) continue;
+            index_t e = K - 1;  // insertion into the descending list
+            while (e > 0 && b[e - 1] < s) {
+              b[e] = b[e - 1];
+              --e;
+            }
+            b[e] = s;
+          }
+        }
+      },
+      o.tiles);
+
+  // Pass 2: the mate pairs, ranked against their probe's list; the genuine scores.
+  megaface_result r;
+  std::vector<index_t> at_rank(std::size_t(K) + 2, 0);
+  std::vector<double> genuine;
+  index_t rank1 = 0;
+  for_each_similarity_tile(
+      pol, p, p,
+      [&](index_t i0, index_t j0, matrix_view<const T> tile) {
+        for (index_t r0 = 0; r0 < tile.rows; ++r0) {
+          const index_t i = i0 + r0;
+          const double* b = best.data() + i * K;
+          for (index_t c = 0; c < tile.cols; ++c) {
+            const index_t j = j0 + c;
+            if (j == i || pl[std::size_t(i)] != pl[std::size_t(j)]) continue;
+            const double s = static_cast<double>(tile(r0, c));
+            index_t above = 0;
+            while (above < K && b[above] >= s) ++above;
+            ++at_rank[std::size_t(above + 1)];
+            rank1 += above == 0;
+            ++r.probe_mate_pairs;
+            if (i < j) genuine.push_back(s);
+          }
+        }
+      },
+      o.tiles);
+  require(r.probe_mate_pairs > 0, "probe_labels",
+          "no identity has two probe images: there is no mate pair to rank");
+  r.rank1 = double(rank1) / double(r.probe_mate_pairs);
+  index_t found = 0;
+  for (index_t k = 1; k <= K; ++k) {
+    found += at_rank[std::size_t(k)];
+    r.cmc.push_back(double(found) / double(r.probe_mate_pairs));
+  }
+  r.genuine = index_t(genuine.size());
+  r.impostor = impostors.count();
+  r.tar_at_far = tar_at_far_at_most(std::move(genuine), impostors, o.far_targets);
+  return r;
+}
+
+}  // namespace unitsface::protocols

@@ -1,0 +1,120 @@
+// unitsface protocols: cosine similarities of two sets of embeddings, one tile at a time, by the
+// backend's matrix product.
+//
+// The rows are L2-normalised once on the host (in double, then stored as T; NaN/Inf and
+// zero-norm rows refused, naming the argument and the row), placed in the policy's memory, and
+// every tile of rows [i0, i0 + tile_rows) x [j0, j0 + tile_cols) is one backends::gemm into a
+// buffer of the policy's memory, copied back and handed to the caller's visitor before the next
+// tile is computed. Memory: the two normalised sets and one tile (tile_rows x tile_cols), never
+// the whole similarity matrix; a protocol reduces each tile as it arrives (best scores per
+// identity, rank counts, bucket counts).
+//
+// Scores that are equal by construction (a row and its copy against a third row) must stay
+// equal for a protocol's ties to be counted as ties: that holds when the backend's product
+// computes an entry the same way wherever it sits in a tile, as the protocol conformance cases
+// (which hold such copies) check on every backend.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "unitsface/backends/primitives.hpp"
+#include "unitsface/core/config.hpp"
+#include "unitsface/core/error.hpp"
+#include "unitsface/core/view.hpp"
+
+namespace unitsface::protocols {
+
+struct tile_options {
+  index_t tile_rows = 512;  ///< rows of the first set per tile
+  index_t tile_cols =
+      8192;  ///< rows of the second set per tile (a 512 x 8192 tile: 32 MiB in double)
+};
+
+namespace detail {
+
+using unitsface::detail::require;
+
+inline void require_tiles(const tile_options& o) {
+  require(o.tile_rows > 0, "tile_rows", "must be > 0");
+  require(o.tile_cols > 0, "tile_cols", "must be > 0");
+}
+
+}  // namespace detail
+
+/// The L2-normalised rows of a host matrix, held in the policy's memory as T.
+template <class T, class Policy>
+class unit_rows {
+ public:
+  /// Normalises `features` (host memory, any element type convertible to double); `name`
+  /// names the argument in errors.
+  template <class E>
+  unit_rows(const Policy& pol, matrix_view<E> features, const char* name)
+      : rows_(features.rows), cols_(features.cols), buf_(backends::make_buffer<T>(pol, 0)) {
+    detail::require(rows_ > 0, name, "has no row");
+    detail::require(cols_ > 0, name, "has no column");
+    std::vector<T> host(static_cast<std::size_t>(rows_ * cols_));
+    for (index_t i = 0; i < rows_; ++i) {
+      double ss = 0;
+      for (index_t c = 0; c < cols_; ++c) {
+        const double x = static_cast<double>(features(i, c));
+        if (!std::isfinite(x)) {
+          throw invalid_argument(
+              name, "row " + std::to_string(i) + " column " + std::to_string(c) + " is not finite");
+        }
+        ss += x * x;
+      }
+      detail::require(ss > 0, name, "row " + std::to_string(i) + " has zero norm");
+      const double n = std::sqrt(ss);
+      for (index_t c = 0; c < cols_; ++c)
+        host[static_cast<std::size_t>(i * cols_ + c)] =
+            static_cast<T>(static_cast<double>(features(i, c)) / n);
+    }
+    buf_ = backends::make_buffer<T>(pol, rows_ * cols_);
+    backends::copy_from_host(pol, host.data(), rows_ * cols_, backends::data_ptr(buf_));
+  }
+
+  index_t rows() const { return rows_; }
+  index_t cols() const { return cols_; }
+  /// The rows in the policy's memory.
+  matrix_view<const T> view() const {
+    return matrix_view<const T>(backends::data_ptr(buf_), rows_, cols_);
+  }
+
+ private:
+  index_t rows_, cols_;
+  decltype(backends::make_buffer<T>(std::declval<const Policy&>(), 0)) buf_;
+};
+
+/// Calls visit(i0, j0, tile) for every tile of the cosine similarities of a's rows with b's
+/// rows, tile(r, c) = cos(a_{i0 + r}, b_{j0 + c}) in host memory (valid during the call).
+/// With `upper` (a and b the same set), only tiles that hold some pair i < j are computed; the
+/// visitor still sees whole tiles and keeps the pairs it wants.
+template <class T, class Policy, class Visit>
+void for_each_similarity_tile(const Policy& pol, const unit_rows<T, Policy>& a,
+                              const unit_rows<T, Policy>& b, Visit&& visit,
+                              const tile_options& o = {}, bool upper = false) {
+  detail::require_tiles(o);
+  detail::require(a.cols() == b.cols(), "features",
+                  "the two sets have different dimensions (" + std::to_string(a.cols()) + " and " +
+                      std::to_string(b.cols()) + ")");
+  const index_t tr = std::min(o.tile_rows, a.rows()), tc = std::min(o.tile_cols, b.rows());
+  auto dev = backends::make_buffer<T>(pol, tr * tc);
+  std::vector<T> host(static_cast<std::size_t>(tr * tc));
+  for (index_t i0 = 0; i0 < a.rows(); i0 += tr) {
+    const index_t nr = std::min(tr, a.rows() - i0);
+    // With `upper`, a tile holds a pair i < j when its last column passes its first row.
+    const index_t j_first = upper ? (i0 + 1) / tc * tc : 0;
+    for (index_t j0 = j_first; j0 < b.rows(); j0 += tc) {
+      const index_t nc = std::min(tc, b.rows() - j0);
+      const matrix_view<T> c(backends::data_ptr(dev), nr, nc);
+      backends::gemm(pol, T(1), a.view().row_block(i0, nr),
+                     backends::transpose(b.view().row_block(j0, nc)), T(0), c);
+      backends::copy_to_host(pol, backends::data_ptr(dev), nr * nc, host.data());
+      visit(i0, j0, matrix_view<const T>(host.data(), nr, nc));
+    }
+  }
+}
+
+}  // namespace unitsface::protocols

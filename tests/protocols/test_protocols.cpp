@@ -1,0 +1,396 @@
+// The protocols module against oracles written differently: the sort-free corner summary
+// (genuine_buckets) and the kept-impostor TAR@FAR (top_scores) against the metrics module's
+// sorted path; identification, MegaFace and all-pairs against brute force over the whole
+// similarity matrix; every result independent of the tile shape; bad input refused by name.
+// Seeded data; values quantised so that ties occur. Host policy (the protocols conformance
+// runner runs the vectors on every backend).
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <map>
+#include <random>
+#include <set>
+#include <vector>
+
+#include "thrown_argument.hpp"
+#include "unitsface/metrics.hpp"
+#include "unitsface/metrics/genuine_buckets.hpp"
+#include "unitsface/protocols.hpp"
+
+using namespace unitsface;
+namespace up = unitsface::protocols;
+namespace um = unitsface::metrics;
+
+namespace {
+
+/// Scores on a grid of 1/64 (ties within and across the classes), genuine shifted up.
+void tied_scores(std::mt19937& rng, index_t P, index_t N, std::vector<double>& s,
+                 std::vector<int>& l) {
+  std::normal_distribution<double> z(0.0, 1.0);
+  for (index_t i = 0; i < P + N; ++i) {
+    const bool g = i < P;
+    s.push_back(std::round((z(rng) + (g ? 1.5 : 0.0)) * 16.0) / 64.0);
+    l.push_back(g ? 1 : 0);
+  }
+}
+
+/// Identities as centres on the sphere, rows = centre + noise, random norms; every third
+/// identity's first row copied under the previous identity's label (exact ties across
+/// identities: a third row scores the same against the row and its copy).
+struct clustered {
+  index_t D;
+  std::vector<double> x;
+  std::vector<long long> label;
+  clustered(std::mt19937& rng, index_t ids, index_t per_id, index_t D_, double noise,
+            long long label_offset = 0)
+      : D(D_) {
+    std::normal_distribution<double> z(0.0, 1.0);
+    std::uniform_real_distribution<double> norm(0.5, 3.0);
+    for (index_t c = 0; c < ids; ++c) {
+      const std::size_t first = x.size();  // this identity's first row
+      std::vector<double> centre(static_cast<std::size_t>(D));
+      for (auto& v : centre) v = z(rng);
+      for (index_t r = 0; r < per_id; ++r) {
+        const double n = norm(rng);
+        for (index_t k = 0; k < D; ++k) x.push_back(n * (centre[std::size_t(k)] + noise * z(rng)));
+        label.push_back(label_offset + c);
+      }
+      if (c % 3 == 2) {  // a copy of this identity's first row, labelled as identity c - 1
+        for (index_t k = 0; k < D; ++k) x.push_back(x[first + std::size_t(k)]);
+        label.push_back(label_offset + c - 1);
+      }
+    }
+  }
+  index_t rows() const { return index_t(label.size()); }
+  matrix_view<const double> view() const { return {x.data(), rows(), D}; }
+  vector_view<const long long> labels() const { return {label.data(), rows()}; }
+};
+
+/// Cosine of rows a_i and b_j computed in double by a plain loop (the oracle's own).
+double cosine(const clustered& a, index_t i, const clustered& b, index_t j) {
+  double d = 0, na = 0, nb = 0;
+  for (index_t k = 0; k < a.D; ++k) {
+    const double u = a.x[std::size_t(i * a.D + k)], v = b.x[std::size_t(j * b.D + k)];
+    d += u * v;
+    na += u * u;
+    nb += v * v;
+  }
+  return d / std::sqrt(na * nb);
+}
+
+const std::vector<up::tile_options> tile_shapes{{1, 1}, {3, 5}, {7, 64}, {512, 8192}};
+
+}  // namespace
+
+TEST_CASE("genuine_buckets: the corners and summary of the sorted path, without sorting impostors",
+          "[protocols][buckets]") {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<double> s;
+    std::vector<int> l;
+    tied_scores(rng, 5 + trial * 7, 300 + trial * 50, s, l);
+    const vector_view<const double> sv(s.data(), index_t(s.size()));
+    const vector_view<const int> lv(l.data(), index_t(l.size()));
+    const um::sorted_scores<double> sorted(sv, lv);
+    std::vector<double> genuine;
+    for (std::size_t i = 0; i < s.size(); ++i)
+      if (l[i] == 1) genuine.push_back(s[i]);
+    um::genuine_buckets whole(genuine), half_a(genuine), half_b(genuine);
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (l[i] == 1) continue;
+      whole.add_impostor(s[i]);
+      (i % 2 ? half_a : half_b).add_impostor(s[i]);
+    }
+    half_a.merge(half_b);
+    std::vector<um::detail::roc_point> want, got, merged;
+    sorted.walk_corners([&](index_t fp, index_t tp, double t) { want.push_back({fp, tp, t}); });
+    whole.walk_corners([&](index_t fp, index_t tp, double t) { got.push_back({fp, tp, t}); });
+    half_a.walk_corners([&](index_t fp, index_t tp, double t) { merged.push_back({fp, tp, t}); });
+    REQUIRE(got.size() == want.size());
+    REQUIRE(merged.size() == want.size());
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      CHECK(got[k].fp == want[k].fp);
+      CHECK(got[k].tp == want[k].tp);
+      CHECK(got[k].threshold == want[k].threshold);
+      CHECK(merged[k].fp == want[k].fp);
+      CHECK(merged[k].threshold == want[k].threshold);
+    }
+    const auto full = um::summarize_verification(sv, lv);
+    const auto corners = um::summarize_corners(whole);
+    CHECK(corners.auc == full.auc);
+    CHECK(corners.eer.eer == full.eer.eer);
+    REQUIRE(corners.at_most.size() == full.at_most.size());
+    for (std::size_t k = 0; k < full.at_most.size(); ++k) {
+      CHECK(corners.at_most[k].tar == full.at_most[k].tar);
+      CHECK(corners.at_most[k].threshold == full.at_most[k].threshold);
+      CHECK(corners.at_most[k].far == full.at_most[k].far);
+    }
+  }
+}
+
+TEST_CASE("top_scores: at-most TAR@FAR from the kept impostors equals the full score set's",
+          "[protocols][top_scores]") {
+  std::mt19937 rng(11);
+  const std::vector<std::vector<double>> target_sets{{1e-3, 1e-2}, {0.05}, {0.2, 0.5}, {1.0}};
+  for (int trial = 0; trial < 12; ++trial) {
+    std::vector<double> s;
+    std::vector<int> l;
+    tied_scores(rng, 20 + trial, 2000 + 37 * trial, s, l);
+    const auto& targets = target_sets[std::size_t(trial) % target_sets.size()];
+    std::vector<double> genuine;
+    index_t N = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) N += l[i] == 0;
+    up::top_scores top(up::impostors_to_keep(targets, N));
+    for (std::size_t i = 0; i < s.size(); ++i)
+      (l[i] == 1 ? genuine.push_back(s[i]) : top.push(s[i]));
+    const auto got = up::tar_at_far_at_most(genuine, top, targets);
+    um::verification_options opt;
+    opt.far_targets = targets;
+    const auto want =
+        um::summarize_verification(vector_view<const double>(s.data(), index_t(s.size())),
+                                   vector_view<const int>(l.data(), index_t(l.size())), opt)
+            .at_most;
+    REQUIRE(got.size() == want.size());
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      CHECK(got[k].tar == want[k].tar);
+      CHECK(got[k].threshold == want[k].threshold);
+      CHECK(got[k].far == want[k].far);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("identification_1toN: brute force over the whole matrix, any tile shape",
+                   "[protocols][identification]", float, double) {
+  std::mt19937 rng(3);
+  const clustered gallery(rng, 12, 2, 8, 0.6);
+  const clustered probes(rng, 18, 2, 8, 0.6);  // identities 12..17 are not in the gallery
+  // Oracle: identity scores by a map, rank by counting, in double from the plain cosine (in
+  // float the scores differ by rounding, so only the double run is compared with it).
+  const index_t Q = probes.rows(), K = 10;
+  std::vector<index_t> rank(std::size_t(Q), 0);
+  std::vector<double> nonmated_top;
+  index_t mated = 0;
+  for (index_t i = 0; i < Q; ++i) {
+    std::map<long long, double> id_score;
+    double top = -INFINITY;
+    for (index_t j = 0; j < gallery.rows(); ++j) {
+      const double s = cosine(probes, i, gallery, j);
+      auto [it, fresh] = id_score.emplace(gallery.label[std::size_t(j)], s);
+      if (!fresh) it->second = std::max(it->second, s);
+      top = std::max(top, s);
+    }
+    const auto truth = id_score.find(probes.label[std::size_t(i)]);
+    if (truth == id_score.end()) {
+      nonmated_top.push_back(top);
+      continue;
+    }
+    ++mated;
+    index_t r = 1;
+    for (const auto& [id, s] : id_score) r += id != truth->first && s >= truth->second;
+    rank[std::size_t(i)] = r;
+  }
+  up::open_set_result first;
+  for (const auto& tiles : tile_shapes) {
+    up::open_set_options o;
+    o.max_rank = K;
+    o.tiles = tiles;
+    const auto r = up::identification_1toN<TestType>(
+        host_policy{}, gallery.view(), gallery.labels(), probes.view(), probes.labels(), o);
+    CHECK(r.mated == mated);
+    CHECK(r.nonmated == Q - mated);
+    if (std::is_same_v<TestType, double>) {
+      for (index_t i = 0; i < Q; ++i)
+        CHECK(r.rank[std::size_t(i)] == std::min(rank[std::size_t(i)], K + 1));
+    }
+    if (first.cmc.empty()) {
+      first = r;
+    } else {  // bit-identical across tile shapes
+      CHECK(r.rank == first.rank);
+      CHECK(r.cmc == first.cmc);
+      CHECK(r.top_score == first.top_score);
+      CHECK(r.true_score == first.true_score);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("megaface_single_mate and all_pairs: brute force, any tile shape",
+                   "[protocols][megaface][all_pairs]", float, double) {
+  std::mt19937 rng(5);
+  const clustered probes(rng, 6, 3, 8, 0.5);
+  const clustered distractors(rng, 150, 1, 8, 0.0, 100);
+  const std::vector<double> targets{0.01, 0.1};
+  // MegaFace oracle: ranks by counting distractors; verification by the sorted metrics path.
+  index_t pairs = 0, rank1 = 0;
+  std::vector<index_t> at_rank(12, 0);
+  std::vector<double> scores;
+  std::vector<int> labels;
+  for (index_t p = 0; p < probes.rows(); ++p) {
+    for (index_t d = 0; d < distractors.rows(); ++d) {
+      scores.push_back(cosine(probes, p, distractors, d));
+      labels.push_back(0);
+    }
+    for (index_t q = 0; q < probes.rows(); ++q) {
+      if (q == p || probes.label[std::size_t(q)] != probes.label[std::size_t(p)]) continue;
+      const double s = cosine(probes, p, probes, q);
+      index_t r = 1;
+      for (index_t d = 0; d < distractors.rows(); ++d) r += cosine(probes, p, distractors, d) >= s;
+      ++pairs;
+      rank1 += r == 1;
+      ++at_rank[std::size_t(std::min<index_t>(r, 11))];
+      if (p < q) {
+        scores.push_back(s);
+        labels.push_back(1);
+      }
+    }
+  }
+  um::verification_options vo;
+  vo.far_targets = targets;
+  const auto want =
+      um::summarize_verification(vector_view<const double>(scores.data(), index_t(scores.size())),
+                                 vector_view<const int>(labels.data(), index_t(labels.size())), vo);
+  // All-pairs oracle: every pair of the probes, sorted path.
+  std::vector<double> ap;
+  std::vector<int> apl;
+  for (index_t i = 0; i < probes.rows(); ++i)
+    for (index_t j = i + 1; j < probes.rows(); ++j) {
+      ap.push_back(cosine(probes, i, probes, j));
+      apl.push_back(probes.label[std::size_t(i)] == probes.label[std::size_t(j)]);
+    }
+  const auto want_ap =
+      um::summarize_verification(vector_view<const double>(ap.data(), index_t(ap.size())),
+                                 vector_view<const int>(apl.data(), index_t(apl.size())), vo);
+  std::vector<double> first_cmc;
+  double first_auc = -1;
+  for (const auto& tiles : tile_shapes) {
+    up::megaface_options o;
+    o.far_targets = targets;
+    o.tiles = tiles;
+    const auto r = up::megaface_single_mate<TestType>(host_policy{}, probes.view(), probes.labels(),
+                                                      distractors.view(), o);
+    CHECK(r.probe_mate_pairs == pairs);
+    CHECK(r.genuine == pairs / 2);
+    CHECK(r.impostor == probes.rows() * distractors.rows());
+    up::all_pairs_options ao;
+    ao.far_targets = targets;
+    ao.tiles = tiles;
+    const auto a = up::all_pairs<TestType>(host_policy{}, probes.view(), probes.labels(), ao);
+    CHECK(a.genuine + a.impostor == index_t(ap.size()));
+    if (std::is_same_v<TestType, double>) {
+      CHECK(r.rank1 == double(rank1) / double(pairs));
+      index_t found = 0;
+      for (index_t k = 1; k <= 10; ++k) {
+        found += at_rank[std::size_t(k)];
+        CHECK(r.cmc[std::size_t(k - 1)] == double(found) / double(pairs));
+      }
+      for (std::size_t k = 0; k < targets.size(); ++k) {
+        CHECK(r.tar_at_far[k].tar == want.at_most[k].tar);
+        CHECK(r.tar_at_far[k].far == want.at_most[k].far);
+        CHECK(r.tar_at_far[k].threshold == Approx(want.at_most[k].threshold).margin(1e-12));
+        CHECK(a.at_most[k].tar == want_ap.at_most[k].tar);
+        CHECK(a.at_most[k].far == want_ap.at_most[k].far);
+      }
+      CHECK(a.auc == Approx(want_ap.auc).margin(1e-12));
+      CHECK(a.eer.eer == Approx(want_ap.eer.eer).margin(1e-12));
+    }
+    if (first_cmc.empty()) {
+      first_cmc = r.cmc;
+      first_auc = a.auc;
+    } else {
+      CHECK(r.cmc == first_cmc);
+      CHECK(a.auc == first_auc);
+    }
+  }
+}
+
+TEST_CASE("ijbc_1to1: template pooling by media, pair scores on the policy", "[protocols][ijbc]") {
+  // Rows (1,0,0), (2,3,0), (0,0,5), (0,0,1). Template 7: media 1 = rows 0 and 2 (their mean),
+  // media 2 = row 3; template 4: row 1 alone (its media id 1 is another template's media).
+  const std::vector<double> f{1, 0, 0, 2, 3, 0, 0, 0, 5, 0, 0, 1};
+  const std::vector<long long> t{7, 4, 7, 7}, m{1, 1, 1, 2}, a{7, 4}, b{4, 7};
+  const std::vector<int> lab{1, 0};
+  const auto r = up::ijbc_1to1<double>(
+      host_policy{}, matrix_view<const double>(f.data(), 4, 3),
+      vector_view<const long long>(t.data(), 4), vector_view<const long long>(m.data(), 4),
+      vector_view<const long long>(a.data(), 2), vector_view<const long long>(b.data(), 2),
+      vector_view<const int>(lab.data(), 2));
+  REQUIRE(r.pooled.ids == std::vector<long long>{4, 7});
+  // Template 7: mean(row 0, row 2) + row 3 = (0.5, 0, 2.5) + (0, 0, 1) = (0.5, 0, 3.5).
+  const double n4 = std::sqrt(13.0), n7 = std::sqrt(12.5);
+  const std::vector<double> want{2 / n4, 3 / n4, 0, 0.5 / n7, 0, 3.5 / n7};
+  REQUIRE(r.pooled.features.size() == want.size());
+  for (std::size_t k = 0; k < want.size(); ++k)
+    CHECK(r.pooled.features[k] == Approx(want[k]).margin(1e-15));
+  REQUIRE(r.scores.size() == 2);
+  CHECK(r.scores[0] == r.scores[1]);
+  CHECK(r.scores[0] == Approx(1.0 / (n4 * n7)).epsilon(1e-14));
+}
+
+TEST_CASE("protocols: bad input is refused, naming the argument", "[protocols][bad_input]") {
+  const std::vector<double> x{1, 0, 0, 1, 1, 1, 0.5, 0.5};
+  const std::vector<long long> two{0, 1}, four{0, 0, 1, 1}, neg{0, -1, 1, 1};
+  const matrix_view<const double> g(x.data(), 4, 2), p(x.data(), 2, 2);
+  const host_policy pol;
+  const auto L = [](const std::vector<long long>& v) {
+    return vector_view<const long long>(v.data(), index_t(v.size()));
+  };
+  CHECK(unitsface::test::thrown_argument([&] {
+          up::identification_1toN<double>(pol, g, L(two), p, L(two));
+        }) == "gallery_labels");
+  CHECK(unitsface::test::thrown_argument([&] {
+          up::identification_1toN<double>(pol, g, L(neg), p, L(two));
+        }) == "gallery_labels");
+  const std::vector<long long> far_away{5, 6};
+  CHECK(unitsface::test::thrown_argument([&] {
+          up::identification_1toN<double>(pol, g, L(four), p, L(far_away));
+        }) == "probe_labels");  // every probe non-mated: the CMC is undefined
+  std::vector<double> bad = x;
+  bad[3] = NAN;
+  CHECK(unitsface::test::thrown_argument([&] {
+          up::identification_1toN<double>(pol, matrix_view<const double>(bad.data(), 4, 2), L(four),
+                                          p, L(two));
+        }) == "gallery");
+  std::vector<double> zero = x;
+  zero[0] = zero[1] = 0;
+  CHECK(unitsface::test::thrown_argument([&] {
+          up::identification_1toN<double>(pol, g, L(four),
+                                          matrix_view<const double>(zero.data(), 2, 2), L(two));
+        }) == "probes");
+  const matrix_view<const double> p1(x.data(), 2, 1);
+  CHECK(unitsface::test::thrown_argument(
+            [&] { up::identification_1toN<double>(pol, g, L(four), p1, L(two)); }) == "probes");
+  up::open_set_options o;
+  o.fpir_targets = {0.0};
+  CHECK(unitsface::test::thrown_argument([&] {
+          up::identification_1toN<double>(pol, g, L(four), p, L(two), o);
+        }) == "fpir_targets");
+  o = {};
+  o.tiles.tile_rows = 0;
+  CHECK(unitsface::test::thrown_argument([&] {
+          up::identification_1toN<double>(pol, g, L(four), p, L(two), o);
+        }) == "tile_rows");
+  up::megaface_options mo;
+  mo.far_targets = {1.5};
+  CHECK(unitsface::test::thrown_argument(
+            [&] { up::megaface_single_mate<double>(pol, g, L(four), p, mo); }) == "far_targets");
+  CHECK(unitsface::test::thrown_argument([&] {
+          up::megaface_single_mate<double>(pol, p, L(two), g);
+        }) == "probe_labels");  // no identity with two images
+  const std::vector<long long> distinct{0, 1, 2, 3};
+  CHECK(unitsface::test::thrown_argument([&] { up::all_pairs<double>(pol, g, L(distinct)); }) ==
+        "labels");  // no genuine pair
+  const std::vector<long long> t{1, 1, 2, 2}, m{1, 2, 3}, pa{1, 3}, pb{2, 2};
+  const std::vector<int> pl{1, 0};
+  const auto V = [](const std::vector<int>& v) {
+    return vector_view<const int>(v.data(), index_t(v.size()));
+  };
+  CHECK(unitsface::test::thrown_argument([&] {
+          up::ijbc_1to1<double>(pol, g, L(t), L(m), L(pa), L(pb), V(pl));
+        }) == "media_ids");
+  const std::vector<long long> m4{1, 2, 3, 4};
+  CHECK(unitsface::test::thrown_argument([&] {
+          up::ijbc_1to1<double>(pol, g, L(t), L(m4), L(pa), L(pb), V(pl));
+        }) == "pairs");  // template 3 has no row
+  CHECK_THROWS_AS(um::genuine_buckets(std::vector<double>{}), invalid_argument);
+  um::genuine_buckets gb(std::vector<double>{0.5});
+  CHECK(unitsface::test::thrown_argument([&] { gb.add_impostor(NAN); }) == "impostor");
+}
