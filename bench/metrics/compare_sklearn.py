@@ -14,7 +14,8 @@ Run with Debian's python3 (python3-sklearn, python3-numpy), after building the b
 3. bench_metrics_run times unitsface's sort + AUC + TAR@FAR on the same file in the same run
    and reports its peak extra memory (VmHWM after minus after loading);
 4. the results are compared (AUC within 1e-9, TAR / threshold / FAR exactly) and the ratio
-   printed. Single-threaded on both sides (OMP/BLAS threads are pinned to 1).
+   printed, for the sorted path and for the sort-free one (metrics/genuine_buckets.hpp: only the
+   genuine scores sorted, the impostors counted; its EER is compared with the sorted path's). Single-threaded on both sides (OMP/BLAS threads are pinned to 1).
 """
 import argparse
 import json
@@ -97,6 +98,14 @@ def main():
           f" (counted {uf['counted_peak_bytes'] / mib:.1f} MiB; input {uf['input_bytes'] / mib:.1f}"
           f" MiB)")
     print(f"unitsface full summary (AUC, pAUC, EER, 3 rules): {uf['seconds_full_summary']:.3f} s")
+    same_buckets = abs(uf["buckets_auc"] - sk_area) <= 1e-9 and abs(uf["buckets_eer"] - uf["eer"]) <= 1e-12
+    for a, b in zip(sk_tars, uf["buckets_tar_at_far"]):
+        same_buckets = same_buckets and a["tar"] == b["tar"] and a["threshold"] == b["threshold"] \
+            and a["far"] == b["far"]
+    ok = ok and same_buckets
+    print(f"unitsface sort-free (genuine sorted, impostors counted; AUC, EER, TAR@FAR): "
+          f"{uf['seconds_buckets'] * 1e3:.1f} ms = {sk_seconds / uf['seconds_buckets']:.0f}x scikit-learn,"
+          f" results agree: {'yes' if same_buckets else 'NO'}")
     print(f"speed-up: {sk_seconds / uf['seconds']:.1f}x   results agree: {'yes' if ok else 'NO'}")
     return 0 if ok else 1
 

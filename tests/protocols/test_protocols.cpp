@@ -23,13 +23,15 @@ namespace um = unitsface::metrics;
 
 namespace {
 
-/// Scores on a grid of 1/64 (ties within and across the classes), genuine shifted up.
+/// Scores on a grid of 1/64 (ties within and across the classes; `tied` false: continuous),
+/// genuine shifted up.
 void tied_scores(std::mt19937& rng, index_t P, index_t N, std::vector<double>& s,
-                 std::vector<int>& l) {
+                 std::vector<int>& l, bool tied = true) {
   std::normal_distribution<double> z(0.0, 1.0);
   for (index_t i = 0; i < P + N; ++i) {
     const bool g = i < P;
-    s.push_back(std::round((z(rng) + (g ? 1.5 : 0.0)) * 16.0) / 64.0);
+    const double v = (z(rng) + (g ? 1.5 : 0.0)) / 4.0;
+    s.push_back(tied ? std::round(v * 64.0) / 64.0 : v);
     l.push_back(g ? 1 : 0);
   }
 }
@@ -88,7 +90,7 @@ TEST_CASE("genuine_buckets: the corners and summary of the sorted path, without 
   for (int trial = 0; trial < 20; ++trial) {
     std::vector<double> s;
     std::vector<int> l;
-    tied_scores(rng, 5 + trial * 7, 300 + trial * 50, s, l);
+    tied_scores(rng, 5 + trial * 7, 300 + trial * 50, s, l, trial % 2 == 0);
     const vector_view<const double> sv(s.data(), index_t(s.size()));
     const vector_view<const int> lv(l.data(), index_t(l.size()));
     const um::sorted_scores<double> sorted(sv, lv);

@@ -7,9 +7,10 @@
 // lowest such score, the threshold of the ROC point that ends the run). Those counts are the
 // corners of the ROC, the same points as sorted_scores::walk_corners gives after sorting
 // everything; AUC, partial AUC, EER and the at-most rule need nothing else. Memory is O(genuine
-// scores), the impostors cost O(log genuine) each and can stream past (from similarity tiles as
-// they are produced), and two bucket sets over the same genuine scores merge by adding counts
-// (shards of the impostor pairs, other threads or processes).
+// scores); an impostor costs O(1) (a grid over the genuine values narrows the binary search to
+// a few values; below every genuine value there is no search at all), so the impostors can
+// stream past (from similarity tiles as they are produced); two bucket sets over the same
+// genuine scores merge by adding counts (shards of the impostor pairs: threads, processes).
 //
 // What corners cannot give: the nearest and interpolated TAR@FAR rules (they look at every
 // impostor threshold) and the EER threshold where the crossing falls inside a run of impostors
@@ -50,15 +51,46 @@ class genuine_buckets {
     equal_.assign(k, 0);
     above_.assign(k + 1, 0);  // above_[k]: between value k - 1 and k; above_[K]: below the last
     above_min_.assign(k + 1, std::numeric_limits<double>::infinity());
+    // A uniform grid over [lowest, highest] genuine value, 4 cells per distinct value: cell b
+    // holds first_[b] = the first value <= hi - b / scale, so a score's value index lies
+    // between the entries of its cell's neighbours and a binary search over a few values (most
+    // often none) finds it.
+    hi_ = values_.front();
+    lo_ = values_.back();
+    const index_t cells = 4 * index_t(k);
+    scale_ = hi_ > lo_ ? double(cells) / (hi_ - lo_) : 0.0;
+    first_.resize(std::size_t(cells) + 2);
+    std::size_t v = 0;
+    for (index_t b = 0; b <= cells + 1; ++b) {
+      const double edge = hi_ - double(b) / scale_;
+      while (v < k && values_[v] > edge) ++v;
+      first_[std::size_t(b)] = index_t(v);
+    }
   }
 
   /// Counts one impostor score (NaN/Inf refused, naming `impostor`).
   void add_impostor(double s) {
     if (!std::isfinite(s)) detail::require_finite_score(s, impostor_, "impostor");
-    // First genuine value <= s (values_ is descending).
-    const auto it = std::lower_bound(values_.begin(), values_.end(), s, std::greater<>());
-    const std::size_t k = std::size_t(it - values_.begin());
-    if (it != values_.end() && *it == s) {
+    // k = the first genuine value <= s (values_ is descending).
+    std::size_t k;
+    if (s < lo_) {  // below every genuine value: the common case, no search
+      k = values_.size();
+    } else if (s > hi_) {
+      k = 0;
+    } else if (scale_ == 0.0) {
+      k = 0;  // one distinct value, and s equals it
+    } else {
+      const index_t cells = index_t(first_.size()) - 2;
+      const index_t b = std::min(cells, index_t((hi_ - s) * scale_));
+      const index_t from = first_[std::size_t(b > 0 ? b - 1 : 0)];
+      const index_t to = first_[std::size_t(std::min(b + 2, cells + 1))];
+      // No genuine value in the cell or its neighbours (most cells): the answer is `from`.
+      k = from == to ? std::size_t(from)
+                     : std::size_t(std::lower_bound(values_.begin() + from, values_.begin() + to, s,
+                                                    std::greater<>()) -
+                                   values_.begin());
+    }
+    if (k < values_.size() && values_[k] == s) {
       ++equal_[k];
     } else {
       ++above_[k];
@@ -106,6 +138,8 @@ class genuine_buckets {
   std::vector<index_t> equal_;  // impostor scores equal to each
   std::vector<index_t> above_;  // impostor scores strictly between value k - 1 (or +inf) and k
   std::vector<double> above_min_;
+  std::vector<index_t> first_;  // the search grid (constructor)
+  double lo_ = 0, hi_ = 0, scale_ = 0;
   index_t genuine_ = 0, impostor_ = 0;
 };
 
