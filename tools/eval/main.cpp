@@ -22,6 +22,7 @@
 #include "pairs_reader.hpp"
 #include "plots.hpp"
 #include "progress.hpp"
+#include "protocols_cli.hpp"
 #include "report.hpp"
 #include "unitsface/core/error.hpp"
 
@@ -130,9 +131,11 @@ int main(int argc, char** argv) {
   std::uint64_t max_pairs = 200'000'000;
   app.add_option("input", scores,
                  "Scores: a CSV file (score,label), or a .npy file of scores; with --pairs or "
-                 "--identities, a 2-D .npy file of embeddings")
-      ->required()
+                 "--identities, a 2-D .npy file of embeddings (required without a subcommand)")
       ->check(CLI::ExistingFile);
+  ue::protocol_args protocol;
+  ue::add_protocol_subcommands(app, protocol);
+  app.require_subcommand(0, 1);
   auto* pairs_opt =
       app.add_option("--pairs", pairs,
                      "Score the pairs of this CSV file (header 'first,second,label'; rows are "
@@ -185,12 +188,26 @@ int main(int argc, char** argv) {
       "  unitsface-eval s.npy --labels l.npy --rule nearest --roc roc.svg --det det.svg\n"
       "  unitsface-eval embeddings.npy --pairs pairs.csv --kfold-mode insightface\n"
       "  unitsface-eval embeddings.npy --identities ids.npy --json report.json\n"
-      "Documentation: docs/eval.md");
+      "  unitsface-eval ijbc feats.npy --templates t.npy --medias m.npy --pairs pairs.csv\n"
+      "  unitsface-eval identify --gallery g.npy --gallery-ids gi.npy --probes p.npy "
+      "--probe-ids pi.npy\n"
+      "  unitsface-eval megaface --probes p.npy --probe-ids pi.npy --distractors d.npy\n"
+      "  unitsface-eval all-pairs feats.npy --identities ids.npy --json report.json\n"
+      "Subcommands: unitsface-eval SUBCOMMAND --help. Documentation: docs/eval.md, "
+      "docs/protocols.md");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // Usage errors share status 2 with malformed input: both mean "fix what you passed".
     return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (const auto subs = app.get_subcommands(); !subs.empty()) {
+    return ue::run_protocol(subs.front()->get_name(), protocol);
+  }
+  if (scores.empty()) {
+    std::cerr << "unitsface-eval: error: an input file (or a subcommand) is required; "
+                 "see --help\n";
+    return 2;
   }
 
   if (folds == 1) {

@@ -25,9 +25,10 @@ struct pair_list {
 };
 
 /// Reads every pair of `in`; `rows`: the embeddings' row count (indices must be below it);
-/// `name` is the file name used in messages.
+/// `name` is the file name used in messages. With `template_ids` the two columns are template
+/// ids (any non-negative integer, checked against the templates by the caller) instead.
 inline pair_list read_pairs_csv(std::istream& in, const std::string& name, std::uint64_t rows,
-                                const read_progress& progress = {}) {
+                                const read_progress& progress = {}, bool template_ids = false) {
   using csv_detail::trim;
   pair_list out;
   std::string line;
@@ -41,9 +42,14 @@ inline pair_list read_pairs_csv(std::istream& in, const std::string& name, std::
     const char* end = text.data() + text.size();
     const auto [ptr, ec] = std::from_chars(text.data(), end, v);
     if (text.empty() || ec == std::errc::invalid_argument || ptr != end) {
-      fail(std::string(field) + " '" + shown(text) + "' is not a row index (0, 1, 2, ...)");
+      fail(std::string(field) + " '" + shown(text) +
+           (template_ids ? "' is not a template id (0, 1, 2, ...)"
+                         : "' is not a row index (0, 1, 2, ...)"));
     }
-    if (ec == std::errc::result_out_of_range || v >= rows) {
+    if (template_ids && (ec == std::errc::result_out_of_range || v > std::uint64_t(INT64_MAX))) {
+      fail(std::string(field) + " " + shown(text) + " is out of the range of int64");
+    }
+    if (!template_ids && (ec == std::errc::result_out_of_range || v >= rows)) {
       fail(std::string(field) + " " + shown(text) + " is out of range: the embeddings have " +
            std::to_string(rows) + " rows");
     }

@@ -14,6 +14,11 @@
 //                                the report's rank-1 / rank-5 / CMC are the brute-force ones
 //   same-report A B              the two reports agree in every field but "input"
 //   same-verification A B        ... and but the embedding-only fields
+//   make-protocol-files VECTORS DIR
+//                                writes the protocol subcommands' inputs (.npy, pair CSV) from
+//                                the protocol vectors, and malformed ones
+//   check-protocol REPORT VECTOR a protocol subcommand's report against the vector's expected
+//                                values (counts exact, values 1e-9)
 // Written in C++ so that the tests need neither Python nor numpy.
 #include <algorithm>
 #include <cmath>
@@ -22,6 +27,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -374,6 +380,98 @@ int same_report(const std::string& a_path, const std::string& b_path,
 
 }  // namespace
 
+/// The inputs of the protocol subcommands, from the protocol vectors in VECTORS: for each case
+/// <name>_<field>.npy (features as float64, ids as int64) and, for IJB-C, <name>_pairs.csv; and
+/// the malformed inputs the protocol tests refuse.
+int make_protocol_files(const std::string& vectors, const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  auto mat = [](const json& rows) {
+    return matrix_npy(rows.get<std::vector<std::vector<double>>>(), false);
+  };
+  auto ids = [](const json& v) {
+    const auto x = v.get<std::vector<long long>>();
+    std::string shape = "(";  // appended, not concatenated: g++ 12 -O3 warns (-Wrestrict)
+    shape += std::to_string(x.size());
+    shape += ",)";
+    return npy(dict("<i8", shape), ints(x, 8));
+  };
+  for (const char* name :
+       {"ijbc_small", "ident_open_set", "ident_multi_entry", "megaface_small", "all_pairs_1500"}) {
+    const json c = json::parse(std::ifstream(vectors + "/" + name + ".json"));
+    const std::string base = dir + "/" + name;
+    for (const char* f : {"features", "gallery", "probes", "probe_features", "distractors"})
+      if (c.contains(f)) write(base + "_" + f + ".npy", mat(c.at(f)));
+    for (const char* f : {"templates", "medias", "gallery_labels", "probe_labels", "labels"})
+      if (c.contains(f)) write(base + "_" + f + ".npy", ids(c.at(f)));
+    if (c.contains("pairs")) {
+      std::string out = "first,second,label\n";
+      const auto& lab = c.at("pair_labels");
+      for (std::size_t k = 0; k < c.at("pairs").size(); ++k) {
+        out += std::to_string(c.at("pairs")[k][0].get<long long>()) + "," +
+               std::to_string(c.at("pairs")[k][1].get<long long>()) + "," +
+               std::to_string(lab[k].get<int>()) + "\n";
+      }
+      write(base + "_pairs.csv", out);
+      // Malformed: a pair naming a template that has no row; a pair of non-numbers.
+      std::string unknown = "first,second,label\n";
+      unknown += std::to_string(c.at("pairs")[0][0].get<long long>());
+      unknown += ",987654321,1\n";
+      write(base + "_pairs_unknown.csv", unknown);
+      write(base + "_pairs_text.csv", "first,second,label\nA,B,1\n");
+    }
+  }
+  // Ids of the wrong length, negative ids, features of another dimension, two ids for them,
+  // 100 distinct ids (for a 100-row set: no genuine pair).
+  write(dir + "/ids_short.npy", npy(dict("<i8", "(3,)"), ints({0, 1, 2}, 8)));
+  write(dir + "/ids_negative.npy", npy(dict("<i8", "(2,)"), ints({0, -1}, 8)));
+  write(dir + "/features_d3.npy", matrix_npy({{1, 0, 0}, {0, 1, 0}}, false));
+  write(dir + "/ids_two.npy", npy(dict("<i8", "(2,)"), ints({0, 1}, 8)));
+  std::vector<long long> distinct(100);
+  for (std::size_t i = 0; i < distinct.size(); ++i) distinct[i] = static_cast<long long>(i);
+  write(dir + "/ids_distinct_100.npy", npy(dict("<i8", "(100,)"), ints(distinct, 8)));
+  return 0;
+}
+
+/// Every field of the vector's `expected` against the report's field of the same key (ids and
+/// counts exactly, every value within 1e-9; an "inf" threshold must be null).
+int check_protocol(const std::string& report_path, const std::string& vector_path) {
+  const json r = json::parse(std::ifstream(report_path));
+  const json e = json::parse(std::ifstream(vector_path)).at("expected");
+  bool ok = true;
+  std::size_t compared = 0;
+  std::function<void(const json&, const json&, const std::string&)> walk =
+      [&](const json& got, const json& want, const std::string& at) {
+        if (want.is_object()) {
+          for (const auto& item : want.items()) {
+            if (!got.is_object() || !got.contains(item.key())) {
+              std::cerr << at << "." << item.key() << ": missing from the report\n";
+              ok = false;
+              continue;
+            }
+            walk(got.at(item.key()), item.value(), at + "." + item.key());
+          }
+        } else if (want.is_array()) {
+          if (!got.is_array() || got.size() != want.size()) {
+            std::cerr << at << ": got " << got.dump() << ", want " << want.dump() << "\n";
+            ok = false;
+            return;
+          }
+          for (std::size_t i = 0; i < want.size(); ++i)
+            walk(got[i], want[i], at + "[" + std::to_string(i) + "]");
+        } else {
+          ok = close(got, want, at) && ok;
+          ++compared;
+        }
+      };
+  // The per-template and per-pair values are the library's results (checked by
+  // conformance_protocols), not the report's.
+  json expected = e;
+  for (const char* key : {"template_ids", "template_features", "scores"}) expected.erase(key);
+  walk(r, expected, "report");
+  std::cerr << compared << " values compared\n";
+  return ok && compared > 0 ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   try {
     const std::vector<std::string> a(argv + 1, argv + argc);
@@ -383,6 +481,8 @@ int main(int argc, char** argv) {
     if (a.size() == 3 && a[0] == "check-kfold") return check_kfold(a[1], a[2]);
     if (a.size() == 3 && a[0] == "check-identification") return check_identification(a[1], a[2]);
     if (a.size() == 3 && a[0] == "same-report") return same_report(a[1], a[2], {"input"});
+    if (a.size() == 3 && a[0] == "make-protocol-files") return make_protocol_files(a[1], a[2]);
+    if (a.size() == 3 && a[0] == "check-protocol") return check_protocol(a[1], a[2]);
     if (a.size() == 3 && a[0] == "same-verification") {
       // Scores from embeddings and the helper's cosines differ in the last bits: thresholds
       // agree to 1e-12, rates exactly unless two scores swap places.
@@ -394,6 +494,7 @@ int main(int argc, char** argv) {
   }
   std::cerr << "usage: eval_test_helper make-files VECTOR DIR | make-embedding-files LFW DIR |"
                " check-vector REPORT VECTOR RULE | check-kfold REPORT LFW |"
-               " check-identification REPORT EXPECTED | same-report A B | same-verification A B\n";
+               " check-identification REPORT EXPECTED | same-report A B | same-verification A B |"
+               " make-protocol-files VECTORS DIR | check-protocol REPORT VECTOR\n";
   return 2;
 }
