@@ -396,3 +396,55 @@ TEST_CASE("protocols: bad input is refused, naming the argument", "[protocols][b
   um::genuine_buckets gb(std::vector<double>{0.5});
   CHECK(unitsface::test::thrown_argument([&] { gb.add_impostor(NAN); }) == "impostor");
 }
+
+TEMPLATE_TEST_CASE("clustered_embeddings: the genuine cosine asked for, impostors near 0, seeded",
+                   "[protocols][synthetic]", float, double) {
+  for (double want : {0.3, 0.6, 0.9}) {
+    up::synthetic_options o;
+    o.identities = 30;
+    o.per_identity = 8;
+    o.dim = 256;
+    o.genuine_cosine = want;
+    o.first_label = 7;
+    const auto s = up::clustered_embeddings<TestType>(o);
+    REQUIRE(s.rows() == 240);
+    CHECK(s.labels.front() == 7);
+    CHECK(s.labels.back() == 36);
+    double g = 0, i = 0;
+    index_t ng = 0, ni = 0;
+    for (index_t a = 0; a < s.rows(); ++a) {
+      for (index_t b = a + 1; b < s.rows(); ++b) {
+        double ab = 0, aa = 0, bb = 0;
+        for (index_t k = 0; k < s.dim; ++k) {
+          const double u = double(s.features[std::size_t(a * s.dim + k)]);
+          const double v = double(s.features[std::size_t(b * s.dim + k)]);
+          ab += u * v;
+          aa += u * u;
+          bb += v * v;
+        }
+        const double c = ab / std::sqrt(aa * bb);
+        if (s.labels[std::size_t(a)] == s.labels[std::size_t(b)]) {
+          g += c;
+          ++ng;
+        } else {
+          i += c;
+          ++ni;
+        }
+      }
+    }
+    CHECK(g / double(ng) == Approx(want).margin(0.02));
+    CHECK(std::abs(i / double(ni)) < 0.02);
+    const auto again = up::clustered_embeddings<TestType>(o);
+    CHECK(again.features == s.features);
+    o.seed = 2;
+    CHECK(up::clustered_embeddings<TestType>(o).features != s.features);
+  }
+  up::synthetic_options bad;
+  bad.genuine_cosine = 1.0;
+  CHECK(unitsface::test::thrown_argument([&] { up::clustered_embeddings<TestType>(bad); }) ==
+        "genuine_cosine");
+  bad = {};
+  bad.dim = 0;
+  CHECK(unitsface::test::thrown_argument([&] { up::clustered_embeddings<TestType>(bad); }) ==
+        "dim");
+}

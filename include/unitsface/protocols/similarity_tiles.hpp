@@ -4,10 +4,10 @@
 // The rows are L2-normalised once on the host (in double, then stored as T; NaN/Inf and
 // zero-norm rows refused, naming the argument and the row), placed in the policy's memory, and
 // every tile of rows [i0, i0 + tile_rows) x [j0, j0 + tile_cols) is one backends::gemm into a
-// buffer of the policy's memory, copied back and handed to the caller's visitor before the next
-// tile is computed. Memory: the two normalised sets and one tile (tile_rows x tile_cols), never
-// the whole similarity matrix; a protocol reduces each tile as it arrives (best scores per
-// identity, rank counts, bucket counts).
+// buffer of the policy's memory, handed to the caller's visitor (copied to the host first when
+// the policy's memory is not the host's) before the next tile is computed. Memory: the two
+// normalised sets and one tile (tile_rows x tile_cols), never the whole similarity matrix; a
+// protocol reduces each tile as it arrives (best scores per identity, rank counts, bucket counts).
 //
 // Scores that are equal by construction (a row and its copy against a third row) must stay
 // equal for a protocol's ties to be counted as ties: that holds when the backend's product
@@ -100,8 +100,16 @@ void for_each_similarity_tile(const Policy& pol, const unit_rows<T, Policy>& a,
                   "the two sets have different dimensions (" + std::to_string(a.cols()) + " and " +
                       std::to_string(b.cols()) + ")");
   const index_t tr = std::min(o.tile_rows, a.rows()), tc = std::min(o.tile_cols, b.rows());
+  // A policy whose memory is the host's hands its own buffer to the visitor (no copy).
+  constexpr bool in_host_memory = [] {
+    if constexpr (requires { Policy::host_memory; }) {
+      return bool(Policy::host_memory);
+    } else {
+      return false;
+    }
+  }();
   auto dev = backends::make_buffer<T>(pol, tr * tc);
-  std::vector<T> host(static_cast<std::size_t>(tr * tc));
+  std::vector<T> host(in_host_memory ? 0 : static_cast<std::size_t>(tr * tc));
   for (index_t i0 = 0; i0 < a.rows(); i0 += tr) {
     const index_t nr = std::min(tr, a.rows() - i0);
     // With `upper`, a tile holds a pair i < j when its last column passes its first row.
@@ -111,8 +119,12 @@ void for_each_similarity_tile(const Policy& pol, const unit_rows<T, Policy>& a,
       const matrix_view<T> c(backends::data_ptr(dev), nr, nc);
       backends::gemm(pol, T(1), a.view().row_block(i0, nr),
                      backends::transpose(b.view().row_block(j0, nc)), T(0), c);
-      backends::copy_to_host(pol, backends::data_ptr(dev), nr * nc, host.data());
-      visit(i0, j0, matrix_view<const T>(host.data(), nr, nc));
+      const T* out = backends::data_ptr(dev);
+      if constexpr (!in_host_memory) {
+        backends::copy_to_host(pol, backends::data_ptr(dev), nr * nc, host.data());
+        out = host.data();
+      }
+      visit(i0, j0, matrix_view<const T>(out, nr, nc));
     }
   }
 }
