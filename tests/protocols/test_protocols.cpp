@@ -357,6 +357,11 @@ TEST_CASE("protocols: bad input is refused, naming the argument", "[protocols][b
           up::identification_1toN<double>(pol, g, L(four),
                                           matrix_view<const double>(zero.data(), 2, 2), L(two));
         }) == "probes");
+  const std::vector<double> huge{1e200, 1e200, 1, 0, 0, 1, 1, 1};
+  CHECK(unitsface::test::thrown_argument([&] {
+          up::identification_1toN<double>(pol, matrix_view<const double>(huge.data(), 4, 2),
+                                          L(four), p, L(two));
+        }) == "gallery");  // its squared norm overflows
   const matrix_view<const double> p1(x.data(), 2, 1);
   CHECK(unitsface::test::thrown_argument(
             [&] { up::identification_1toN<double>(pol, g, L(four), p1, L(two)); }) == "probes");

@@ -15,8 +15,10 @@
 // (which hold such copies) check on every backend.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "unitsface/backends/primitives.hpp"
@@ -66,6 +68,8 @@ class unit_rows {
         ss += x * x;
       }
       detail::require(ss > 0, name, "row " + std::to_string(i) + " has zero norm");
+      detail::require(std::isfinite(ss), name,
+                      "row " + std::to_string(i) + " has a norm beyond the range of double");
       const double n = std::sqrt(ss);
       for (index_t c = 0; c < cols_; ++c)
         host[static_cast<std::size_t>(i * cols_ + c)] =
