@@ -15,6 +15,7 @@
 #include "thrown_argument.hpp"
 #include "unitsface/metrics.hpp"
 #include "unitsface/metrics/genuine_buckets.hpp"
+#include "unitsface/metrics/histogram_refinement.hpp"
 #include "unitsface/protocols.hpp"
 
 using namespace unitsface;
@@ -161,6 +162,44 @@ TEST_CASE("top_scores: at-most TAR@FAR from the kept impostors equals the full s
   }
 }
 
+TEST_CASE("histogram_refinement: exact at-most TAR@FAR from a histogram and two bins per target",
+          "[protocols][histogram]") {
+  std::mt19937 rng(13);
+  const std::vector<double> targets{1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5, 1.0};
+  for (int trial = 0; trial < 24; ++trial) {
+    std::vector<double> s;
+    std::vector<int> l;
+    tied_scores(rng, 30 + 5 * trial, 3000, s, l, trial % 2 == 0);
+    for (auto& x : s) x = std::clamp(x, -1.0, 1.0);
+    const index_t bins = std::vector<index_t>{4, 64, 65536}[std::size_t(trial) % 3];
+    um::score_histogram h(bins, -1.0, 1.0);
+    for (std::size_t i = 0; i < s.size(); ++i) h.add(s[i], l[i] == 1);
+    um::histogram_refinement refine(h, targets);
+    for (std::size_t i = 0; i < s.size(); ++i) refine.add(s[i], l[i] == 1);
+    const auto got = refine.results();
+    um::verification_options opt;
+    opt.far_targets = targets;
+    const auto want =
+        um::summarize_verification(vector_view<const double>(s.data(), index_t(s.size())),
+                                   vector_view<const int>(l.data(), index_t(l.size())), opt)
+            .at_most;
+    REQUIRE(got.size() == want.size());
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      CHECK(got[k].tar == want[k].tar);
+      CHECK(got[k].threshold == want[k].threshold);
+      CHECK(got[k].far == want[k].far);
+    }
+  }
+  // A second pass that gives other scores than the first is refused.
+  um::score_histogram h(4, -1.0, 1.0);
+  h.add(0.9, true);
+  h.add(0.1, false);
+  h.add(0.2, false);
+  um::histogram_refinement refine(h, {0.5});
+  refine.add(0.9, true);
+  CHECK_THROWS_AS(refine.results(), invalid_argument);
+}
+
 TEMPLATE_TEST_CASE("identification_1toN: brute force over the whole matrix, any tile shape",
                    "[protocols][identification]", float, double) {
   std::mt19937 rng(3);
@@ -293,6 +332,16 @@ TEMPLATE_TEST_CASE("megaface_single_mate and all_pairs: brute force, any tile sh
       }
       CHECK(a.auc == Approx(want_ap.auc).margin(1e-12));
       CHECK(a.eer.eer == Approx(want_ap.eer.eer).margin(1e-12));
+      // Through a histogram: TAR@FAR still exact, AUC and EER within its bins.
+      const auto hg = up::all_pairs_histogram<TestType>(host_policy{}, probes.view(),
+                                                        probes.labels(), ao, 4096);
+      for (std::size_t k = 0; k < targets.size(); ++k) {
+        CHECK(hg.at_most[k].tar == want_ap.at_most[k].tar);
+        CHECK(hg.at_most[k].far == want_ap.at_most[k].far);
+        CHECK(hg.at_most[k].threshold == a.at_most[k].threshold);  // the same scores
+      }
+      CHECK(hg.auc == Approx(want_ap.auc).margin(2e-3));
+      CHECK(hg.histogram.genuine_total() == a.genuine);
     }
     if (first_cmc.empty()) {
       first_cmc = r.cmc;

@@ -34,6 +34,8 @@ struct protocol_args {
       distractors, identities, json_path;
   index_t max_rank = 10;
   std::vector<double> targets;  ///< FAR (FPIR for identify) targets; empty: the protocol's
+  index_t bins = 0;             ///< all-pairs: > 0 goes through a histogram of that many bins
+  std::string histogram_path;   ///< all-pairs with bins: where to save the histogram blob
 };
 
 /// The four subcommands, added to `app`; the chosen one is the app's parsed subcommand.
@@ -117,6 +119,14 @@ inline void add_protocol_subcommands(CLI::App& app, protocol_args& a) {
       ->required()
       ->check(CLI::ExistingFile);
   targets(all, "--far", "FAR targets, comma-separated (default 1e-6,...,1e-2)");
+  all->add_option("--bins", a.bins,
+                  "Go through a histogram of this many bins over [-1, 1] instead of keeping the "
+                  "genuine scores (memory O(bins) for sets with very many genuine pairs): AUC "
+                  "and EER within one bin, TAR at FAR still exact (a second pass)")
+      ->check(CLI::Range(index_t(1), index_t(1) << 26));
+  all->add_option("--save-histogram", a.histogram_path,
+                  "With --bins: write the histogram as a binary blob "
+                  "(metrics::score_histogram::save; load() reads it, merge() adds another)");
   json_opt(all);
 }
 
@@ -201,6 +211,7 @@ inline int run_protocol(const std::string& name, const protocol_args& a) {
   namespace up = unitsface::protocols;
   const host_policy pol;
   nlohmann::json report = {{"protocol", name}};
+  std::vector<output_file> extra;  // files other than the report
   std::ostringstream table;
   std::string input;
   try {
@@ -276,14 +287,34 @@ inline int run_protocol(const std::string& name, const protocol_args& a) {
       const auto ids = pd::ids(a.identities, f.rows, a.features);
       up::all_pairs_options o;
       if (!a.targets.empty()) o.far_targets = a.targets;
-      const auto r = up::all_pairs<double>(pol, pd::view(f), pd::view(ids), o);
+      metrics::corner_summary r;
+      if (a.bins > 0) {
+        auto h = up::all_pairs_histogram<double>(pol, pd::view(f), pd::view(ids), o, a.bins);
+        r.genuine = h.histogram.genuine_total();
+        r.impostor = h.histogram.impostor_total();
+        r.auc = h.auc;
+        r.eer = h.eer;
+        r.at_most = h.at_most;
+        report["bins"] = a.bins;
+        if (!a.histogram_path.empty()) {
+          std::ostringstream blob;
+          h.histogram.save(blob);
+          extra.push_back({a.histogram_path, blob.str()});
+        }
+      } else {
+        if (!a.histogram_path.empty()) {
+          throw input_error("--save-histogram needs --bins (the exact path keeps no histogram)");
+        }
+        r = up::all_pairs<double>(pol, pd::view(f), pd::view(ids), o);
+      }
       report["n_genuine"] = r.genuine;
       report["n_impostor"] = r.impostor;
       report["auc"] = r.auc;
       report["eer"] = r.eer.eer;
       report["tar_at_far_at_most"] = pd::rates(r.at_most);
-      table << "All pairs: " << r.genuine << " genuine, " << r.impostor << " impostor\n  AUC "
-            << r.auc << "  EER " << r.eer.eer << "\n"
+      table << "All pairs: " << r.genuine << " genuine, " << r.impostor << " impostor"
+            << (a.bins > 0 ? " (through " + std::to_string(a.bins) + " bins)" : std::string())
+            << "\n  AUC " << r.auc << "  EER " << r.eer.eer << "\n"
             << pd::table_rates(report["tar_at_far_at_most"], "tar", "far");
     }
   } catch (const input_error& err) {
@@ -309,9 +340,10 @@ inline int run_protocol(const std::string& name, const protocol_args& a) {
     std::cerr << "unitsface-eval: error: " << input << ": out of memory\n";
     return 1;
   }
-  if (!a.json_path.empty()) {
+  if (!a.json_path.empty()) extra.push_back({a.json_path, report.dump(2) + "\n"});
+  if (!extra.empty()) {
     try {
-      write_all({{a.json_path, report.dump(2) + "\n"}});
+      write_all(extra);
     } catch (const output_error& err) {
       std::cerr << "unitsface-eval: error: " << err.what() << "\n";
       return 1;

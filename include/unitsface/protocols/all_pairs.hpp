@@ -6,6 +6,12 @@
 // every impostor score into the buckets of the sorted genuine scores (metrics::genuine_buckets),
 // which give the exact AUC, EER and at-most TAR@FAR. Memory O(genuine + tile); the products are
 // computed twice (2x the floor of one pass), against storing or sorting 10^12 impostor scores.
+//
+// all_pairs_histogram, for sets whose genuine pairs are too many to keep as well: the first
+// pass bins every score into a metrics::score_histogram (mergeable, serialisable: the AUC and
+// EER within one bin, see score_histogram.hpp); the second keeps only the scores of the bins
+// that decide each FAR target (metrics::histogram_refinement), so the at-most TAR@FAR is
+// exact. Memory O(bins + the scores of two bins per target + tile).
 #pragma once
 
 #include <string>
@@ -15,6 +21,8 @@
 #include "unitsface/core/error.hpp"
 #include "unitsface/core/view.hpp"
 #include "unitsface/metrics/genuine_buckets.hpp"
+#include "unitsface/metrics/histogram_refinement.hpp"
+#include "unitsface/metrics/score_histogram.hpp"
 #include "unitsface/protocols/identification.hpp"
 #include "unitsface/protocols/similarity_tiles.hpp"
 
@@ -59,6 +67,50 @@ metrics::corner_summary all_pairs(const Policy& pol, matrix_view<E> features, ve
                            }),
                            o.tiles, true);
   return metrics::summarize_corners(buckets, o.far_targets);
+}
+
+struct all_pairs_histogram_result {
+  metrics::score_histogram histogram;  ///< every pair's score, by class
+  double auc = 0;                      ///< from the histogram: within one bin (score_histogram.hpp)
+  metrics::eer_result eer;             ///< from the histogram: within one bin
+  std::vector<metrics::tar_at_far_result> at_most;  ///< exact (histogram_refinement)
+};
+
+/// All-pairs verification through a histogram of `bins` bins over [-1, 1] and a refining pass.
+template <class T, class Policy, class E, class L>
+all_pairs_histogram_result all_pairs_histogram(const Policy& pol, matrix_view<E> features,
+                                               vector_view<L> labels,
+                                               const all_pairs_options& o = {},
+                                               index_t bins = 65536) {
+  metrics::detail::require_far_targets(o.far_targets, "far_targets");
+  unitsface::detail::require_size("labels", labels.size(), features.rows);
+  const auto lab = detail::labels_of(labels, "labels");
+  const unit_rows<T, Policy> f(pol, features, "features");
+  unitsface::detail::require(f.rows() >= 2, "features", "needs at least two rows");
+  all_pairs_histogram_result r{metrics::score_histogram(bins, -1.0, 1.0), 0.0, {}, {}};
+  auto pairs = [&](auto&& use) {
+    return [&, use](index_t i0, index_t j0, matrix_view<const T> tile) mutable {
+      for (index_t r0 = 0; r0 < tile.rows; ++r0) {
+        const index_t i = i0 + r0;
+        const index_t c0 = i + 1 > j0 ? i + 1 - j0 : 0;
+        for (index_t c = c0; c < tile.cols; ++c)
+          use(lab[std::size_t(i)] == lab[std::size_t(j0 + c)], static_cast<double>(tile(r0, c)));
+      }
+    };
+  };
+  for_each_similarity_tile(pol, f, f, pairs([&](bool same, double s) { r.histogram.add(s, same); }),
+                           o.tiles, true);
+  unitsface::detail::require(r.histogram.genuine_total() > 0, "labels",
+                             "no two rows share a label: there is no genuine pair");
+  metrics::histogram_refinement refine(r.histogram, o.far_targets);
+  for_each_similarity_tile(pol, f, f, pairs([&](bool same, double s) {
+                             if (refine.wants(r.histogram.bin_of(s))) refine.add(s, same);
+                           }),
+                           o.tiles, true);
+  r.auc = r.histogram.auc();
+  r.eer = r.histogram.eer();
+  r.at_most = refine.results();
+  return r;
 }
 
 }  // namespace unitsface::protocols

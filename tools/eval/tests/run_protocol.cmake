@@ -2,7 +2,9 @@
 # files eval.make_protocol_files wrote), NAME (the case), ARGS (the subcommand and its
 # arguments, space-separated, with @DIR@ for DIR), and either
 #   VECTOR   the report (--json) must match the vector's expected values (check-protocol), or
-#   EXPECT   exit status 2, a message matching EXPECT, and no report written.
+#   EXPECT   exit status 2, a message matching EXPECT, and no report written;
+# TOL: the tolerance of AUC and EER (a histogram's bins), and BLOB: a file the run must have
+# written as a score_histogram blob.
 cmake_minimum_required(VERSION 3.25)
 string(REPLACE "@DIR@" "${DIR}" args "${ARGS}")
 separate_arguments(args UNIX_COMMAND "${args}")
@@ -26,9 +28,16 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "unitsface-eval ${args}: exit status ${rc}\n${out}\n${err}")
 endif()
 message(STATUS "${out}")
-execute_process(COMMAND ${HELPER} check-protocol ${report} ${VECTOR} RESULT_VARIABLE rc
+execute_process(COMMAND ${HELPER} check-protocol ${report} ${VECTOR} ${TOL} RESULT_VARIABLE rc
                 ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "the report differs from ${VECTOR}:\n${err}")
 endif()
 message(STATUS "${err}")
+if(DEFINED BLOB)
+  string(REPLACE "@DIR@" "${DIR}" blob "${BLOB}")
+  file(READ ${blob} magic LIMIT 8 HEX)
+  if(NOT magic STREQUAL "5546484953543031")  # "UFHIST01"
+    message(FATAL_ERROR "${blob} is not a score_histogram blob")
+  endif()
+endif()
