@@ -23,6 +23,7 @@
 
 #include "backend_registry.hpp"
 #include "conformance_case.hpp"
+#include "conformance_run.hpp"
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/losses.hpp"
 

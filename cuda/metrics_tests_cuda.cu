@@ -20,6 +20,7 @@
 
 #include "backend_registry.hpp"
 #include "conformance_case.hpp"
+#include "conformance_run.hpp"
 #include "unitsface/metrics.hpp"
 #include "unitsface/metrics/device/verification.hpp"
 #include "unitsface/protocols.hpp"

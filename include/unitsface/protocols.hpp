@@ -13,4 +13,3 @@
 #include "unitsface/protocols/megaface.hpp"
 #include "unitsface/protocols/similarity_tiles.hpp"
 #include "unitsface/protocols/synthetic.hpp"
-#include "unitsface/protocols/top_scores.hpp"

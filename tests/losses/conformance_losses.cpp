@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "backend_registry.hpp"
+#include "conformance_run.hpp"
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/losses.hpp"
 
@@ -398,45 +399,14 @@ case_report run_case(const Policy& pol, const json& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string folder = UNITSFACE_DEFAULT_VECTORS_DIR;
-  std::string backend = "eigen";
-  long expect_cases = -1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--backend" && i + 1 < argc) {
-      backend = argv[++i];
-    } else if (a == "--expect-cases" && i + 1 < argc) {
-      expect_cases = std::stol(argv[++i]);
-    } else if (a == "--help" || a == "-h") {
-      std::cout << "usage: conformance_losses [FOLDER] [--backend NAME] [--expect-cases N]\n"
-                   "backends built:";
-      for (const auto& b : unitsface::test::built_backends()) std::cout << ' ' << b;
-      std::cout << '\n';
-      return 0;
-    } else if (!a.empty() && a[0] == '-') {
-      std::cerr << "conformance_losses: unknown option " << a << '\n';
-      return 2;
-    } else {
-      folder = a;
-    }
+  unitsface::test::conformance_run run{UNITSFACE_DEFAULT_VECTORS_DIR, "eigen"};
+  if (const int status = unitsface::test::start_conformance("conformance_losses", argc, argv, run);
+      status >= 0) {
+    return status;
   }
-  const auto names = unitsface::test::built_backends();
-  if (std::find(names.begin(), names.end(), backend) == names.end()) {
-    std::cerr << "conformance_losses: backend '" << backend << "' is not built here (built:";
-    for (const auto& b : names) std::cerr << ' ' << b;
-    std::cerr << ")\n";
-    return 2;
-  }
-  std::vector<std::filesystem::path> files;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(folder, ec))
-    if (e.is_regular_file() && e.path().extension() == ".json") files.push_back(e.path());
-  if (ec) {
-    std::cerr << "conformance_losses: cannot read folder " << folder << ": " << ec.message()
-              << '\n';
-    return 2;
-  }
-  std::sort(files.begin(), files.end());
+  const std::string& backend = run.backend;
+  const auto& files = run.files;
+  const std::string& folder = run.folder;
   int passed = 0, failed = 0;
   std::cout << "conformance_losses: " << files.size() << " case(s) in " << folder << ", backend "
             << backend << '\n';
@@ -467,10 +437,5 @@ int main(int argc, char** argv) {
     if (!rep.error.empty()) std::printf(" error: %s", rep.error.c_str());
     std::printf("\n");
   }
-  if (expect_cases >= 0 && static_cast<long>(files.size()) != expect_cases) {
-    std::printf("expected %ld case(s), found %zu\n", expect_cases, files.size());
-    failed += 1;
-  }
-  std::printf("%d passed, %d failed\n", passed, failed);
-  return failed == 0 && passed > 0 ? 0 : 1;
+  return unitsface::test::finish_conformance("conformance_losses", run, passed, failed);
 }

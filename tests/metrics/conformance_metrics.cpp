@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "backend_registry.hpp"
+#include "conformance_run.hpp"
 #include "unitsface/metrics.hpp"
 #if defined(UNITSFACE_WITH_THRUST_CPP) || defined(UNITSFACE_WITH_THRUST_OMP) || \
     defined(UNITSFACE_WITH_SIMULATED_DEVICE) || defined(UNITSFACE_WITH_CUDA)
@@ -44,29 +45,14 @@
 #define UNITSFACE_METRICS_VECTORS_DIR "tests/data/vectors/metrics"
 #endif
 
-namespace fs = std::filesystem;
 using json = nlohmann::json;
 namespace um = unitsface::metrics;
 using unitsface::index_t;
 
 namespace {
 
-double num(const json& j) {
-  if (j.is_string()) {
-    const std::string s = j.get<std::string>();
-    if (s == "inf" || s == "Infinity") return std::numeric_limits<double>::infinity();
-    if (s == "-inf" || s == "-Infinity") return -std::numeric_limits<double>::infinity();
-    if (s == "nan" || s == "NaN") return std::numeric_limits<double>::quiet_NaN();
-    throw std::runtime_error("unexpected string value '" + s + "'");
-  }
-  return j.get<double>();
-}
-
-std::vector<double> nums(const json& j) {
-  std::vector<double> v;
-  for (const auto& x : j) v.push_back(num(x));
-  return v;
-}
+using unitsface::test::json_number;
+using unitsface::test::json_numbers;
 
 /// One field's comparison: error as the README defines it, with its tolerance.
 struct field {
@@ -133,7 +119,8 @@ struct report {
 /// reference value is informative there.
 void check_eer_threshold(const json& e, double got, report& rep) {
   const json& roc = e.at("roc_full");
-  const auto fpr = nums(roc.at("fpr")), tpr = nums(roc.at("tpr")), thr = nums(roc.at("thresholds"));
+  const auto fpr = json_numbers(roc.at("fpr")), tpr = json_numbers(roc.at("tpr")),
+             thr = json_numbers(roc.at("thresholds"));
   std::size_t i = 0;
   while (i + 1 < fpr.size() && !(1 - fpr[i] - tpr[i] > 0 && 1 - fpr[i + 1] - tpr[i + 1] <= 0)) ++i;
   if (i + 1 >= fpr.size()) throw std::runtime_error("roc_full never crosses FAR = 1 - TAR");
@@ -142,7 +129,7 @@ void check_eer_threshold(const json& e, double got, report& rep) {
   rep.add("eer_threshold(on the crossing segment)", {outside}, {0.0}, 1e-12);
   const bool vertical = fpr[i] == fpr[i + 1];
   rep.add(vertical ? "eer_threshold(vertical crossing: informative)" : "eer_threshold", {got},
-          {num(e.at("eer_threshold"))}, 1e-9, !vertical);
+          {json_number(e.at("eer_threshold"))}, 1e-9, !vertical);
 }
 
 /// Every verification check of one case on a score source: host sorted_scores or the ROC
@@ -154,9 +141,9 @@ void check_verification_on(const json& c, const Src& s, report& rep) {
   for (const auto& [key, drop] : {std::pair{"roc_full", false}, {"roc_drop_intermediate", true}}) {
     const um::roc_curve r = um::compute_roc(s, drop);
     const json& x = e.at(key);
-    rep.add(std::string(key) + ".fpr", r.fpr, nums(x.at("fpr")), 0.0);
-    rep.add(std::string(key) + ".tpr", r.tpr, nums(x.at("tpr")), 0.0);
-    rep.add(std::string(key) + ".thresholds", r.thresholds, nums(x.at("thresholds")), 0.0);
+    rep.add(std::string(key) + ".fpr", r.fpr, json_numbers(x.at("fpr")), 0.0);
+    rep.add(std::string(key) + ".tpr", r.tpr, json_numbers(x.at("tpr")), 0.0);
+    rep.add(std::string(key) + ".thresholds", r.thresholds, json_numbers(x.at("thresholds")), 0.0);
   }
 
   um::verification_options opt;
@@ -170,24 +157,24 @@ void check_verification_on(const json& c, const Src& s, report& rep) {
   // the vectors.
   const um::verification_summary sum = um::summarize_verification(s, opt);
   const double tol = 1e-9;
-  rep.add("auc", {sum.auc}, {num(e.at("auc"))}, tol);
+  rep.add("auc", {sum.auc}, {json_number(e.at("auc"))}, tol);
   // Named first: nvcc's front end rewrites a dependent call inside braces into code the
   // host compiler rejects.
   const double auc_alone = um::roc_auc(s);
-  rep.add("auc(roc_auc)", {auc_alone}, {num(e.at("auc"))}, tol);
-  rep.add("eer", {sum.eer.eer}, {num(e.at("eer"))}, tol);
+  rep.add("auc(roc_auc)", {auc_alone}, {json_number(e.at("auc"))}, tol);
+  rep.add("eer", {sum.eer.eer}, {json_number(e.at("eer"))}, tol);
   const double eer_alone = um::equal_error_rate(s).eer;
-  rep.add("eer(equal_error_rate)", {eer_alone}, {num(e.at("eer"))}, tol);
+  rep.add("eer(equal_error_rate)", {eer_alone}, {json_number(e.at("eer"))}, tol);
   check_eer_threshold(e, sum.eer.threshold, rep);
   for (const auto& [k, v] : e.items()) {
     const std::string pfx = "partial_auc_max_far_";
     if (k.rfind(pfx, 0) != 0) continue;
     const double m = std::stod(k.substr(pfx.size()));
     const um::partial_auc_result p = um::partial_auc(s, m);
-    rep.add(k + ".raw", {p.raw}, {num(v.at("raw"))}, tol);
-    rep.add(k + ".mcclish", {p.mcclish}, {num(v.at("mcclish"))}, tol);
+    rep.add(k + ".raw", {p.raw}, {json_number(v.at("raw"))}, tol);
+    rep.add(k + ".mcclish", {p.mcclish}, {json_number(v.at("mcclish"))}, tol);
     if (m == opt.partial_auc_max_far) {
-      rep.add(k + ".raw(summary)", {sum.partial_auc.raw}, {num(v.at("raw"))}, tol);
+      rep.add(k + ".raw(summary)", {sum.partial_auc.raw}, {json_number(v.at("raw"))}, tol);
     }
   }
   const std::pair<const char*, um::far_rule> rules[] = {
@@ -205,7 +192,7 @@ void check_verification_on(const json& c, const Src& s, report& rep) {
       for (std::size_t i = 0; i < target_keys.size(); ++i) {
         const json& x = e.at(key).at(target_keys[i]);
         if (!x.contains(fld)) continue;
-        want.push_back(num(x.at(fld)));
+        want.push_back(json_number(x.at(fld)));
         const std::string f = fld;
         auto pick = [&](const um::tar_at_far_result& r) {
           return f == "tar" ? r.tar : f == "threshold" ? r.threshold : r.far;
@@ -223,7 +210,7 @@ void check_verification_on(const json& c, const Src& s, report& rep) {
 /// Checks a verification case with scores of type T on the backend called `backend`.
 template <class T>
 void check_verification(const json& c, const std::string& backend, report& rep) {
-  const auto scores_d = nums(c.at("scores"));
+  const auto scores_d = json_numbers(c.at("scores"));
   std::vector<T> scores(scores_d.begin(), scores_d.end());
   std::vector<int> labels = c.at("labels").get<std::vector<int>>();
   const index_t n = index_t(scores.size());
@@ -245,7 +232,7 @@ void check_verification(const json& c, const std::string& backend, report& rep) 
       // The one-call entry point as well (it sorts again).
       const double auc_summary = um::device::summarize_verification(pol, dsv, dlv).auc;
       rep.add("auc(device::summarize_verification)", {auc_summary},
-              {num(c.at("expected").at("auc"))}, 1e-9);
+              {json_number(c.at("expected").at("auc"))}, 1e-9);
       return;
     }
 #endif
@@ -270,11 +257,11 @@ void check_kfold(const json& c, report& rep) {
                                     unitsface::matrix_view<const double>(b.data(), n, d),
                                     unitsface::vector_view<const int>(issame.data(), n), opt);
   const json& e = c.at("expected");
-  rep.add("fold_accuracy", r.fold_accuracy, nums(e.at("fold_accuracy")), 0.0);
-  rep.add("accuracy_mean", {r.accuracy_mean}, {num(e.at("accuracy_mean"))}, 0.0);
-  rep.add("accuracy_std", {r.accuracy_std}, {num(e.at("accuracy_std"))}, 0.0);
+  rep.add("fold_accuracy", r.fold_accuracy, json_numbers(e.at("fold_accuracy")), 0.0);
+  rep.add("accuracy_mean", {r.accuracy_mean}, {json_number(e.at("accuracy_mean"))}, 0.0);
+  rep.add("accuracy_std", {r.accuracy_std}, {json_number(e.at("accuracy_std"))}, 0.0);
   rep.add("fold_best_distance_threshold", r.fold_threshold,
-          nums(e.at("fold_best_distance_threshold")), 0.0);
+          json_numbers(e.at("fold_best_distance_threshold")), 0.0);
 }
 
 void check_identification(const json& c, report& rep) {
@@ -285,7 +272,7 @@ void check_identification(const json& c, report& rep) {
   std::vector<double> m;
   for (const auto& r : sim) m.insert(m.end(), r.begin(), r.end());
   const json& e = c.at("expected");
-  const auto want = nums(e.at("cmc_rank_1_to_10"));
+  const auto want = json_numbers(e.at("cmc_rank_1_to_10"));
   const auto cmc =
       um::cmc_curve(unitsface::matrix_view<const double>(m.data(), P, G),
                     unitsface::vector_view<const long long>(pl.data(), P),
@@ -295,7 +282,7 @@ void check_identification(const json& c, report& rep) {
 
 bool exactly_float(const json& scores) {
   for (const auto& x : scores) {
-    const double v = num(x);
+    const double v = json_number(x);
     if (double(float(v)) != v) return false;
   }
   return true;
@@ -304,56 +291,17 @@ bool exactly_float(const json& scores) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string folder = UNITSFACE_METRICS_VECTORS_DIR;
-  std::string backend = "host";
-  long expect_cases = -1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--expect-cases" && i + 1 < argc) {
-      expect_cases = std::stol(argv[++i]);
-    } else if (a == "--backend") {
-      if (i + 1 >= argc) {
-        std::cerr << "conformance_metrics: --backend needs a name\n";
-        return 2;
-      }
-      backend = argv[++i];
-    } else if (a.rfind("--backend=", 0) == 0) {
-      backend = a.substr(10);
-    } else if (a == "-h" || a == "--help") {
-      std::cout << "usage: conformance_metrics [FOLDER] [--backend NAME] [--expect-cases N]\n"
-                   "built backends:";
-      for (const auto& b : unitsface::test::built_backends()) std::cout << " " << b;
-      std::cout << "\n";
-      return 0;
-    } else {
-      folder = a;
-    }
+  unitsface::test::conformance_run run{UNITSFACE_METRICS_VECTORS_DIR, "host"};
+  if (const int status = unitsface::test::start_conformance("conformance_metrics", argc, argv, run);
+      status >= 0) {
+    return status;
   }
-  const auto built = unitsface::test::built_backends();
-  if (std::find(built.begin(), built.end(), backend) == built.end()) {
-    std::cerr << "conformance_metrics: backend " << backend << " is not built into this runner;"
-              << " built:";
-    for (const auto& b : built) std::cerr << " " << b;
-    std::cerr << "\n";
-    return 2;
-  }
+  const std::string& backend = run.backend;
   // The runner links only host and the Thrust systems, so every built backend other than
   // host has the device verification path.
   const bool device = backend != "host";
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(folder, ec)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry);
-  }
-  if (ec) {
-    std::cerr << "conformance_metrics: cannot read folder " << folder << ": " << ec.message()
-              << "\n";
-    std::cout << "0 passed, 1 failed\n";
-    return 1;
-  }
-  std::sort(files.begin(), files.end());
   int passed = 0, failed = 0;
-  for (const auto& path : files) {
+  for (const auto& path : run.files) {
     std::string name = path.filename().string(), kind = "?", note;
     report rep;
     bool ok = false;
@@ -402,14 +350,5 @@ int main(int argc, char** argv) {
     }
     (ok ? passed : failed)++;
   }
-  if (files.empty()) {
-    std::cerr << "conformance_metrics: no *.json case in " << folder << "\n";
-    failed = std::max(failed, 1);
-  }
-  if (expect_cases >= 0 && static_cast<long>(files.size()) != expect_cases) {
-    std::cout << "expected " << expect_cases << " case(s), found " << files.size() << "\n";
-    failed += 1;
-  }
-  std::cout << passed << " passed, " << failed << " failed\n";
-  return failed == 0 ? 0 : 1;
+  return unitsface::test::finish_conformance("conformance_metrics", run, passed, failed);
 }

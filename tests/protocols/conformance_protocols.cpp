@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -25,34 +24,21 @@
 #include <vector>
 
 #include "backend_registry.hpp"
+#include "conformance_run.hpp"
 #include "unitsface/protocols.hpp"
 
 #ifndef UNITSFACE_PROTOCOLS_VECTORS_DIR
 #define UNITSFACE_PROTOCOLS_VECTORS_DIR "tests/data/vectors/protocols"
 #endif
 
-namespace fs = std::filesystem;
 using json = nlohmann::json;
 namespace up = unitsface::protocols;
 using unitsface::index_t;
 
 namespace {
 
-double num(const json& j) {
-  if (j.is_string()) {
-    const std::string s = j.get<std::string>();
-    if (s == "inf" || s == "Infinity") return std::numeric_limits<double>::infinity();
-    if (s == "-inf" || s == "-Infinity") return -std::numeric_limits<double>::infinity();
-    throw std::runtime_error("unexpected string value '" + s + "'");
-  }
-  return j.get<double>();
-}
-
-std::vector<double> nums(const json& j) {
-  std::vector<double> v;
-  for (const auto& x : j) v.push_back(num(x));
-  return v;
-}
+using unitsface::test::json_number;
+using unitsface::test::json_numbers;
 
 /// A matrix given as a list of rows, flattened row-major.
 struct matrix {
@@ -63,7 +49,7 @@ struct matrix {
     cols = rows ? index_t(j.at(0).size()) : 0;
     for (const auto& r : j) {
       if (index_t(r.size()) != cols) throw std::runtime_error("ragged matrix in the case");
-      for (const auto& x : r) v.push_back(num(x));
+      for (const auto& x : r) v.push_back(json_number(x));
     }
   }
   unitsface::matrix_view<const double> view() const {
@@ -129,9 +115,9 @@ void add_rates(report& rep, const std::string& key, const json& want_all,
   for (std::size_t k = 0; k < targets.size(); ++k) {
     const json& w = want_all.at(targets[k].first);
     const std::string p = key + "." + targets[k].first + ".";
-    rep.add(p + rate_name, value_of_rate(got[k]), num(w.at(rate_name)), 1e-12);
-    rep.add(p + "threshold", got[k].threshold, num(w.at("threshold")), thr_tol);
-    rep.add(p + far_name, value_of_rate_far(got[k]), num(w.at(far_name)), 1e-12);
+    rep.add(p + rate_name, value_of_rate(got[k]), json_number(w.at(rate_name)), 1e-12);
+    rep.add(p + "threshold", got[k].threshold, json_number(w.at("threshold")), thr_tol);
+    rep.add(p + far_name, value_of_rate_far(got[k]), json_number(w.at(far_name)), 1e-12);
   }
 }
 
@@ -182,8 +168,8 @@ void check_case(const json& c, const Policy& pol, report& rep) {
     rep.add("template_ids", std::vector<double>(r.pooled.ids.begin(), r.pooled.ids.end()),
             std::vector<double>(want_ids.begin(), want_ids.end()), 0.0);
     rep.add("template_features", r.pooled.features, matrix(e.at("template_features")).v, thr_tol);
-    rep.add("scores", r.scores, nums(e.at("scores")), thr_tol);
-    rep.add("auc", r.summary.auc, num(e.at("auc")), 1e-9);
+    rep.add("scores", r.scores, json_numbers(e.at("scores")), thr_tol);
+    rep.add("auc", r.summary.auc, json_number(e.at("auc")), 1e-9);
     add_rates(rep, "tar_at_far_at_most", e.at("tar_at_far_at_most"), targets, r.summary.at_most,
               tar_of, far_of, thr_tol, "tar", "far");
   } else if (kind == "identification_1toN") {
@@ -198,10 +184,10 @@ void check_case(const json& c, const Policy& pol, report& rep) {
     const auto r = up::identification_1toN<T>(
         pol, g.view(), unitsface::vector_view<const long long>(gl.data(), index_t(gl.size())),
         p.view(), unitsface::vector_view<const long long>(pl.data(), index_t(pl.size())), opt);
-    rep.add("n_mated", double(r.mated), num(e.at("n_mated")), 0.0);
-    rep.add("n_nonmated", double(r.nonmated), num(e.at("n_nonmated")), 0.0);
-    rep.add("cmc", r.cmc, nums(e.at("cmc")), 1e-12);
-    rep.add("cmc_all_probes", r.cmc_all_probes, nums(e.at("cmc_all_probes")), 1e-12);
+    rep.add("n_mated", double(r.mated), json_number(e.at("n_mated")), 0.0);
+    rep.add("n_nonmated", double(r.nonmated), json_number(e.at("n_nonmated")), 0.0);
+    rep.add("cmc", r.cmc, json_numbers(e.at("cmc")), 1e-12);
+    rep.add("cmc_all_probes", r.cmc_all_probes, json_numbers(e.at("cmc_all_probes")), 1e-12);
     add_rates(rep, "tpir_at_fpir", e.at("tpir_at_fpir"), targets, r.tpir_at_fpir, tpir_of, fpir_of,
               thr_tol, "tpir", "fpir");
   } else if (kind == "megaface_single_mate") {
@@ -215,13 +201,14 @@ void check_case(const json& c, const Policy& pol, report& rep) {
     const auto r = up::megaface_single_mate<T>(
         pol, p.view(), unitsface::vector_view<const long long>(pl.data(), index_t(pl.size())),
         d.view(), opt);
-    rep.add("n_probe_mate_pairs", double(r.probe_mate_pairs), num(e.at("n_probe_mate_pairs")), 0.0);
-    rep.add("rank1", r.rank1, num(e.at("rank1")), 1e-12);
-    rep.add("cmc", r.cmc, nums(e.at("cmc")), 1e-12);
-    rep.add("n_genuine", double(r.genuine), num(e.at("n_genuine")), 0.0);
-    rep.add("n_impostor", double(r.impostor), num(e.at("n_impostor")), 0.0);
+    rep.add("n_probe_mate_pairs", double(r.probe_mate_pairs),
+            json_number(e.at("n_probe_mate_pairs")), 0.0);
+    rep.add("rank1", r.rank1, json_number(e.at("rank1")), 1e-12);
+    rep.add("cmc", r.cmc, json_numbers(e.at("cmc")), 1e-12);
+    rep.add("n_genuine", double(r.verification.genuine), json_number(e.at("n_genuine")), 0.0);
+    rep.add("n_impostor", double(r.verification.impostor), json_number(e.at("n_impostor")), 0.0);
     add_rates(rep, "verification_tar_at_far", e.at("verification_tar_at_far"), targets,
-              r.tar_at_far, tar_of, far_of, thr_tol, "tar", "far");
+              r.verification.at_most, tar_of, far_of, thr_tol, "tar", "far");
   } else if (kind == "all_pairs") {
     const matrix f(c.at("features"));
     const auto lab = c.at("labels").get<std::vector<long long>>();
@@ -232,10 +219,10 @@ void check_case(const json& c, const Policy& pol, report& rep) {
     const auto r = up::all_pairs<T>(
         pol, f.view(), unitsface::vector_view<const long long>(lab.data(), index_t(lab.size())),
         opt);
-    rep.add("n_genuine", double(r.genuine), num(e.at("n_genuine")), 0.0);
-    rep.add("n_impostor", double(r.impostor), num(e.at("n_impostor")), 0.0);
-    rep.add("auc", r.auc, num(e.at("auc")), 1e-9);
-    rep.add("eer", r.eer.eer, num(e.at("eer")), 1e-9);
+    rep.add("n_genuine", double(r.genuine), json_number(e.at("n_genuine")), 0.0);
+    rep.add("n_impostor", double(r.impostor), json_number(e.at("n_impostor")), 0.0);
+    rep.add("auc", r.auc, json_number(e.at("auc")), 1e-9);
+    rep.add("eer", r.eer.eer, json_number(e.at("eer")), 1e-9);
     add_rates(rep, "tar_at_far_at_most", e.at("tar_at_far_at_most"), targets, r.at_most, tar_of,
               far_of, thr_tol, "tar", "far");
   } else {
@@ -246,50 +233,15 @@ void check_case(const json& c, const Policy& pol, report& rep) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string folder = UNITSFACE_PROTOCOLS_VECTORS_DIR;
-  std::string backend = "host";
-  long expect_cases = -1;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if ((a == "--backend" || a == "--expect-cases") && i + 1 >= argc) {
-      std::cerr << "conformance_protocols: " << a << " needs a value\n";
-      return 2;
-    } else if (a == "--backend") {
-      backend = argv[++i];
-    } else if (a == "--expect-cases") {
-      expect_cases = std::stol(argv[++i]);
-    } else if (a == "-h" || a == "--help") {
-      std::cout << "usage: conformance_protocols [FOLDER] [--backend NAME] [--expect-cases N]\n"
-                   "built backends:";
-      for (const auto& b : unitsface::test::built_backends()) std::cout << " " << b;
-      std::cout << "\n";
-      return 0;
-    } else {
-      folder = a;
-    }
+  unitsface::test::conformance_run run{UNITSFACE_PROTOCOLS_VECTORS_DIR, "host"};
+  if (const int status =
+          unitsface::test::start_conformance("conformance_protocols", argc, argv, run);
+      status >= 0) {
+    return status;
   }
-  const auto built = unitsface::test::built_backends();
-  if (std::find(built.begin(), built.end(), backend) == built.end()) {
-    std::cerr << "conformance_protocols: backend " << backend << " is not built into this runner;"
-              << " built:";
-    for (const auto& b : built) std::cerr << " " << b;
-    std::cerr << "\n";
-    return 2;
-  }
-  std::vector<fs::path> files;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(folder, ec)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry);
-  }
-  if (ec) {
-    std::cerr << "conformance_protocols: cannot read folder " << folder << ": " << ec.message()
-              << "\n";
-    std::cout << "0 passed, 1 failed\n";
-    return 1;
-  }
-  std::sort(files.begin(), files.end());
+  const std::string& backend = run.backend;
   int passed = 0, failed = 0;
-  for (const auto& path : files) {
+  for (const auto& path : run.files) {
     std::string name = path.filename().string(), kind = "?", note;
     report rep;
     bool ok = false;
@@ -325,14 +277,5 @@ int main(int argc, char** argv) {
     }
     (ok ? passed : failed)++;
   }
-  if (files.empty()) {
-    std::cerr << "conformance_protocols: no *.json case in " << folder << "\n";
-    failed = std::max(failed, 1);
-  }
-  if (expect_cases >= 0 && static_cast<long>(files.size()) != expect_cases) {
-    std::cout << "expected " << expect_cases << " case(s), found " << files.size() << "\n";
-    failed += 1;
-  }
-  std::cout << passed << " passed, " << failed << " failed\n";
-  return failed == 0 ? 0 : 1;
+  return unitsface::test::finish_conformance("conformance_protocols", run, passed, failed);
 }

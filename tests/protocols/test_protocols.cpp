@@ -1,6 +1,6 @@
 // The protocols module against oracles written differently: the sort-free corner summary
-// (genuine_buckets) and the kept-impostor TAR@FAR (top_scores) against the metrics module's
-// sorted path; identification, MegaFace and all-pairs against brute force over the whole
+// (genuine_buckets) and the histogram's exact TAR@FAR (histogram_refinement) against the metrics
+// module's sorted path; identification, MegaFace and all-pairs against brute force over the whole
 // similarity matrix; every result independent of the tile shape; bad input refused by name.
 // Seeded data; values quantised so that ties occur. Host policy (the protocols conformance
 // runner runs the vectors on every backend).
@@ -81,6 +81,17 @@ double cosine(const clustered& a, index_t i, const clustered& b, index_t j) {
   return d / std::sqrt(na * nb);
 }
 
+/// TAR, threshold and FAR equal, target by target.
+void check_same_rates(const std::vector<um::tar_at_far_result>& got,
+                      const std::vector<um::tar_at_far_result>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t k = 0; k < want.size(); ++k) {
+    CHECK(got[k].tar == want[k].tar);
+    CHECK(got[k].threshold == want[k].threshold);
+    CHECK(got[k].far == want[k].far);
+  }
+}
+
 const std::vector<up::tile_options> tile_shapes{{1, 1}, {3, 5}, {7, 64}, {512, 8192}};
 
 }  // namespace
@@ -122,43 +133,7 @@ TEST_CASE("genuine_buckets: the corners and summary of the sorted path, without 
     const auto corners = um::summarize_corners(whole);
     CHECK(corners.auc == full.auc);
     CHECK(corners.eer.eer == full.eer.eer);
-    REQUIRE(corners.at_most.size() == full.at_most.size());
-    for (std::size_t k = 0; k < full.at_most.size(); ++k) {
-      CHECK(corners.at_most[k].tar == full.at_most[k].tar);
-      CHECK(corners.at_most[k].threshold == full.at_most[k].threshold);
-      CHECK(corners.at_most[k].far == full.at_most[k].far);
-    }
-  }
-}
-
-TEST_CASE("top_scores: at-most TAR@FAR from the kept impostors equals the full score set's",
-          "[protocols][top_scores]") {
-  std::mt19937 rng(11);
-  const std::vector<std::vector<double>> target_sets{{1e-3, 1e-2}, {0.05}, {0.2, 0.5}, {1.0}};
-  for (int trial = 0; trial < 12; ++trial) {
-    std::vector<double> s;
-    std::vector<int> l;
-    tied_scores(rng, 20 + trial, 2000 + 37 * trial, s, l);
-    const auto& targets = target_sets[std::size_t(trial) % target_sets.size()];
-    std::vector<double> genuine;
-    index_t N = 0;
-    for (std::size_t i = 0; i < s.size(); ++i) N += l[i] == 0;
-    up::top_scores top(up::impostors_to_keep(targets, N));
-    for (std::size_t i = 0; i < s.size(); ++i)
-      (l[i] == 1 ? genuine.push_back(s[i]) : top.push(s[i]));
-    const auto got = up::tar_at_far_at_most(genuine, top, targets);
-    um::verification_options opt;
-    opt.far_targets = targets;
-    const auto want =
-        um::summarize_verification(vector_view<const double>(s.data(), index_t(s.size())),
-                                   vector_view<const int>(l.data(), index_t(l.size())), opt)
-            .at_most;
-    REQUIRE(got.size() == want.size());
-    for (std::size_t k = 0; k < want.size(); ++k) {
-      CHECK(got[k].tar == want[k].tar);
-      CHECK(got[k].threshold == want[k].threshold);
-      CHECK(got[k].far == want[k].far);
-    }
+    check_same_rates(corners.at_most, full.at_most);
   }
 }
 
@@ -183,12 +158,7 @@ TEST_CASE("histogram_refinement: exact at-most TAR@FAR from a histogram and two 
         um::summarize_verification(vector_view<const double>(s.data(), index_t(s.size())),
                                    vector_view<const int>(l.data(), index_t(l.size())), opt)
             .at_most;
-    REQUIRE(got.size() == want.size());
-    for (std::size_t k = 0; k < want.size(); ++k) {
-      CHECK(got[k].tar == want[k].tar);
-      CHECK(got[k].threshold == want[k].threshold);
-      CHECK(got[k].far == want[k].far);
-    }
+    check_same_rates(got, want);
   }
   // A second pass that gives other scores than the first is refused.
   um::score_histogram h(4, -1.0, 1.0);
@@ -209,7 +179,7 @@ TEMPLATE_TEST_CASE("identification_1toN: brute force over the whole matrix, any 
   // float the scores differ by rounding, so only the double run is compared with it).
   const index_t Q = probes.rows(), K = 10;
   std::vector<index_t> rank(std::size_t(Q), 0);
-  std::vector<double> nonmated_top;
+  std::vector<double> nonmated_top, truth_score(std::size_t(Q), -INFINITY);
   index_t mated = 0;
   for (index_t i = 0; i < Q; ++i) {
     std::map<long long, double> id_score;
@@ -229,11 +199,34 @@ TEMPLATE_TEST_CASE("identification_1toN: brute force over the whole matrix, any 
     index_t r = 1;
     for (const auto& [id, s] : id_score) r += id != truth->first && s >= truth->second;
     rank[std::size_t(i)] = r;
+    truth_score[std::size_t(i)] = truth->second;
+  }
+  // TPIR@FPIR by the vectors' rule, by trying every non-mated top score as the threshold.
+  const std::vector<double> fpir_targets{0.05, 0.2, 0.5};
+  std::vector<up::tpir_at_fpir_point> want_tpir;
+  for (double f : fpir_targets) {
+    up::tpir_at_fpir_point w;
+    w.target = f;
+    for (double v : nonmated_top) {
+      const auto n =
+          std::count_if(nonmated_top.begin(), nonmated_top.end(), [&](double x) { return x >= v; });
+      const double fpir = double(n) / double(nonmated_top.size());
+      if (fpir <= f && v < w.threshold) {
+        w.threshold = v;
+        w.fpir = fpir;
+      }
+    }
+    index_t hits = 0;
+    for (index_t i = 0; i < Q; ++i)
+      hits += rank[std::size_t(i)] == 1 && truth_score[std::size_t(i)] >= w.threshold;
+    w.tpir = double(hits) / double(mated);
+    want_tpir.push_back(w);
   }
   up::open_set_result first;
   for (const auto& tiles : tile_shapes) {
     up::open_set_options o;
     o.max_rank = K;
+    o.fpir_targets = fpir_targets;
     o.tiles = tiles;
     const auto r = up::identification_1toN<TestType>(
         host_policy{}, gallery.view(), gallery.labels(), probes.view(), probes.labels(), o);
@@ -241,14 +234,22 @@ TEMPLATE_TEST_CASE("identification_1toN: brute force over the whole matrix, any 
     CHECK(r.nonmated == Q - mated);
     if (std::is_same_v<TestType, double>) {
       for (index_t i = 0; i < Q; ++i)
-        CHECK(r.rank[std::size_t(i)] == std::min(rank[std::size_t(i)], K + 1));
+        CHECK(r.outcomes[std::size_t(i)].rank == std::min(rank[std::size_t(i)], K + 1));
+      REQUIRE(r.tpir_at_fpir.size() == want_tpir.size());
+      for (std::size_t k = 0; k < want_tpir.size(); ++k) {
+        CHECK(r.tpir_at_fpir[k].tpir == want_tpir[k].tpir);
+        CHECK(r.tpir_at_fpir[k].fpir == want_tpir[k].fpir);
+        CHECK(r.tpir_at_fpir[k].threshold == Approx(want_tpir[k].threshold).margin(1e-12));
+      }
     }
     if (first.cmc.empty()) {
       first = r;
     } else {  // bit-identical across tile shapes
-      CHECK(r.rank == first.rank);
+      for (std::size_t i = 0; i < r.outcomes.size(); ++i) {
+        CHECK(r.outcomes[i].rank == first.outcomes[i].rank);
+        CHECK(r.outcomes[i].top_score == first.outcomes[i].top_score);
+      }
       CHECK(r.cmc == first.cmc);
-      CHECK(r.top_score == first.top_score);
       CHECK(r.true_score == first.true_score);
     }
   }
@@ -309,8 +310,8 @@ TEMPLATE_TEST_CASE("megaface_single_mate and all_pairs: brute force, any tile sh
     const auto r = up::megaface_single_mate<TestType>(host_policy{}, probes.view(), probes.labels(),
                                                       distractors.view(), o);
     CHECK(r.probe_mate_pairs == pairs);
-    CHECK(r.genuine == pairs / 2);
-    CHECK(r.impostor == probes.rows() * distractors.rows());
+    CHECK(r.verification.genuine == pairs / 2);
+    CHECK(r.verification.impostor == probes.rows() * distractors.rows());
     up::all_pairs_options ao;
     ao.far_targets = targets;
     ao.tiles = tiles;
@@ -324,12 +325,14 @@ TEMPLATE_TEST_CASE("megaface_single_mate and all_pairs: brute force, any tile sh
         CHECK(r.cmc[std::size_t(k - 1)] == double(found) / double(pairs));
       }
       for (std::size_t k = 0; k < targets.size(); ++k) {
-        CHECK(r.tar_at_far[k].tar == want.at_most[k].tar);
-        CHECK(r.tar_at_far[k].far == want.at_most[k].far);
-        CHECK(r.tar_at_far[k].threshold == Approx(want.at_most[k].threshold).margin(1e-12));
+        CHECK(r.verification.at_most[k].tar == want.at_most[k].tar);
+        CHECK(r.verification.at_most[k].far == want.at_most[k].far);
+        CHECK(r.verification.at_most[k].threshold ==
+              Approx(want.at_most[k].threshold).margin(1e-12));
         CHECK(a.at_most[k].tar == want_ap.at_most[k].tar);
         CHECK(a.at_most[k].far == want_ap.at_most[k].far);
       }
+      CHECK(r.verification.auc == Approx(want.auc).margin(1e-12));
       CHECK(a.auc == Approx(want_ap.auc).margin(1e-12));
       CHECK(a.eer.eer == Approx(want_ap.eer.eer).margin(1e-12));
       // Through a histogram: TAR@FAR still exact, AUC and EER within its bins.

@@ -46,24 +46,24 @@ inline void add_protocol_subcommands(CLI::App& app, protocol_args& a) {
   auto targets = [&](CLI::App* s, const char* name, const char* what) {
     s->add_option(name, a.targets, what)->delimiter(',')->check(CLI::Range(0.0, 1.0));
   };
+  auto input = [](CLI::App* s, const char* name, std::string& file, const char* what) {
+    s->add_option(name, file, what)->required()->check(CLI::ExistingFile);
+  };
+  auto max_rank = [&](CLI::App* s) {
+    s->add_option("--max-rank", a.max_rank, "Last rank of the CMC")
+        ->check(CLI::Range(index_t(1), index_t(1000)))
+        ->capture_default_str();
+  };
   CLI::App* ijbc = app.add_subcommand(
       "ijbc",
       "IJB-C 1:1: image features pooled into templates (media mean, template sum, L2 "
       "normalised: insightface's plain path), template pairs scored by cosine");
-  ijbc->add_option("features", a.features, "Image features: a 2-D float32/float64 .npy")
-      ->required()
-      ->check(CLI::ExistingFile);
-  ijbc->add_option("--templates", a.templates, "Template id of each row: an integer .npy")
-      ->required()
-      ->check(CLI::ExistingFile);
-  ijbc->add_option("--medias", a.medias, "Media id of each row: an integer .npy")
-      ->required()
-      ->check(CLI::ExistingFile);
-  ijbc->add_option("--pairs", a.pairs,
-                   "Template pairs: a CSV 'first,second,label' of template ids, label 1 = same "
-                   "identity")
-      ->required()
-      ->check(CLI::ExistingFile);
+  input(ijbc, "features", a.features, "Image features: a 2-D float32/float64 .npy");
+  input(ijbc, "--templates", a.templates, "Template id of each row: an integer .npy");
+  input(ijbc, "--medias", a.medias, "Media id of each row: an integer .npy");
+  input(ijbc, "--pairs", a.pairs,
+        "Template pairs: a CSV 'first,second,label' of template ids, label 1 = same "
+        "identity");
   targets(ijbc, "--far", "FAR targets, comma-separated (default 1e-6,...,1e-1)");
   json_opt(ijbc);
 
@@ -71,40 +71,23 @@ inline void add_protocol_subcommands(CLI::App& app, protocol_args& a) {
       "identify",
       "Open-set 1:N (IJB-C 1:N): identity ranks (an identity's score is its best row), CMC over "
       "the mated probes, TPIR at FPIR");
-  ident->add_option("--gallery", a.gallery, "Gallery features: a 2-D .npy")
-      ->required()
-      ->check(CLI::ExistingFile);
-  ident->add_option("--gallery-ids", a.gallery_ids, "Identity of each gallery row: integer .npy")
-      ->required()
-      ->check(CLI::ExistingFile);
-  ident->add_option("--probes", a.probes, "Probe features: a 2-D .npy")
-      ->required()
-      ->check(CLI::ExistingFile);
-  ident->add_option("--probe-ids", a.probe_ids, "Identity of each probe: integer .npy")
-      ->required()
-      ->check(CLI::ExistingFile);
-  ident->add_option("--max-rank", a.max_rank, "Last rank of the CMC")
-      ->check(CLI::Range(index_t(1), index_t(1000)))
-      ->capture_default_str();
+  input(ident, "--gallery", a.gallery, "Gallery features: a 2-D .npy");
+  input(ident, "--gallery-ids", a.gallery_ids, "Identity of each gallery row: integer .npy");
+  input(ident, "--probes", a.probes, "Probe features: a 2-D .npy");
+  input(ident, "--probe-ids", a.probe_ids, "Identity of each probe: integer .npy");
+  max_rank(ident);
   targets(ident, "--fpir", "FPIR targets, comma-separated (default 0.01,0.1)");
   json_opt(ident);
 
   CLI::App* mega = app.add_subcommand(
       "megaface",
       "MegaFace Challenge 1, one mate at a time: rank of every ordered probe pair against the "
-      "distractors, rank-1 and CMC; verification TAR at FAR (probe pairs vs distractors)");
-  mega->add_option("--probes", a.probes, "Probe features: a 2-D .npy")
-      ->required()
-      ->check(CLI::ExistingFile);
-  mega->add_option("--probe-ids", a.probe_ids, "Identity of each probe: integer .npy")
-      ->required()
-      ->check(CLI::ExistingFile);
-  mega->add_option("--distractors", a.distractors, "Distractor features: a 2-D .npy")
-      ->required()
-      ->check(CLI::ExistingFile);
-  mega->add_option("--max-rank", a.max_rank, "Last rank of the CMC")
-      ->check(CLI::Range(index_t(1), index_t(1000)))
-      ->capture_default_str();
+      "distractors, rank-1 and CMC; verification AUC, EER, TAR at FAR (probe pairs vs "
+      "distractors)");
+  input(mega, "--probes", a.probes, "Probe features: a 2-D .npy");
+  input(mega, "--probe-ids", a.probe_ids, "Identity of each probe: integer .npy");
+  input(mega, "--distractors", a.distractors, "Distractor features: a 2-D .npy");
+  max_rank(mega);
   targets(mega, "--far", "FAR targets, comma-separated (default 1e-6,...,1e-3)");
   json_opt(mega);
 
@@ -112,12 +95,8 @@ inline void add_protocol_subcommands(CLI::App& app, protocol_args& a) {
       "all-pairs",
       "MFR-style all-pairs verification: every pair i < j, genuine when the identities agree; "
       "memory O(genuine pairs), never the N(N-1)/2 scores");
-  all->add_option("features", a.features, "Features: a 2-D .npy")
-      ->required()
-      ->check(CLI::ExistingFile);
-  all->add_option("--identities", a.identities, "Identity of each row: integer .npy")
-      ->required()
-      ->check(CLI::ExistingFile);
+  input(all, "features", a.features, "Features: a 2-D .npy");
+  input(all, "--identities", a.identities, "Identity of each row: integer .npy");
   targets(all, "--far", "FAR targets, comma-separated (default 1e-6,...,1e-2)");
   all->add_option("--bins", a.bins,
                   "Go through a histogram of this many bins over [-1, 1] instead of keeping the "
@@ -149,13 +128,7 @@ inline std::vector<std::int64_t> ids(const std::string& path, std::uint64_t rows
     throw input_error(path + ": " + std::to_string(v.size()) + " ids for the " +
                       std::to_string(rows) + " rows of " + rows_of);
   }
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    if (v[i] < 0) {
-      throw input_error(path + ": element " + std::to_string(i) + ": id " + std::to_string(v[i]) +
-                        " is negative");
-    }
-  }
-  return v;
+  return v;  // negative ids: refused by the protocol, naming the argument (this file)
 }
 
 inline matrix_view<const double> view(const npy_matrix& m) {
@@ -275,9 +248,11 @@ inline int run_protocol(const std::string& name, const protocol_args& a) {
       report["n_probe_mate_pairs"] = r.probe_mate_pairs;
       report["rank1"] = r.rank1;
       report["cmc"] = r.cmc;
-      report["n_genuine"] = r.genuine;
-      report["n_impostor"] = r.impostor;
-      report["verification_tar_at_far"] = pd::rates(r.tar_at_far);
+      report["n_genuine"] = r.verification.genuine;
+      report["n_impostor"] = r.verification.impostor;
+      report["verification_auc"] = r.verification.auc;
+      report["verification_eer"] = r.verification.eer.eer;
+      report["verification_tar_at_far"] = pd::rates(r.verification.at_most);
       table << "MegaFace single mate: " << r.probe_mate_pairs << " probe-mate pairs, " << d.rows
             << " distractors\n  rank-1 " << r.rank1 << "\n"
             << pd::table_rates(report["verification_tar_at_far"], "tar", "far");

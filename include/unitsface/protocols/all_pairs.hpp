@@ -33,39 +33,62 @@ struct all_pairs_options {
   tile_options tiles;
 };
 
+namespace detail {
+
+/// The checked, normalised rows of an all-pairs set, with their labels.
+template <class T, class Policy>
+struct labelled_rows {
+  std::vector<long long> labels;
+  unit_rows<T, Policy> rows;
+  template <class E, class L>
+  labelled_rows(const Policy& pol, matrix_view<E> features, vector_view<L> l,
+                const all_pairs_options& o)
+      : labels(checked_labels(features, l, o)), rows(pol, features, "features") {
+    require(rows.rows() >= 2, "features", "needs at least two rows");
+  }
+  template <class E, class L>
+  static std::vector<long long> checked_labels(matrix_view<E> features, vector_view<L> l,
+                                               const all_pairs_options& o) {
+    metrics::detail::require_far_targets(o.far_targets, "far_targets");
+    unitsface::detail::require_size("labels", l.size(), features.rows);
+    return labels_of(l, "labels");
+  }
+  /// One tiled pass over every pair i < j: use(genuine, score).
+  template <class Use>
+  void for_each_pair(const Policy& pol, const tile_options& tiles, Use&& use) const {
+    for_each_similarity_tile(
+        pol, rows, rows,
+        [&](index_t i0, index_t j0, matrix_view<const T> tile) {
+          for (index_t r0 = 0; r0 < tile.rows; ++r0) {
+            const index_t i = i0 + r0;
+            const index_t c0 = i + 1 > j0 ? i + 1 - j0 : 0;
+            for (index_t c = c0; c < tile.cols; ++c)
+              use(labels[std::size_t(i)] == labels[std::size_t(j0 + c)],
+                  static_cast<double>(tile(r0, c)));
+          }
+        },
+        tiles, true);
+  }
+};
+
+}  // namespace detail
+
 /// All-pairs verification of `features` (N x D, host) with one label per row, similarities on
 /// `pol` in precision T.
 template <class T, class Policy, class E, class L>
 metrics::corner_summary all_pairs(const Policy& pol, matrix_view<E> features, vector_view<L> labels,
                                   const all_pairs_options& o = {}) {
-  metrics::detail::require_far_targets(o.far_targets, "far_targets");
-  unitsface::detail::require_size("labels", labels.size(), features.rows);
-  const auto lab = detail::labels_of(labels, "labels");
-  const unit_rows<T, Policy> f(pol, features, "features");
-  unitsface::detail::require(f.rows() >= 2, "features", "needs at least two rows");
-  // Each pair i < j of a tile, with whether it is genuine.
-  auto pairs = [&](auto&& use) {
-    return [&, use](index_t i0, index_t j0, matrix_view<const T> tile) mutable {
-      for (index_t r0 = 0; r0 < tile.rows; ++r0) {
-        const index_t i = i0 + r0;
-        const index_t c0 = i + 1 > j0 ? i + 1 - j0 : 0;
-        for (index_t c = c0; c < tile.cols; ++c)
-          use(lab[std::size_t(i)] == lab[std::size_t(j0 + c)], static_cast<double>(tile(r0, c)));
-      }
-    };
-  };
+  const detail::labelled_rows<T, Policy> set(pol, features, labels, o);
   std::vector<double> genuine;
-  for_each_similarity_tile(pol, f, f, pairs([&](bool same, double s) {
-                             if (same) genuine.push_back(s);
-                           }),
-                           o.tiles, true);
+  set.for_each_pair(pol, o.tiles, [&](bool same, double s) {
+    if (same) genuine.push_back(s);
+  });
   unitsface::detail::require(!genuine.empty(), "labels",
                              "no two rows share a label: there is no genuine pair");
   metrics::genuine_buckets buckets(std::move(genuine));
-  for_each_similarity_tile(pol, f, f, pairs([&](bool same, double s) {
-                             if (!same) buckets.add_impostor(s);
-                           }),
-                           o.tiles, true);
+  set.for_each_pair(pol, o.tiles, [&](bool same, double s) {
+    if (!same) buckets.add_impostor(s);
+  });
   return metrics::summarize_corners(buckets, o.far_targets);
 }
 
@@ -82,31 +105,13 @@ all_pairs_histogram_result all_pairs_histogram(const Policy& pol, matrix_view<E>
                                                vector_view<L> labels,
                                                const all_pairs_options& o = {},
                                                index_t bins = 65536) {
-  metrics::detail::require_far_targets(o.far_targets, "far_targets");
-  unitsface::detail::require_size("labels", labels.size(), features.rows);
-  const auto lab = detail::labels_of(labels, "labels");
-  const unit_rows<T, Policy> f(pol, features, "features");
-  unitsface::detail::require(f.rows() >= 2, "features", "needs at least two rows");
+  const detail::labelled_rows<T, Policy> set(pol, features, labels, o);
   all_pairs_histogram_result r{metrics::score_histogram(bins, -1.0, 1.0), 0.0, {}, {}};
-  auto pairs = [&](auto&& use) {
-    return [&, use](index_t i0, index_t j0, matrix_view<const T> tile) mutable {
-      for (index_t r0 = 0; r0 < tile.rows; ++r0) {
-        const index_t i = i0 + r0;
-        const index_t c0 = i + 1 > j0 ? i + 1 - j0 : 0;
-        for (index_t c = c0; c < tile.cols; ++c)
-          use(lab[std::size_t(i)] == lab[std::size_t(j0 + c)], static_cast<double>(tile(r0, c)));
-      }
-    };
-  };
-  for_each_similarity_tile(pol, f, f, pairs([&](bool same, double s) { r.histogram.add(s, same); }),
-                           o.tiles, true);
+  set.for_each_pair(pol, o.tiles, [&](bool same, double s) { r.histogram.add(s, same); });
   unitsface::detail::require(r.histogram.genuine_total() > 0, "labels",
                              "no two rows share a label: there is no genuine pair");
   metrics::histogram_refinement refine(r.histogram, o.far_targets);
-  for_each_similarity_tile(pol, f, f, pairs([&](bool same, double s) {
-                             if (refine.wants(r.histogram.bin_of(s))) refine.add(s, same);
-                           }),
-                           o.tiles, true);
+  set.for_each_pair(pol, o.tiles, [&](bool same, double s) { refine.add(s, same); });
   r.auc = r.histogram.auc();
   r.eer = r.histogram.eer();
   r.at_most = refine.results();

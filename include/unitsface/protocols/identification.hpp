@@ -30,6 +30,7 @@
 #include "unitsface/core/config.hpp"
 #include "unitsface/core/error.hpp"
 #include "unitsface/core/view.hpp"
+#include "unitsface/metrics/identification.hpp"
 #include "unitsface/metrics/validation.hpp"
 #include "unitsface/protocols/similarity_tiles.hpp"
 
@@ -47,9 +48,10 @@ struct open_set_result {
   std::vector<double> cmc;             ///< ranks 1..max_rank, over the mated probes
   std::vector<double> cmc_all_probes;  ///< the same counts over all probes
   std::vector<tpir_at_fpir_point> tpir_at_fpir;
-  std::vector<index_t> rank;       ///< per probe: 1..max_rank, max_rank + 1 (beyond), 0 (non-mated)
+  /// Per probe: rank 1..max_rank, max_rank + 1 (beyond the CMC), 0 (non-mated); its best score
+  /// over the gallery; whether it is mated.
+  std::vector<metrics::probe_outcome> outcomes;
   std::vector<double> true_score;  ///< per mated probe: its identity's score (-inf otherwise)
-  std::vector<double> top_score;   ///< per probe: its best score over the gallery
 };
 
 struct open_set_options {
@@ -140,7 +142,7 @@ open_set_result identification_1toN(const Policy& pol, matrix_view<E> gallery,
 
   open_set_result r;
   r.true_score.assign(std::size_t(Q), detail::minus_inf);
-  r.top_score.assign(std::size_t(Q), detail::minus_inf);
+  r.outcomes.assign(std::size_t(Q), metrics::probe_outcome{});
   std::vector<double> other_score(std::size_t(Q * K));
   std::vector<long long> other_label(std::size_t(Q * K));
   std::vector<detail::best_others> best;
@@ -153,7 +155,7 @@ open_set_result identification_1toN(const Policy& pol, matrix_view<E> gallery,
         for (index_t r0 = 0; r0 < tile.rows; ++r0) {
           const index_t i = i0 + r0;
           const long long label = pl[std::size_t(i)];
-          double top = r.top_score[std::size_t(i)], truth = r.true_score[std::size_t(i)];
+          double top = r.outcomes[std::size_t(i)].top_score, truth = r.true_score[std::size_t(i)];
           auto& b = best[std::size_t(i)];
           for (index_t c = 0; c < tile.cols; ++c) {
             const double s = static_cast<double>(tile(r0, c));
@@ -161,41 +163,35 @@ open_set_result identification_1toN(const Policy& pol, matrix_view<E> gallery,
             top = std::max(top, s);
             if (l == label) {
               truth = std::max(truth, s);
-            } else if (b.n < K || s > b.floor) {
+            } else {
               b.offer(s, l);
             }
           }
-          r.top_score[std::size_t(i)] = top;
+          r.outcomes[std::size_t(i)].top_score = top;
           r.true_score[std::size_t(i)] = truth;
         }
       },
       o.tiles);
 
-  r.rank.assign(std::size_t(Q), 0);
-  std::vector<index_t> at_rank(std::size_t(K) + 2, 0);
   std::vector<double> nonmated_top;
   for (index_t i = 0; i < Q; ++i) {
-    const bool mated = std::binary_search(sorted_gl.begin(), sorted_gl.end(), pl[std::size_t(i)]);
-    if (!mated) {
+    auto& out = r.outcomes[std::size_t(i)];
+    out.mated = std::binary_search(sorted_gl.begin(), sorted_gl.end(), pl[std::size_t(i)]);
+    if (!out.mated) {
       ++r.nonmated;
-      nonmated_top.push_back(r.top_score[std::size_t(i)]);
+      nonmated_top.push_back(out.top_score);
       continue;
     }
     ++r.mated;
     const auto& b = best[std::size_t(i)];
     index_t above = 0;
     for (index_t e = 0; e < b.n; ++e) above += b.score[e] >= r.true_score[std::size_t(i)];
-    r.rank[std::size_t(i)] = above + 1;  // K + 1 when all K listed identities are above
-    ++at_rank[std::size_t(above + 1)];
+    out.rank = above + 1;  // K + 1 when all K listed identities are above
   }
   require(r.mated > 0, "probe_labels",
           "no mated probe (no probe's identity is in the gallery): the CMC is undefined");
-  index_t found = 0;
-  for (index_t k = 1; k <= K; ++k) {
-    found += at_rank[std::size_t(k)];
-    r.cmc.push_back(double(found) / double(r.mated));
-    r.cmc_all_probes.push_back(double(found) / double(Q));
-  }
+  r.cmc = metrics::cmc_curve(r.outcomes, K);
+  for (double c : r.cmc) r.cmc_all_probes.push_back(c * double(r.mated) / double(Q));
 
   // Without a non-mated probe FPIR is undefined: tpir_at_fpir stays empty.
   std::sort(nonmated_top.begin(), nonmated_top.end(), std::greater<>());
@@ -214,7 +210,7 @@ open_set_result identification_1toN(const Policy& pol, matrix_view<E> gallery,
     }
     index_t hits = 0;
     for (index_t i = 0; i < Q; ++i)
-      hits += r.rank[std::size_t(i)] == 1 && r.true_score[std::size_t(i)] >= pt.threshold;
+      hits += r.outcomes[std::size_t(i)].rank == 1 && r.true_score[std::size_t(i)] >= pt.threshold;
     pt.tpir = double(hits) / double(r.mated);
     r.tpir_at_fpir.push_back(pt);
   }

@@ -6,13 +6,13 @@
 // (sum of k(k - 1) over identities), rank-1 (the fraction of pairs whose mate scores strictly
 // above every distractor) and the CMC at ranks 1..max_rank; and verification with the
 // unordered same-identity probe pairs as genuine (sum k(k - 1) / 2) and every probe-distractor
-// pair as impostor (n x M), TAR@FAR under the at-most rule.
+// pair as impostor (n x M): AUC, EER and TAR@FAR under the at-most rule.
 //
-// Two tiled passes of the backend's product: probes x distractors keeps, per probe, its
-// max_rank highest distractor scores (all a rank up to max_rank needs) and, over all probes,
-// the impostor scores the TAR@FAR targets need (top_scores.hpp); probes x probes then ranks
-// every mate pair against its probe's list and collects the genuine scores. Memory: O(probes x
-// max_rank + max FAR target x n x M + tile), never probes x distractors.
+// Two tiled passes of the backend's product: probes x probes keeps the mate pairs' scores (few:
+// sum k(k - 1)); probes x distractors keeps, per probe, its max_rank highest distractor scores
+// (all a rank up to max_rank needs) and counts every impostor into the buckets of the genuine
+// scores (metrics::genuine_buckets: exact AUC, EER and at-most TAR@FAR without keeping the
+// n x M impostor scores). Memory: O(mate pairs + probes x max_rank + tile).
 #pragma once
 
 #include <algorithm>
@@ -24,10 +24,9 @@
 #include "unitsface/core/config.hpp"
 #include "unitsface/core/error.hpp"
 #include "unitsface/core/view.hpp"
-#include "unitsface/metrics/tar_at_far.hpp"
+#include "unitsface/metrics/genuine_buckets.hpp"
 #include "unitsface/protocols/identification.hpp"
 #include "unitsface/protocols/similarity_tiles.hpp"
-#include "unitsface/protocols/top_scores.hpp"
 
 namespace unitsface::protocols {
 
@@ -40,10 +39,10 @@ struct megaface_options {
 struct megaface_result {
   index_t probe_mate_pairs = 0;  ///< ordered (p, q) pairs, sum k(k - 1)
   double rank1 = 0;
-  std::vector<double> cmc;                             ///< ranks 1..max_rank over the ordered pairs
-  index_t genuine = 0;                                 ///< unordered same-identity probe pairs
-  index_t impostor = 0;                                ///< probe-distractor pairs
-  std::vector<metrics::tar_at_far_result> tar_at_far;  ///< at-most rule, one per target
+  std::vector<double> cmc;  ///< ranks 1..max_rank over the ordered pairs
+  /// Verification, genuine = the unordered same-identity probe pairs, impostor = every
+  /// probe-distractor pair: counts, AUC, EER and the at-most TAR at each FAR target.
+  metrics::corner_summary verification;
 };
 
 /// MegaFace single-mate identification and verification of probes (n x D, labels) against
@@ -61,11 +60,36 @@ megaface_result megaface_single_mate(const Policy& pol, matrix_view<E> probes,
   const unit_rows<T, Policy> d(pol, distractors, "distractors");
   require(p.cols() == d.cols(), "distractors",
           "has " + std::to_string(d.cols()) + " columns, the probes " + std::to_string(p.cols()));
-  const index_t n = p.rows(), M = d.rows(), K = o.max_rank;
+  const index_t n = p.rows(), K = o.max_rank;
 
-  // Pass 1: per probe its K highest distractor scores; the impostors the targets need.
+  // Pass 1: the mate pairs (p, q), p != q, with their scores.
+  struct mate_pair {
+    index_t p;
+    double score;
+  };
+  std::vector<mate_pair> mates;
+  std::vector<double> genuine;
+  for_each_similarity_tile(
+      pol, p, p,
+      [&](index_t i0, index_t j0, matrix_view<const T> tile) {
+        for (index_t r0 = 0; r0 < tile.rows; ++r0) {
+          const index_t i = i0 + r0;
+          for (index_t c = 0; c < tile.cols; ++c) {
+            const index_t j = j0 + c;
+            if (j == i || pl[std::size_t(i)] != pl[std::size_t(j)]) continue;
+            const double s = static_cast<double>(tile(r0, c));
+            mates.push_back({i, s});
+            if (i < j) genuine.push_back(s);
+          }
+        }
+      },
+      o.tiles);
+  require(!mates.empty(), "probe_labels",
+          "no identity has two probe images: there is no mate pair to rank");
+
+  // Pass 2: per probe its K highest distractor scores; every impostor into the buckets.
   std::vector<double> best(std::size_t(n * K), detail::minus_inf);  // descending per probe
-  top_scores impostors(impostors_to_keep(o.far_targets, n * M));
+  metrics::genuine_buckets buckets(std::move(genuine));
   for_each_similarity_tile(
       pol, p, d,
       [&](index_t i0, index_t, matrix_view<const T> tile) {
@@ -73,7 +97,7 @@ megaface_result megaface_single_mate(const Policy& pol, matrix_view<E> probes,
           double* b = best.data() + (i0 + r0) * K;
           for (index_t c = 0; c < tile.cols; ++c) {
             const double s = static_cast<double>(tile(r0, c));
-            impostors.push(s);
+            buckets.add_impostor(s);
             if (s <= b[K - 1]) continue;
             index_t e = K - 1;  // insertion into the descending list
             while (e > 0 && b[e - 1] < s) {
@@ -86,42 +110,23 @@ megaface_result megaface_single_mate(const Policy& pol, matrix_view<E> probes,
       },
       o.tiles);
 
-  // Pass 2: the mate pairs, ranked against their probe's list; the genuine scores.
+  // Rank of (p, q) = 1 + the distractors scoring >= score(p, q); K + 1: beyond the list.
   megaface_result r;
+  r.probe_mate_pairs = index_t(mates.size());
   std::vector<index_t> at_rank(std::size_t(K) + 2, 0);
-  std::vector<double> genuine;
-  index_t rank1 = 0;
-  for_each_similarity_tile(
-      pol, p, p,
-      [&](index_t i0, index_t j0, matrix_view<const T> tile) {
-        for (index_t r0 = 0; r0 < tile.rows; ++r0) {
-          const index_t i = i0 + r0;
-          const double* b = best.data() + i * K;
-          for (index_t c = 0; c < tile.cols; ++c) {
-            const index_t j = j0 + c;
-            if (j == i || pl[std::size_t(i)] != pl[std::size_t(j)]) continue;
-            const double s = static_cast<double>(tile(r0, c));
-            index_t above = 0;
-            while (above < K && b[above] >= s) ++above;
-            ++at_rank[std::size_t(above + 1)];
-            rank1 += above == 0;
-            ++r.probe_mate_pairs;
-            if (i < j) genuine.push_back(s);
-          }
-        }
-      },
-      o.tiles);
-  require(r.probe_mate_pairs > 0, "probe_labels",
-          "no identity has two probe images: there is no mate pair to rank");
-  r.rank1 = double(rank1) / double(r.probe_mate_pairs);
+  for (const auto& m : mates) {
+    const double* b = best.data() + m.p * K;
+    index_t above = 0;
+    while (above < K && b[above] >= m.score) ++above;
+    ++at_rank[std::size_t(above + 1)];
+  }
+  r.rank1 = double(at_rank[1]) / double(r.probe_mate_pairs);
   index_t found = 0;
   for (index_t k = 1; k <= K; ++k) {
     found += at_rank[std::size_t(k)];
     r.cmc.push_back(double(found) / double(r.probe_mate_pairs));
   }
-  r.genuine = index_t(genuine.size());
-  r.impostor = impostors.count();
-  r.tar_at_far = tar_at_far_at_most(std::move(genuine), impostors, o.far_targets);
+  r.verification = metrics::summarize_corners(buckets, o.far_targets);
   return r;
 }
 

@@ -53,9 +53,9 @@ class unit_rows {
   /// names the argument in errors.
   template <class E>
   unit_rows(const Policy& pol, matrix_view<E> features, const char* name)
-      : rows_(features.rows), cols_(features.cols), buf_(backends::make_buffer<T>(pol, 0)) {
-    detail::require(rows_ > 0, name, "has no row");
-    detail::require(cols_ > 0, name, "has no column");
+      : rows_(features.rows),
+        cols_(features.cols),
+        buf_(backends::make_buffer<T>(pol, checked_size(features, name))) {
     std::vector<T> host(static_cast<std::size_t>(rows_ * cols_));
     for (index_t i = 0; i < rows_; ++i) {
       double ss = 0;
@@ -75,7 +75,6 @@ class unit_rows {
         host[static_cast<std::size_t>(i * cols_ + c)] =
             static_cast<T>(static_cast<double>(features(i, c)) / n);
     }
-    buf_ = backends::make_buffer<T>(pol, rows_ * cols_);
     backends::copy_from_host(pol, host.data(), rows_ * cols_, backends::data_ptr(buf_));
   }
 
@@ -87,6 +86,12 @@ class unit_rows {
   }
 
  private:
+  template <class E>
+  static index_t checked_size(matrix_view<E> features, const char* name) {
+    detail::require(features.rows > 0, name, "has no row");
+    detail::require(features.cols > 0, name, "has no column");
+    return features.rows * features.cols;
+  }
   index_t rows_, cols_;
   decltype(backends::make_buffer<T>(std::declval<const Policy&>(), 0)) buf_;
 };
