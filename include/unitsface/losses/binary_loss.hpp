@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -137,22 +138,25 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
   friend class pairwise_loss<binary_loss, T>;
   template <class Policy>
   loss_result<T> evaluate(const Policy& pol, const detail::call<T>& c) {
-    detail::validate_call(pol, c, opt_, static_cast<index_t>(bias_.size()));
-    if (per_column_) {
-      detail::require(
-          c.refs.kind != reference_kind::in_batch, "references",
-          "a per-identity bias needs one reference row per identity, not in-batch pairs");
-      detail::require(static_cast<index_t>(bias_.size()) == c.refs.classes(), "bias",
-                      "has " + std::to_string(bias_.size()) + " values for " +
-                          std::to_string(c.refs.classes()) + " classes");
-    }
-    // A bound bias is the caller's optimiser's: a step that made it NaN or inf is refused
-    // here rather than spread through the loss.
-    if (bound_.data != nullptr) {
-      for (index_t i = 0; i < bound_.size(); ++i) detail::require_finite_scalar("bias", bound_[i]);
-    }
+    detail::validate_call(pol, c, opt_, static_cast<index_t>(bias_.size()), parameters(), [&] {
+      if (per_column_) {
+        detail::require(
+            c.refs.kind != reference_kind::in_batch, "references",
+            "a per-identity bias needs one reference row per identity, not in-batch pairs");
+        detail::require(static_cast<index_t>(bias_.size()) == c.refs.classes(), "bias",
+                        "has " + std::to_string(bias_.size()) + " values for " +
+                            std::to_string(c.refs.classes()) + " classes");
+      }
+      // A bound bias is the caller's optimiser's: a step that made it NaN or inf is refused
+      // here rather than spread through the loss.
+      if (bound_.data != nullptr) {
+        for (index_t i = 0; i < bound_.size(); ++i) {
+          detail::require_finite_scalar("bias", bound_[i]);
+        }
+      }
+    });
     auto drv = detail::make_driver(pol, c, opt_);
-    maybe_initialise(drv, pol);
+    maybe_initialise(drv, pol, c);
     const std::vector<T>& b = current_bias();
 
     // The kernel reads the bias from the policy's memory; a per-column bias is offset to
@@ -169,17 +173,53 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
     return detail::run(drv, pol, c, opt_, k, b, per_column_, opt_.s);
   }
 
+  /// What every rank of a class-sharded call must agree on: the options and a scalar bias (a
+  /// bias per class is each rank's own for its classes).
+  std::uint64_t parameters() const {
+    std::uint64_t h = 0x756e697473666163ULL;
+    h = detail::fingerprint_value(h, opt_.s);
+    h = detail::fingerprint_value(h, opt_.m);
+    h = detail::fingerprint_value(h, int(opt_.form));
+    h = detail::fingerprint_value(h, int(opt_.clamp));
+    h = detail::fingerprint_value(h, int(opt_.init));
+    h = detail::fingerprint_value(h, int(opt_.storage));
+    h = detail::fingerprint_value(h, int(opt_.reduce));
+    h = detail::fingerprint_value(h, int(per_column_));
+    h = detail::fingerprint_value(h, int(initialised_));
+    if (!per_column_) h = detail::fingerprint_value(h, current_bias()[0]);
+    return h;
+  }
+
+  /// The mean bias: over class shards, of every rank's own classes (the other entries of a
+  /// rank's per-class bias are not its to read), added in rank order.
+  T mean_bias(const detail::call<T>& c) const {
+    const std::vector<T>& b = current_bias();
+    if (c.comm == nullptr || !per_column_) {
+      T mean_b = T(0);
+      for (T v : b) mean_b += v;
+      return mean_b / T(b.size());
+    }
+    T own = T(0);
+    for (index_t j = 0; j < c.refs.rows.rows; ++j) {
+      own += b[static_cast<std::size_t>(c.refs.label_offset + j)];
+    }
+    std::vector<T> all(static_cast<std::size_t>(c.comm->size()));
+    c.comm->all_gather_host(&own, all.data(), sizeof(T));
+    T sum = T(0);
+    for (T v : all) sum += v;
+    return sum / T(b.size());
+  }
+
   // The official data-dependent initialisation: runs before the loss of the same forward.
+  // Over class shards every rank decides on the same mean bias and the same merged
+  // statistics, so every rank initialises to the same value.
   template <class Driver, class Policy>
-  void maybe_initialise(Driver& drv, const Policy& pol) {
+  void maybe_initialise(Driver& drv, const Policy& pol, const detail::call<T>& c) {
     if (opt_.init == bias_init::fixed) return;
     if (opt_.init == bias_init::data_dependent_once && initialised_) return;
+    if (mean_bias(c) > T(0)) return;
     std::vector<T> b = current_bias();  // a copy, written back by store_bias
-    T mean_b = T(0);
-    for (T v : b) mean_b += v;
-    mean_b /= T(b.size());
-    if (mean_b > T(0)) return;
-    const auto stats = detail::statistics(drv, pol, kernels::negative_lse<T>{opt_.s});
+    const auto stats = detail::statistics(drv, pol, kernels::negative_lse<T>{opt_.s}, c.comm);
     T acc = T(0);
     index_t rows = 0;
     for (const auto& st : stats) {

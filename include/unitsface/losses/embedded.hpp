@@ -84,6 +84,13 @@ struct combine_step {
   }
 };
 
+/// Where a step's references are shards (unitsface::distributed): the ranks, and the classes
+/// of this rank's class weights. comm null: one process holds everything.
+struct step_shards {
+  collective* comm = nullptr;
+  class_range weight_classes;
+};
+
 template <class T>
 struct add_scaled {  // dst(i, :) += a * src(i, :)
   matrix_view<T> dst;
@@ -126,14 +133,27 @@ class embedded_loss {
                           vector_view<const index_t> labels, matrix_view<const T> weight,
                           const gradients<T>& grads, feature_memory<T, Policy>& memory,
                           index_t epoch) {
-    return run_step(pol, x, labels, weight, &grads, memory, epoch);
+    return run_step(pol, x, labels, weight, &grads, memory, epoch, {});
+  }
+
+  /// step() (grads given) or forward() (grads null) over class shards, for
+  /// unitsface::distributed: `weight` holds the classes `weight_classes`, `memory` is a shard,
+  /// and `comm` reaches the ranks holding the other shards. Every rank passes the whole batch.
+  template <class Policy>
+  embedded_result<T> evaluate_sharded(collective& comm, const Policy& pol, matrix_view<const T> x,
+                                      vector_view<const index_t> labels,
+                                      matrix_view<const T> weight,
+                                      const class_range& weight_classes, const gradients<T>* grads,
+                                      feature_memory<T, Policy>& memory, index_t epoch) {
+    return run_step(pol, x, labels, weight, grads, memory, epoch,
+                    detail::step_shards{&comm, weight_classes});
   }
 
   /// The loss alone, read back once (the memory is updated as in step()).
   template <class Policy>
   T forward(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
             matrix_view<const T> weight, feature_memory<T, Policy>& memory, index_t epoch) {
-    return run_step(pol, x, labels, weight, nullptr, memory, epoch).loss;
+    return run_step(pol, x, labels, weight, nullptr, memory, epoch, {}).loss;
   }
 
  private:
@@ -161,45 +181,62 @@ class embedded_loss {
         pol, std::max({x.rows, weight.rows, mem.rows.rows}),
         detail::count_step_problems<T>{
             {x, labels.data, weight.rows, weight, nullptr},
-            {labels_only, labels.data, memory.identities(), mem.rows, mem.valid}});
+            {labels_only, labels.data, memory.total_identities(), mem.rows, mem.valid}});
     detail::require_no_problems(c.head, weight.rows, "weight");
     // The memory is written at these labels, whether the s2s part runs or not.
     detail::require(c.memory.bad_labels == 0, "labels",
                     std::to_string(c.memory.bad_labels) + " label(s) outside [0, " +
-                        std::to_string(memory.identities()) + "), the memory's identities");
-    if (s2s) detail::require_no_problems(c.memory, memory.identities(), "memory");
+                        std::to_string(memory.total_identities()) + "), the memory's identities");
+    if (s2s) detail::require_no_problems(c.memory, memory.total_identities(), "memory");
   }
 
   template <class Policy>
   embedded_result<T> run_step(const Policy& pol, matrix_view<const T> x,
                               vector_view<const index_t> labels, matrix_view<const T> weight,
                               const gradients<T>* grads, feature_memory<T, Policy>& memory,
-                              index_t epoch) {
+                              index_t epoch, const detail::step_shards& sh) {
     namespace ud = unitsface::detail;
-    ud::require(epoch >= 0, "epoch", "must be >= 0");
-    ud::require(x.rows > 0, "input", "the batch is empty (B = 0)");
-    ud::require(
-        memory.dim() == x.cols, "memory",
-        "has dimension " + std::to_string(memory.dim()) + ", the input " + std::to_string(x.cols));
-    // The head's shape checks (input, labels, weights) before the value checks read anything.
-    detail::validate_inputs(pol, x, labels, references<T>::weights(weight), false);
     const bool s2s = uses_sample_to_sample(epoch);
     const index_t nbias = s2s_bias_size();
     const bool keep_loss = grads != nullptr && grads->loss != nullptr;
     const bool keep_bias = grads != nullptr && !grads->bias.empty();
-    if (keep_bias) {
-      ud::require(nbias > 0, "gradients.bias", "the sample-to-sample loss has no bias");
-      ud::require_size("gradients.bias", grads->bias.size(), nbias);
-      ud::require(grads->bias.stride == 1, "gradients.bias", "must be contiguous (stride 1)");
+    const auto local_checks = [&] {
+      ud::require(epoch >= 0, "epoch", "must be >= 0");
+      ud::require(x.rows > 0, "input", "the batch is empty (B = 0)");
+      ud::require(memory.dim() == x.cols, "memory",
+                  "has dimension " + std::to_string(memory.dim()) + ", the input " +
+                      std::to_string(x.cols));
+      if (keep_bias) {
+        ud::require(nbias > 0, "gradients.bias", "the sample-to-sample loss has no bias");
+        ud::require_size("gradients.bias", grads->bias.size(), nbias);
+        ud::require(grads->bias.stride == 1, "gradients.bias", "must be contiguous (stride 1)");
+      }
+    };
+    references<T> head_refs = references<T>::weights(weight);
+    if (sh.comm != nullptr) {
+      // Over shards the parts check their calls collectively (validate_shards.hpp); the
+      // step's own checks are made collectively too, so that no rank throws alone.
+      head_refs = head_refs.shard(sh.weight_classes);
+      detail::agree_or_throw(*sh.comm, [&] {
+        local_checks();
+        ud::require(weight.rows == sh.weight_classes.count, "weight",
+                    "has " + std::to_string(weight.rows) + " rows for its shard of " +
+                        std::to_string(sh.weight_classes.count) + " classes");
+      });
+    } else {
+      local_checks();
+      // The head's shape checks (input, labels, weights) before the value checks read anything.
+      detail::validate_inputs(pol, x, labels, head_refs, false);
+      if (opt_.validate) check_values(pol, x, labels, weight, memory, s2s);
     }
-    if (opt_.validate) check_values(pol, x, labels, weight, memory, s2s);
 
     // [head loss, s2s loss, total, s2s d/db ...], zeroed: the s2s entries stay 0 in the
     // warm-up.
     auto scratch = backends::make_buffer<T>(pol, 3 + nbias);
     T* sc = backends::data_ptr(scratch);
-    detail::call<T> head{x, labels, references<T>::weights(weight), nullptr, {}, {}};
-    head.values_checked = true;
+    detail::call<T> head{x, labels, head_refs, nullptr, {}, {}};
+    head.values_checked = sh.comm == nullptr || !opt_.validate;
+    head.comm = sh.comm;
     head.loss_out = sc;
     gradients<T> head_grads;
     if (grads != nullptr) {
@@ -213,7 +250,8 @@ class embedded_loss {
       auto tmp = backends::make_buffer<T>(pol, grads != nullptr ? x.rows * x.cols : 0);
       const matrix_view<T> gtmp(backends::data_ptr(tmp), x.rows, x.cols);
       detail::call<T> part{x, labels, memory.as_references(), nullptr, {}, {}};
-      part.values_checked = true;
+      part.values_checked = sh.comm == nullptr || !opt_.validate;
+      part.comm = sh.comm;
       part.loss_out = sc + 1;
       gradients<T> part_grads;
       if (grads != nullptr) {
@@ -250,7 +288,14 @@ class embedded_loss {
       }
       if (host_bias) out.grad_bias.assign(h.begin() + 3, h.end());
     }
-    memory.update(x, labels, /*check_values=*/false);  // checked above, or not at all
+    if (sh.comm != nullptr && opt_.validate) {
+      // The memory is written at the labels, which the head checked against its classes:
+      // they must be the memory's identities too (the same labels on every rank, so the same
+      // decision).
+      memory.update(x, labels, /*check_values=*/true);
+    } else {
+      memory.update(x, labels, /*check_values=*/false);  // checked above, or not at all
+    }
     return out;
   }
 };

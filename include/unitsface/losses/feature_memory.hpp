@@ -32,13 +32,16 @@ struct memory_write {
   matrix_view<const T> x;
   const index_t* labels;
   index_t batch;
-  matrix_view<T> rows;
+  matrix_view<T> rows;  // identities [first, first + rows.rows)
   unsigned char* valid;
   T momentum;
+  index_t first = 0;
   UNITSFACE_HD void operator()(index_t i) const {
-    const index_t y = labels[i];
+    const index_t label = labels[i];
+    const index_t y = label - first;
+    if (y < 0 || y >= rows.rows) return;  // another shard's identity
     for (index_t k = i + 1; k < batch; ++k) {
-      if (labels[k] == y) return;  // a later anchor of the same identity wins
+      if (labels[k] == label) return;  // a later anchor of the same identity wins
     }
     const bool blend = momentum > T(0) && valid[y] != 0;
     for (index_t d = 0; d < x.cols; ++d) {
@@ -52,13 +55,27 @@ struct memory_write {
 /// One raw (unnormalised) feature per identity, zero and unwritten at the start. The losses
 /// of a batch read the memory as it was before the batch; update() writes it afterwards.
 /// The storage lives in the policy's memory (device memory for a device policy).
+///
+/// A shard of the memory (one rank of a class-sharded loss) holds the rows of identities
+/// [first, first + count) of `total`, possibly none: update() takes the whole batch and
+/// writes the rows of its own identities only.
 template <class T, class Policy = host_policy>
 class feature_memory {
  public:
   feature_memory(index_t identities, index_t dim, const memory_options<T>& o = {},
                  const Policy& pol = Policy{})
-      : pol_(pol), opt_(o), C_(identities), D_(dim) {
-    unitsface::detail::require(identities > 0, "identities", "must be > 0");
+      : feature_memory(whole(identities), dim, o, pol) {}
+
+  /// The shard `shard` of a memory of shard.total identities.
+  feature_memory(const class_range& shard, index_t dim, const memory_options<T>& o = {},
+                 const Policy& pol = Policy{})
+      : pol_(pol), opt_(o), C_(shard.count), first_(shard.first), total_(shard.total), D_(dim) {
+    unitsface::detail::require(
+        shard.count >= 0 && shard.first >= 0 && shard.total > 0 &&
+            shard.first + shard.count <= shard.total,
+        "identities",
+        "shard [" + std::to_string(shard.first) + ", " + std::to_string(shard.first + shard.count) +
+            ") does not fit in " + std::to_string(shard.total) + " identities");
     unitsface::detail::require(dim > 0, "dim", "must be > 0");
     unitsface::detail::require_finite_scalar("momentum", o.momentum);
     unitsface::detail::require(o.momentum >= T(0) && o.momentum < T(1), "momentum",
@@ -67,7 +84,12 @@ class feature_memory {
     valid_ = backends::make_buffer<unsigned char>(pol_, C_);
   }
 
+  /// The identities whose rows this memory holds (all of them, or its shard's).
   index_t identities() const { return C_; }
+  /// The first identity held (0 unless a shard) and the number of identities of the whole.
+  index_t first_identity() const { return first_; }
+  index_t total_identities() const { return total_; }
+  class_range shard() const { return class_range{first_, C_, total_}; }
   index_t dim() const { return D_; }
   const memory_options<T>& opts() const { return opt_; }
 
@@ -78,10 +100,12 @@ class feature_memory {
 
   /// The memory as the references of a sample-to-sample loss.
   references<T> as_references() const {
-    return references<T>::memory(rows(), opt_.mask_unwritten ? valid() : nullptr);
+    return references<T>::memory(rows(), opt_.mask_unwritten ? valid() : nullptr)
+        .shard(first_, total_);
   }
 
-  /// Writes the batch (x: B x D, labels in [0, identities)), last occurrence winning.
+  /// Writes the batch (x: B x D, labels in [0, total_identities())), last occurrence winning;
+  /// a shard writes the rows of its own identities.
   /// Shapes are always checked; with `check_values` also the labels and NaN/Inf, in one
   /// reduction (one read-back). A label outside [0, identities) would write outside the
   /// memory: pass false only for values already checked (embedded_loss does).
@@ -94,14 +118,14 @@ class feature_memory {
     unitsface::detail::require(labels.stride == 1, "labels", "must be contiguous (stride 1)");
     if (check_values) {
       const detail::check_counts c = backends::reduce_index<detail::check_counts>(
-          pol_, x.rows, detail::count_problems<T>{x, labels.data, C_, {}, nullptr});
-      detail::require_no_problems(c, C_, nullptr);
+          pol_, x.rows, detail::count_problems<T>{x, labels.data, total_, {}, nullptr});
+      detail::require_no_problems(c, total_, nullptr);
     }
     backends::for_each_index(
         pol_, x.rows,
         detail::memory_write<T>{x, labels.data, x.rows,
                                 matrix_view<T>(backends::data_ptr(rows_), C_, D_),
-                                backends::data_ptr(valid_), opt_.momentum});
+                                backends::data_ptr(valid_), opt_.momentum, first_});
   }
 
   /// Checkpoint: copies the memory into the caller's host memory: `rows_out` the rows
@@ -142,9 +166,14 @@ class feature_memory {
   }
 
  private:
+  static class_range whole(index_t identities) {
+    unitsface::detail::require(identities > 0, "identities", "must be > 0");
+    return class_range{0, identities, identities};
+  }
+
   Policy pol_;
   memory_options<T> opt_;
-  index_t C_, D_;
+  index_t C_, first_, total_, D_;
   decltype(backends::make_buffer<T>(std::declval<const Policy&>(), 0)) rows_;
   decltype(backends::make_buffer<unsigned char>(std::declval<const Policy&>(), 0)) valid_;
 };

@@ -6,6 +6,16 @@
 
 namespace unitsface::losses {
 
+/// Classes [first, first + count) of `total`: the rows of the references (class weights,
+/// per-class biases, memory rows) that one rank of a class-sharded loss holds.
+struct class_range {
+  index_t first = 0;
+  index_t count = 0;
+  index_t total = 0;
+  index_t end() const { return first + count; }
+  bool contains(index_t c) const { return c >= first && c < first + count; }
+};
+
 enum class reference_kind {
   class_weights,  ///< learnable class weights W (C x D); reference j is class j
   memory,         ///< the per-identity feature memory (C x D); not learnable
@@ -40,6 +50,8 @@ struct references {
     r.num_classes = total_classes;
     return r;
   }
+  /// These rows are the classes of `r` (r.count must be rows.rows).
+  references shard(const class_range& r) const { return shard(r.first, r.total); }
   index_t classes() const { return num_classes >= 0 ? num_classes : label_offset + rows.rows; }
   bool learnable() const { return kind == reference_kind::class_weights; }
 };

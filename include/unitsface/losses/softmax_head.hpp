@@ -2,6 +2,7 @@
 // the combined margin, one class template over the target-logit margin.
 #pragma once
 
+#include <cstdint>
 #include <numbers>
 #include <string>
 
@@ -35,12 +36,15 @@ class softmax_head : public pairwise_loss<softmax_head<T, Margin>, T> {
  private:
   friend class pairwise_loss<softmax_head, T>;
   void check() const;
+  /// What every rank of a class-sharded call must agree on.
+  std::uint64_t parameters() const;
 
   template <class Policy>
   loss_result<T> evaluate(const Policy& pol, const detail::call<T>& c) const {
-    detail::validate_call(pol, c, opt_);
-    detail::require(c.refs.kind != reference_kind::in_batch, "references",
-                    "a softmax head needs one reference per class (weights or memory)");
+    detail::validate_call(pol, c, opt_, 0, parameters(), [&] {
+      detail::require(c.refs.kind != reference_kind::in_batch, "references",
+                      "a softmax head needs one reference per class (weights or memory)");
+    });
     auto drv = detail::make_driver(pol, c, opt_);
     kernels::softmax<T, Margin> k{opt_.s, opt_.margin};
     return detail::run(drv, pol, c, opt_, k, {}, false, opt_.s);
@@ -50,6 +54,21 @@ class softmax_head : public pairwise_loss<softmax_head<T, Margin>, T> {
 };
 
 namespace detail {
+template <class T>
+std::uint64_t fingerprint_margin(std::uint64_t h, const cosface_margin<T>& mg) {
+  return fingerprint_value(h, mg.m);
+}
+template <class T>
+std::uint64_t fingerprint_margin(std::uint64_t h, const arcface_margin<T>& mg) {
+  h = fingerprint_value(h, mg.m);
+  h = fingerprint_value(h, int(mg.policy));
+  return fingerprint_value(h, int(mg.gradient));
+}
+template <class T>
+std::uint64_t fingerprint_margin(std::uint64_t h, const combined_margin<T>& mg) {
+  return fingerprint_value(fingerprint_value(fingerprint_value(h, mg.m1), mg.m2), mg.m3);
+}
+
 template <class T>
 void check_margin(const cosface_margin<T>& mg) {
   require_finite_scalar("m", mg.m);
@@ -72,6 +91,13 @@ void check_margin(const combined_margin<T>& mg) {
   require(mg.m3 >= T(0) && mg.m3 < T(1), "m3", "must lie in [0, 1), got " + std::to_string(mg.m3));
 }
 }  // namespace detail
+
+template <class T, class Margin>
+std::uint64_t softmax_head<T, Margin>::parameters() const {
+  std::uint64_t h = detail::fingerprint_value(0x736f66746d6178ULL, opt_.s);
+  h = detail::fingerprint_value(h, int(opt_.reduce));
+  return detail::fingerprint_margin(h, opt_.margin);
+}
 
 template <class T, class Margin>
 void softmax_head<T, Margin>::check() const {

@@ -77,7 +77,10 @@ struct row_loss_init {
   K kernel;
   const row_stats<T>* stats;
   T* row_loss;
-  UNITSFACE_HD void operator()(index_t i) const { row_loss[i] = kernel.row_loss(stats[i]); }
+  bool row_term;  // false: 0 (a shard other than the first: the term is counted once)
+  UNITSFACE_HD void operator()(index_t i) const {
+    row_loss[i] = row_term ? kernel.row_loss(stats[i]) : T(0);
+  }
 };
 
 /// Element pass over one tile: adds the elements' loss terms to row_loss and, with `grad`,
@@ -211,11 +214,14 @@ class tile_driver {
   /// gradients accumulated in the driver (see finish). Each anchor's gradient is multiplied
   /// by scale_all (1/B for the mean) and, unless row_scale is null, by row_scale[i *
   /// row_scale_stride] (policy memory: stride 1 for one factor per anchor, 0 for one factor
-  /// for all).
+  /// for all). Over a shard of the references, `row_term` false leaves the kernel's row term
+  /// out (row_loss starts at 0): the shards' row losses then add up to the whole one's when
+  /// exactly one shard counts it.
   template <class K>
   void element_pass(const K& kernel, const row_stats<T>* stats, T* row_loss, bool grad,
-                    const T* row_scale, T scale_all, index_t row_scale_stride = 1) {
-    backends::for_each_index(pol_, B_, row_loss_init<T, K>{kernel, stats, row_loss});
+                    const T* row_scale, T scale_all, index_t row_scale_stride = 1,
+                    bool row_term = true) {
+    backends::for_each_index(pol_, B_, row_loss_init<T, K>{kernel, stats, row_loss, row_term});
     if (grad) start_gradients(K::has_bias);
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
@@ -250,6 +256,11 @@ class tile_driver {
   /// Where the gradient with respect to learnable references goes (N x D, policy memory).
   /// Must be set before element_pass; rows are overwritten tile by tile.
   void set_reference_gradient(matrix_view<T> grad_refs) { grad_refs_ = grad_refs; }
+
+  /// d loss / d x_hat as the element pass accumulated it (B x D, policy memory): over a shard,
+  /// this shard's part, which a sharded loss replaces by the sum over the shards before
+  /// finish().
+  T* normalized_input_gradient() { return ptr(gxhat_); }
 
   /// Writes d loss / d x (through the anchors' normalisation) into grad_x (B x D).
   void finish(matrix_view<T> grad_x) {

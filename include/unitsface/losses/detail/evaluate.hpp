@@ -7,6 +7,7 @@
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/reduction.hpp"
 #include "unitsface/losses/detail/driver.hpp"
+#include "unitsface/losses/detail/shard_exchange.hpp"
 
 namespace unitsface::losses::detail {
 
@@ -26,6 +27,9 @@ struct eval_request {
   index_t bias_size = 0;         ///< 1, or the number of classes
   index_t bias_offset = 0;       ///< the first class of the references (shards)
   T* bias_out = nullptr;         ///< policy memory for d loss / d bias, or null: read back
+  /// The other shards of the references (a class-sharded loss), or null: these references
+  /// are the whole set.
+  collective* comm = nullptr;
 };
 
 template <class T>
@@ -72,11 +76,16 @@ struct scale_into {  // out[j] = scale * v[j]
   UNITSFACE_HD void operator()(index_t j) const { out[j] = scale * v[j]; }
 };
 
-/// Every statistics pass of a kernel over all tiles, each followed by its finish step.
+/// Every statistics pass of a kernel over all tiles, each followed by its finish step; with
+/// `comm`, the statistics of every shard merged before the finish step (the same merged
+/// statistics on every rank).
 template <class Policy, class T, class K>
-void statistics_passes(tile_driver<Policy, T>& drv, const K& kernel, row_stats<T>* st) {
+void statistics_passes(tile_driver<Policy, T>& drv, const Policy& pol, const K& kernel,
+                       row_stats<T>* st, collective* comm) {
   for (int pass = 1; pass <= K::stat_passes; ++pass) {
+    start_statistics_pass(comm, pol, pass, st, drv.batch());
     drv.statistics_pass(kernel, pass, st);
+    if (comm != nullptr) merge_statistics(*comm, pol, st, drv.batch());
     drv.finish_pass(kernel, pass, st);
   }
 }
@@ -87,14 +96,18 @@ eval_result<T> evaluate(tile_driver<Policy, T>& drv, const Policy& pol, const K&
   const index_t B = drv.batch();
   auto stats = drv.make_stats();
   auto* st = backends::data_ptr(stats);
-  statistics_passes(drv, kernel, st);
+  statistics_passes(drv, pol, kernel, st, req.comm);
   auto own_loss = backends::make_buffer<T>(pol, req.per_anchor != nullptr ? 0 : B);
   T* row_loss = req.per_anchor != nullptr ? req.per_anchor : backends::data_ptr(own_loss);
   const T scale_all = req.red == reduction::mean ? T(1) / T(B) : T(1);
   // The upstream gradient: one factor per anchor (none), or one for the reduced loss.
   const index_t upstream_stride = req.red == reduction::none ? 1 : 0;
   if (req.grad) drv.set_reference_gradient(req.grad_refs);
-  drv.element_pass(kernel, st, row_loss, req.grad, req.upstream, scale_all, upstream_stride);
+  // Over shards, rank 0 alone counts the kernel's row term; the per-anchor losses are then
+  // the sums of the shards'.
+  drv.element_pass(kernel, st, row_loss, req.grad, req.upstream, scale_all, upstream_stride,
+                   req.comm == nullptr || req.comm->rank() == 0);
+  if (req.comm != nullptr) sum_over_ranks(*req.comm, pol, row_loss, B);
 
   eval_result<T> out;
   const T loss_scale = req.red == reduction::mean ? T(1) / T(B) : T(1);
@@ -105,6 +118,10 @@ eval_result<T> evaluate(tile_driver<Policy, T>& drv, const Policy& pol, const K&
     out.loss = drv.sum(row_loss, B) * loss_scale;
   }
   if (req.grad) {
+    // d loss / d x_hat: the sum of every shard's, before the anchors' normalisation.
+    if (req.comm != nullptr) {
+      sum_over_ranks(*req.comm, pol, drv.normalized_input_gradient(), B * req.grad_x.cols);
+    }
     drv.finish(req.grad_x);
     if constexpr (K::has_bias) bias_gradient(drv, pol, req, out);
   }
@@ -129,6 +146,9 @@ void bias_gradient(const tile_driver<Policy, T>& drv, const Policy& pol, const e
                              chunk_sum<T>{colsum, N, chunks, backends::data_ptr(partial)});
     backends::for_each_index(pol, 1,
                              sum_into<T>{backends::data_ptr(partial), chunks, req.bias_scale, dst});
+    // A scalar bias is every shard's: its gradient is the sum of the shards' parts. (A bias per
+    // class is the shard's own: each rank writes its classes' entries only.)
+    if (req.comm != nullptr) sum_over_ranks(*req.comm, pol, dst, 1);
   }
   if (req.bias_out == nullptr) {
     out.grad_bias.resize(static_cast<std::size_t>(req.bias_size));
@@ -137,13 +157,14 @@ void bias_gradient(const tile_driver<Policy, T>& drv, const Policy& pol, const e
 }
 
 /// Per-anchor statistics only (for the data-dependent bias initialisation): runs the
-/// kernel's statistics passes and returns the per-row cache0 values, read back to the host.
+/// kernel's statistics passes (merged over the shards with `comm`) and returns the per-row
+/// statistics, read back to the host.
 template <class Policy, class T, class K>
 std::vector<row_stats<T>> statistics(tile_driver<Policy, T>& drv, const Policy& pol,
-                                     const K& kernel) {
+                                     const K& kernel, collective* comm = nullptr) {
   auto stats = drv.make_stats();
   auto* st = backends::data_ptr(stats);
-  statistics_passes(drv, kernel, st);
+  statistics_passes(drv, pol, kernel, st, comm);
   std::vector<row_stats<T>> host(static_cast<std::size_t>(drv.batch()));
   backends::copy_to_host(pol, st, drv.batch(), host.data());
   return host;

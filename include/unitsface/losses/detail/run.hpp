@@ -2,12 +2,14 @@
 // the kernel, turn column sums into bias gradients.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/error.hpp"
 #include "unitsface/losses/detail/evaluate.hpp"
 #include "unitsface/losses/detail/validate.hpp"
+#include "unitsface/losses/detail/validate_shards.hpp"
 #include "unitsface/losses/loss_result.hpp"
 #include "unitsface/losses/references.hpp"
 
@@ -25,6 +27,9 @@ struct call {
   T* loss_out = nullptr;        ///< forward only: the loss goes here (policy memory), not read back
   bool values_checked = false;  ///< the caller has made the value checks (labels, NaN/Inf)
   bool gradients_only = false;  ///< backward(): the gradients are the result, not the loss
+  /// The ranks holding the other shards of the references (unitsface::distributed), or null:
+  /// `refs` is the whole set.
+  collective* comm = nullptr;
 };
 
 inline pairing make_pairing(const index_t* labels, const unsigned char* valid, index_t offset,
@@ -51,12 +56,11 @@ tile_driver<Policy, T> make_driver(const Policy& pol, const call<T>& c,
       c.grads != nullptr && !c.grads->weight.empty(), eo.tile_columns);
 }
 
-/// `bias_size`: the number of biases of the loss (0: none).
 template <class Policy, class T>
-void validate_call(const Policy& pol, const call<T>& c, const evaluation_options& eo,
-                   index_t bias_size = 0) {
+void validate_local(const Policy& pol, const call<T>& c, const evaluation_options& eo,
+                    index_t bias_size, bool check_values, bool shard_of_many) {
   require(eo.tile_columns >= 0, "tile_columns", "must be >= 0 (0: the default width)");
-  validate_inputs(pol, c.x, c.labels, c.refs, eo.validate && !c.values_checked);
+  validate_inputs(pol, c.x, c.labels, c.refs, check_values, shard_of_many);
   if (c.grads != nullptr) validate_gradients(c.x, c.refs, *c.grads, bias_size);
   if (!c.per_anchor.empty()) {
     require_size("per_anchor", c.per_anchor.size(), c.x.rows);
@@ -74,6 +78,30 @@ void validate_call(const Policy& pol, const call<T>& c, const evaluation_options
   // would return their sum, which is reduction::sum's value under another name.
   require(eo.reduce != reduction::none || !c.per_anchor.empty() || c.gradients_only, "per_anchor",
           "reduction::none needs an output for the B per-anchor losses");
+}
+
+struct no_checks {
+  void operator()() const {}
+};
+
+/// `bias_size`: the number of biases of the loss (0: none); `loss_checks`: the loss's own
+/// checks of the call, run after the common ones. Over class shards (c.comm) the checks are
+/// made collectively (validate_shards.hpp), and `parameters`, a fingerprint of what the loss
+/// computes with (its options, a scalar bias), must be the same on every rank.
+template <class Policy, class T, class Checks = no_checks>
+void validate_call(const Policy& pol, const call<T>& c, const evaluation_options& eo,
+                   index_t bias_size = 0, std::uint64_t parameters = 0,
+                   const Checks& loss_checks = {}) {
+  const bool values = eo.validate && !c.values_checked;
+  if (c.comm != nullptr) {
+    validate_shards(*c.comm, pol, c.x, c.labels, c.refs, bias_size, parameters, values, [&] {
+      validate_local(pol, c, eo, bias_size, false, true);
+      loss_checks();
+    });
+  } else {
+    validate_local(pol, c, eo, bias_size, values, false);
+    loss_checks();
+  }
 }
 
 /// Runs kernel `k` for call `c`. With a bias kernel, `bias_host` is the bias the kernel was
@@ -94,6 +122,7 @@ loss_result<T> run(tile_driver<Policy, T>& drv, const Policy& pol, const call<T>
     req.loss_out = c.grads->loss;
     req.bias_out = c.grads->bias.empty() ? nullptr : c.grads->bias.data;
   }
+  req.comm = c.comm;
   req.upstream = c.upstream.empty() ? nullptr : c.upstream.data;
   req.per_anchor = c.per_anchor.empty() ? nullptr : c.per_anchor.data;
   req.bias_scale = T(-1) / s;

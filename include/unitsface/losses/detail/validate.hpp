@@ -98,10 +98,12 @@ inline void require_no_problems(const check_counts& c, index_t classes, const ch
           "no memory row has been written: the batch has no valid reference");
 }
 
-/// The checks every pairwise loss makes before it touches the data.
+/// The checks every pairwise loss makes before it touches the data. `shard_of_many`: the
+/// references are one rank's shard of a class-sharded set, which may hold no rows (a rank
+/// with no classes still takes part in the exchanges).
 template <class Policy, class T>
 void validate_inputs(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
-                     const references<T>& refs, bool check_values) {
+                     const references<T>& refs, bool check_values, bool shard_of_many = false) {
   require(x.rows > 0, "input", "the batch is empty (B = 0)");
   require(x.cols > 0, "input", "the embedding dimension is 0");
   require(x.data != nullptr, "input", "null data");
@@ -112,8 +114,8 @@ void validate_inputs(const Policy& pol, matrix_view<const T> x, vector_view<cons
     require(x.rows > 1, "references", "in-batch pairs need at least two anchors");
   } else {
     const char* name = refs.kind == reference_kind::memory ? "memory" : "weight";
-    require(refs.rows.rows > 0, name, "has no rows");
-    require(refs.rows.data != nullptr, name, "null data");
+    require(refs.rows.rows > 0 || shard_of_many, name, "has no rows");
+    require(refs.rows.data != nullptr || refs.rows.rows == 0, name, "null data");
     require(refs.rows.cols == x.cols, name,
             "has " + std::to_string(refs.rows.cols) + " columns, the input has " +
                 std::to_string(x.cols));

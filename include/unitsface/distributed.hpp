@@ -1,0 +1,8 @@
+// unitsface: every loss over class shards (module header). The MPI and NCCL communicators
+// have headers of their own (distributed/mpi.hpp, distributed/nccl.hpp): they need their
+// libraries, which this header does not.
+#pragma once
+
+#include "unitsface/distributed/communicator.hpp"
+#include "unitsface/distributed/shard.hpp"
+#include "unitsface/distributed/sharded_loss.hpp"
