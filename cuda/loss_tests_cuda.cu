@@ -34,6 +34,7 @@
 #include "test_gradcheck_losses.cpp"
 #include "test_losses.cpp"
 #include "test_properties.cpp"
+#include "test_sharded.cpp"
 
 #include "test_agreement.cpp"
 

@@ -70,6 +70,9 @@ step configure 120 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$prefix" \
   -DUNITSFACE_BUILD_EXAMPLES=OFF -DUNITSFACE_BUILD_BENCHMARKS=ON -DUNITSFACE_ENABLE_CUDA=ON
 targets=(losses_cuda bench_backends_cuda metrics_cuda bench_metrics_cuda)
+# The sharded losses through NCCL need MPI (to hand out the NCCL id) and its launcher.
+mpirun_=$(command -v mpirun || true)
+[[ -n $mpirun_ ]] && targets+=(distributed_nccl)
 step build "${CHECK_BUILD_LIMIT_S:-300}" cmake --build "$build" -j"$jobs" --target "${targets[@]}"
 
 # losses_cuda holds the loss module's CUDA tests in one unit (cuda/loss_tests_cuda.cu),
@@ -81,6 +84,18 @@ step metrics_suite 60 "$build/cuda/metrics_cuda" "~[conformance]~[protocols]"
 step protocols_conformance 60 "$build/cuda/metrics_cuda" "[protocols]"
 step agreement 60 "$build/cuda/losses_cuda" "[agreement]"
 step loss_suites 120 "$build/cuda/losses_cuda" "~[conformance]~[agreement]"
+# Every loss over class shards, the ranks exchanging device buffers through NCCL, against
+# one process on the device: 1 rank; 2 ranks where there are two devices (NCCL refuses two
+# ranks on one device, and the program reports itself skipped).
+if [[ -n $mpirun_ && -x $build/cuda/distributed_nccl ]]; then
+  for np in 1 2; do
+    step "nccl_np$np" 120 env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+      OMPI_MCA_btl_vader_single_copy_mechanism=none \
+      "$mpirun_" -np "$np" --oversubscribe "$build/cuda/distributed_nccl"
+  done
+else
+  rows+=("nccl_np1|not run (no mpirun)|0")
+fi
 sanitizer=$(command -v compute-sanitizer || true)
 if [[ -z $sanitizer && -x $cuda_root/compute-sanitizer/compute-sanitizer ]]; then
   sanitizer=$cuda_root/compute-sanitizer/compute-sanitizer

@@ -4,5 +4,8 @@
 #pragma once
 
 #include "unitsface/distributed/communicator.hpp"
+#include "unitsface/distributed/global_batch.hpp"
+#include "unitsface/distributed/memory_estimate.hpp"
+#include "unitsface/distributed/sampling.hpp"
 #include "unitsface/distributed/shard.hpp"
 #include "unitsface/distributed/sharded_loss.hpp"

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <vector>
@@ -23,6 +24,9 @@
 #include "unitsface/distributed.hpp"
 #include "unitsface/distributed/mpi.hpp"
 #include "unitsface/losses.hpp"
+#if defined(UNITSFACE_TEST_BACKEND_CUDA)
+#include "unitsface/distributed/nccl.hpp"
+#endif
 
 using namespace unitsface;
 using namespace unitsface::losses;
@@ -32,6 +36,35 @@ using unitsface::test::upload;
 namespace dist = unitsface::distributed;
 
 namespace {
+
+#if defined(UNITSFACE_TEST_BACKEND_CUDA)
+// On the CUDA backend (cuda/distributed_nccl.cu) the ranks exchange device buffers through
+// NCCL, on the policy's (default) stream; MPI only hands rank 0's NCCL id to the others.
+using comm_type = dist::nccl_communicator;
+comm_type& communicator() {
+  static comm_type comm = [] {
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    ncclUniqueId id;
+    if (rank == 0) ncclGetUniqueId(&id);
+    MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD);
+    ncclComm_t c = nullptr;
+    if (ncclCommInitRank(&c, size, id, rank) != ncclSuccess) {
+      std::fprintf(stderr, "rank %d: ncclCommInitRank failed\n", rank);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    return comm_type(c, nullptr);
+  }();
+  return comm;
+}
+#else
+using comm_type = dist::mpi_communicator;
+comm_type& communicator() {
+  static comm_type comm;
+  return comm;
+}
+#endif
 
 /// The bound of the comparisons: 1e-12 (double), 1e-5 (float), relative to the largest
 /// magnitude of the single-process values (and at least 1).
@@ -120,7 +153,7 @@ struct results {
 /// `shard` of the problem: through `comm` when given, else the plain single-process call.
 template <class T, class Loss>
 results<T> evaluate(Loss& loss, const problem<T>& p, refs_mode mode, const dist::class_shard& s,
-                    dist::mpi_communicator* comm) {
+                    comm_type* comm) {
   const auto x = upload(p.x);
   const auto y = upload(p.y);
   const std::vector<T> wrows(p.w.begin() + s.first * p.D, p.w.begin() + s.end() * p.D);
@@ -161,7 +194,7 @@ results<T> evaluate(Loss& loss, const problem<T>& p, refs_mode mode, const dist:
 template <class T, class Make>
 void check_against_one_process(Make make, refs_mode mode, int bias_kind) {
   const int R = world_size(), rank = world_rank();
-  dist::mpi_communicator comm;
+  comm_type& comm = communicator();
   const double tol = tolerance<T>();
   const problem<T> p = make_problem<T>(9, 13, 6, 73);
   for (int split = 0; split < 2; ++split) {
@@ -279,7 +312,7 @@ TEMPLATE_TEST_CASE("mpi: embedded steps over shards equal one process, memory in
                    "[mpi][embedded]", float, double) {
   using T = TestType;
   const int R = world_size(), rank = world_rank();
-  dist::mpi_communicator comm;
+  comm_type& comm = communicator();
   const double tol = tolerance<T>();
   const problem<T> p = make_problem<T>(10, 13, 6, 91);
   for (int split = 0; split < 2; ++split) {
@@ -350,6 +383,93 @@ TEMPLATE_TEST_CASE("mpi: embedded steps over shards equal one process, memory in
   }
 }
 
+/// A loss over sampled negatives (rate 0.4) at steps 0 and 1: the rank's shard, sampled,
+/// through the communicator, against one process sampling all the classes (through the
+/// single-process communicator): the same classes kept, the same loss, d loss / d x and, for
+/// class weights, the same rows of d loss / d W (0 for the rows not kept).
+template <class T, class Make>
+void check_sampled(Make make, refs_mode mode) {
+  const int R = world_size(), rank = world_rank();
+  comm_type& comm = communicator();
+  const double tol = tolerance<T>();
+  const problem<T> p = make_problem<T>(9, 40, 6, 17);
+  const std::vector<index_t> ub = uneven_bounds(p.C, R);
+  const dist::class_shard s = dist::shard_from_bounds(ub, rank);
+  INFO("ranks " << R << ", rank " << rank << ", shard [" << s.first << ", " << s.end() << ")");
+  const dist::sampling_options so{0.4, 1234};
+  const bool weights = mode == refs_mode::weights;
+  const auto x = upload(p.x);
+  const auto y = upload(p.y);
+  const matrix_view<const T> xv(backends::data_ptr(x), p.B, p.D);
+  const vector_view<const index_t> yv(backends::data_ptr(y), p.B);
+  auto refs_of = [&](const test::policy_type&, const auto& w, const auto& v, index_t n) {
+    const matrix_view<const T> wv(backends::data_ptr(w), n, p.D);
+    return weights ? references<T>::weights(wv)
+                   : references<T>::memory(
+                         wv, mode == refs_mode::masked ? backends::data_ptr(v) : nullptr);
+  };
+  const auto w_all = upload(p.w);
+  const auto v_all = upload(p.valid);
+  const std::vector<T> wrows(p.w.begin() + s.first * p.D, p.w.begin() + s.end() * p.D);
+  const std::vector<unsigned char> vrows(p.valid.begin() + s.first, p.valid.begin() + s.end());
+  const auto w_own = upload(wrows);
+  const auto v_own = upload(vrows);
+  auto whole_loss = make();
+  auto shard_loss = make();
+  dist::single_process<test::policy_type> one(policy());
+  for (std::uint64_t step = 0; step < 2; ++step) {
+    INFO("step " << step);
+    dist::sampled_shard<T, test::policy_type> all(
+        policy(), refs_of(policy(), w_all, v_all, p.C).shard(dist::class_shard{0, p.C, p.C}), yv,
+        so, step);
+    dist::sampled_shard<T, test::policy_type> mine(
+        policy(), refs_of(policy(), w_own, v_own, s.count).shard(s), yv, so, step);
+    // The same classes kept: this shard's part of the single-process sample.
+    std::vector<index_t> expect;
+    for (index_t c : all.classes())
+      if (s.contains(c)) expect.push_back(c);
+    CHECK(mine.classes() == expect);
+    auto gx1 = backends::make_buffer<T>(policy(), p.B * p.D);
+    auto gx2 = backends::make_buffer<T>(policy(), p.B * p.D);
+    const gradients<T> g1(matrix_view<T>(backends::data_ptr(gx1), p.B, p.D),
+                          weights ? all.gradient() : matrix_view<T>{});
+    const gradients<T> g2(matrix_view<T>(backends::data_ptr(gx2), p.B, p.D),
+                          weights ? mine.gradient() : matrix_view<T>{});
+    const loss_result<T> want =
+        dist::forward_backward(one, policy(), whole_loss, xv, yv, all.references(), g1);
+    const loss_result<T> got =
+        dist::forward_backward(comm, policy(), shard_loss, xv, yv, mine.references(), g2);
+    CHECK(std::abs(double(got.loss) - double(want.loss)) <=
+          tol * std::max(1.0, std::abs(double(want.loss))));
+    CHECK(max_rel_diff(download(backends::data_ptr(gx2), p.B * p.D),
+                       download(backends::data_ptr(gx1), p.B * p.D)) <= tol);
+    CHECK(max_rel_diff(got.grad_bias, want.grad_bias) <= tol);
+    if (weights) {
+      auto gw_all = backends::make_buffer<T>(policy(), p.C * p.D);
+      auto gw_own = backends::make_buffer<T>(policy(), s.count * p.D);
+      all.scatter_gradient(matrix_view<T>(backends::data_ptr(gw_all), p.C, p.D));
+      mine.scatter_gradient(matrix_view<T>(backends::data_ptr(gw_own), s.count, p.D));
+      const auto full = download(backends::data_ptr(gw_all), p.C * p.D);
+      CHECK(max_rel_diff(
+                download(backends::data_ptr(gw_own), s.count * p.D),
+                std::vector<T>(full.begin() + s.first * p.D, full.begin() + s.end() * p.D)) <= tol);
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("mpi: sampled negatives over shards equal one process sampling the same",
+                   "[mpi][sampling]", float, double) {
+  using T = TestType;
+  SECTION("CosFace, class weights") {
+    check_sampled<T>([] { return cosface_loss<T>(cosface_options<T>(T(0.35), T(16))); },
+                     refs_mode::weights);
+  }
+  SECTION("USS-m, data-dependent scalar bias, masked memory") {
+    check_sampled<T>([] { return uss_loss<T>(small_scale(binary_options<T>{})); },
+                     refs_mode::masked);
+  }
+}
+
 /// Runs `f` and returns the argument its unitsface::invalid_argument names ("" when it
 /// throws none, "other" for any other exception).
 template <class F>
@@ -369,7 +489,7 @@ TEMPLATE_TEST_CASE("mpi: ranks that disagree get the same error on every rank, n
   using T = TestType;
   const int R = world_size(), rank = world_rank();
   const int last = R - 1;
-  dist::mpi_communicator comm;
+  comm_type& comm = communicator();
   const problem<T> p = make_problem<T>(9, 13, 6, 73);
   const dist::class_shard s = dist::even_shard(p.C, R, rank);
   const std::vector<T> wrows(p.w.begin() + s.first * p.D, p.w.begin() + s.end() * p.D);
@@ -445,6 +565,25 @@ TEMPLATE_TEST_CASE("mpi: ranks that disagree get the same error on every rank, n
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
+#if defined(UNITSFACE_TEST_BACKEND_CUDA)
+  // Without a device every rank reports the test skipped (CTest's SKIP_RETURN_CODE 77).
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    if (world_rank() == 0) std::puts("no CUDA device: skipped");
+    MPI_Finalize();
+    return 77;
+  }
+  // NCCL refuses two ranks on one device ("Duplicate GPU detected"): one device per rank.
+  if (world_size() > devices) {
+    if (world_rank() == 0) {
+      std::printf("%d ranks, %d CUDA device(s): NCCL needs one device per rank: skipped\n",
+                  world_size(), devices);
+    }
+    MPI_Finalize();
+    return 77;
+  }
+  cudaSetDevice(world_rank());
+#endif
   const int rc = Catch::Session().run(argc, argv);
   // Every rank's verdict: the program fails when any rank failed.
   int worst = 0;

@@ -2,6 +2,7 @@
 // sharded code path (statistics merged, row terms counted by rank 0, partial gradients summed,
 // checks made collectively) with one rank must give exactly the plain calls' results, on
 // every backend. Several processes: tests/distributed (MPI).
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -188,3 +189,184 @@ TEMPLATE_TEST_CASE("distributed: a memory shard writes the rows of its own ident
               unitsface::losses::class_range{8, 4, p.C}, p.D, {}, pol);
         }) == "identities");
 }
+
+TEMPLATE_TEST_CASE("distributed: sampled negatives keep every positive and about rate x the rest",
+                   "[losses][distributed]", float, double) {
+  using T = TestType;
+  using namespace sharded_tests;
+  const auto& pol = policy();
+  const problem<T> p = make_problem<T>(16, 2000, 4, 9);
+  const device_problem<T> d(p);
+  const references<T> refs = references<T>::weights(d.rows()).shard(dist::class_shard{0, p.C, p.C});
+  const dist::sampling_options o{0.1, 77};
+  dist::sampled_shard<T, policy_type> a(pol, refs, d.labels(), o, 5);
+  std::vector<index_t> labels = p.y;
+  std::sort(labels.begin(), labels.end());
+  labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
+  for (index_t y : labels) {
+    CHECK(std::binary_search(a.classes().begin(), a.classes().end(), y));
+  }
+  // Binomial(1991, 0.1) negatives: mean 199, sd 13.4; [140, 260] is beyond 4 sd.
+  const index_t negatives = a.kept() - index_t(labels.size());
+  CHECK(negatives >= 140);
+  CHECK(negatives <= 260);
+  // The same seed and step: the same classes; another step: others.
+  dist::sampled_shard<T, policy_type> again(pol, refs, d.labels(), o, 5);
+  dist::sampled_shard<T, policy_type> next(pol, refs, d.labels(), o, 6);
+  CHECK(again.classes() == a.classes());
+  CHECK(next.classes() != a.classes());
+  // The kept rows are the rows of the kept classes.
+  const auto rows = download<T>(a.references().rows.data, a.kept() * p.D);
+  for (index_t k = 0; k < a.kept(); k += 37) {
+    const index_t c = a.classes()[std::size_t(k)];
+    CHECK(std::vector<T>(rows.begin() + k * p.D, rows.begin() + (k + 1) * p.D) ==
+          std::vector<T>(p.w.begin() + c * p.D, p.w.begin() + (c + 1) * p.D));
+  }
+  // Refused by name: a rate outside (0, 1]; the plain loss calls on sampled rows; a per-class
+  // bias, which reads its bias by row.
+  CHECK(unitsface::test::thrown_argument([&] {
+          dist::sampled_shard<T, policy_type>(pol, refs, d.labels(), dist::sampling_options{0.0, 1},
+                                              0);
+        }) == "rate");
+  cosface_loss<T> L(cosface_options<T>(T(0.35), T(16)));
+  CHECK(unitsface::test::thrown_argument(
+            [&] { L.forward(pol, d.input(), d.labels(), a.references()); }) == "references");
+  bce_head<T> H(p.C);
+  dist::single_process<policy_type> one(pol);
+  CHECK(unitsface::test::thrown_argument([&] {
+          dist::forward(one, pol, H, d.input(), d.labels(), a.references());
+        }) == "references");
+  // At rate 1 every class is kept and the loss is the plain one.
+  dist::sampled_shard<T, policy_type> full(pol, refs, d.labels(), dist::sampling_options{1.0, 1},
+                                           0);
+  CHECK(full.kept() == p.C);
+  CHECK(dist::forward(one, pol, L, d.input(), d.labels(), full.references()) ==
+        L.forward(pol, d.input(), d.labels(), references<T>::weights(d.rows())));
+}
+
+#if defined(UNITSFACE_TEST_BACKEND_HOST)
+#include <memory>
+
+#include "unitsface/distributed/memory_estimate.hpp"
+
+namespace sharded_tests {
+
+/// The bytes that the policy's buffers hold now, and their peak.
+struct byte_count {
+  static inline std::size_t live = 0, peak = 0;
+};
+
+template <class T>
+struct counting_allocator {
+  using value_type = T;
+  counting_allocator() = default;
+  template <class U>
+  counting_allocator(const counting_allocator<U>&) {}
+  T* allocate(std::size_t n) {
+    byte_count::live += n * sizeof(T);
+    byte_count::peak = std::max(byte_count::peak, byte_count::live);
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) {
+    byte_count::live -= n * sizeof(T);
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <class U>
+  bool operator==(const counting_allocator<U>&) const {
+    return true;
+  }
+};
+
+/// The host policy whose buffers count their bytes: the library's working memory, measured.
+struct byte_counting_policy : unitsface::host_policy {
+  template <class T>
+  std::vector<T, counting_allocator<T>> make_buffer(unitsface::index_t n) const {
+    return std::vector<T, counting_allocator<T>>(static_cast<std::size_t>(n));
+  }
+};
+
+}  // namespace sharded_tests
+
+TEMPLATE_TEST_CASE("distributed: the memory estimate bounds the measured working memory",
+                   "[losses][distributed]", float, double) {
+  using T = TestType;
+  using namespace sharded_tests;
+  namespace dist = unitsface::distributed;
+  // The caller's arrays are plain vectors (not counted); what the policy allocates during a
+  // forward_backward is the library's working memory, whose peak the estimate must bound
+  // from above, and not by much.
+  struct shape {
+    index_t B, C, D, tile;
+    bool weights;
+    dist::bias_kind bias;
+    double rate;
+  };
+  const shape shapes[] = {{32, 300, 16, 0, true, dist::bias_kind::none, 1.0},
+                          {16, 500, 24, 64, true, dist::bias_kind::per_class, 1.0},
+                          {24, 200, 8, 0, false, dist::bias_kind::scalar, 1.0},
+                          {32, 3000, 16, 0, true, dist::bias_kind::none, 0.2}};
+  for (const shape& sh : shapes) {
+    INFO("B " << sh.B << ", C " << sh.C << ", D " << sh.D);
+    const problem<T> p = make_problem<T>(sh.B, sh.C, sh.D, 3);
+    const matrix_view<const T> x(p.x.data(), p.B, p.D), w(p.w.data(), p.C, p.D);
+    const vector_view<const index_t> y(p.y.data(), p.B);
+    std::vector<T> gx(std::size_t(p.B * p.D)), gw(std::size_t(p.C * p.D));
+    const gradients<T> g(matrix_view<T>(gx.data(), p.B, p.D),
+                         sh.weights ? matrix_view<T>(gw.data(), p.C, p.D) : matrix_view<T>{});
+    const references<T> refs =
+        (sh.weights ? references<T>::weights(w) : references<T>::memory(w, p.valid.data()))
+            .shard(dist::class_shard{0, p.C, p.C});
+    byte_counting_policy pol;
+    dist::single_process<byte_counting_policy> one(pol);
+    byte_count::live = byte_count::peak = 0;
+    if (sh.rate < 1.0) {
+      softmax_options<T, cosface_margin<T>> o = cosface_options<T>(T(0.35), T(16));
+      cosface_loss<T> L(o);
+      dist::sampled_shard<T, byte_counting_policy> sampled(pol, refs, y,
+                                                           dist::sampling_options{sh.rate, 1}, 0);
+      const gradients<T> gs(g.input, sampled.gradient());
+      dist::forward_backward(one, pol, L, x, y, sampled.references(), gs);
+    } else if (sh.bias == dist::bias_kind::none) {
+      softmax_options<T, cosface_margin<T>> o = cosface_options<T>(T(0.35), T(16));
+      o.tile_columns = sh.tile;
+      cosface_loss<T> L(o);
+      dist::forward_backward(one, pol, L, x, y, refs, g);
+    } else {
+      binary_options<T> o;
+      o.s = T(16);
+      o.tile_columns = sh.tile;
+      binary_loss<T> L(o, sh.bias == dist::bias_kind::per_class, p.C, T(0));
+      dist::forward_backward(one, pol, L, x, y, refs, g);
+    }
+    const std::size_t measured = byte_count::peak;
+    dist::shard_problem sp;
+    sp.batch = p.B;
+    sp.classes = p.C;
+    sp.dim = p.D;
+    sp.references = sh.weights ? reference_kind::class_weights : reference_kind::memory;
+    sp.bias = sh.bias;
+    sp.tile_columns = sh.tile;
+    sp.sample_rate = sh.rate;
+    const dist::memory_estimate e = dist::estimate_memory<T>(sp);
+    INFO("measured " << measured << " B, estimated " << e.working << " B");
+    CHECK(measured > 0);
+    CHECK(e.working >= measured);
+    CHECK(double(e.working) <= 1.25 * double(measured));
+  }
+  // More ranks: the largest shard of the even split, and the exchange grows with the ranks.
+  dist::shard_problem big;
+  big.batch = 512;
+  big.classes = 85742;
+  big.dim = 512;
+  big.ranks = 4;
+  const dist::memory_estimate e4 = dist::estimate_memory<T>(big);
+  CHECK(e4.shard_classes == 21436);
+  CHECK(e4.references == std::size_t(21436) * 512 * sizeof(T));
+  CHECK(e4.exchange > std::size_t(4) * 512 * 512 * sizeof(T));
+  CHECK(unitsface::test::thrown_argument([&] {
+          dist::shard_problem bad = big;
+          bad.rank = 4;
+          dist::estimate_memory<T>(bad);
+        }) == "rank");
+}
+#endif

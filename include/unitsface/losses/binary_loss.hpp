@@ -143,6 +143,8 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
         detail::require(
             c.refs.kind != reference_kind::in_batch, "references",
             "a per-identity bias needs one reference row per identity, not in-batch pairs");
+        detail::require(c.refs.row_classes == nullptr, "references",
+                        "a per-class bias is read by row: sampled rows are not supported");
         detail::require(static_cast<index_t>(bias_.size()) == c.refs.classes(), "bias",
                         "has " + std::to_string(bias_.size()) + " values for " +
                             std::to_string(c.refs.classes()) + " classes");

@@ -34,14 +34,23 @@ struct references {
   const unsigned char* valid = nullptr;  ///< memory: N flags (0 = never written), or null
   index_t label_offset = 0;              ///< class of row 0 (shards)
   index_t num_classes = -1;              ///< labels must lie in [0, num_classes); -1: N
+  /// N classes, one per row (policy memory), or null: row j is class label_offset + j. Set
+  /// for a sample of a shard's classes (distributed::sampled_shard), whose rows are the
+  /// sampled ones.
+  const index_t* row_classes = nullptr;
+  /// The classes of the shard these rows were sampled from, [label_offset, label_offset +
+  /// shard_classes); -1: the rows themselves (no sampling).
+  index_t shard_classes = -1;
 
   static references weights(matrix_view<const T> w) {
-    return references{reference_kind::class_weights, w, nullptr, 0, -1};
+    return references{reference_kind::class_weights, w, nullptr, 0, -1, nullptr, -1};
   }
   static references memory(matrix_view<const T> m, const unsigned char* valid_rows = nullptr) {
-    return references{reference_kind::memory, m, valid_rows, 0, -1};
+    return references{reference_kind::memory, m, valid_rows, 0, -1, nullptr, -1};
   }
-  static references in_batch() { return references{reference_kind::in_batch, {}, nullptr, 0, -1}; }
+  static references in_batch() {
+    return references{reference_kind::in_batch, {}, nullptr, 0, -1, nullptr, -1};
+  }
 
   /// These rows are classes [first_class, first_class + rows.rows) of `total_classes`.
   references shard(index_t first_class, index_t total_classes) const {
@@ -52,7 +61,11 @@ struct references {
   }
   /// These rows are the classes of `r` (r.count must be rows.rows).
   references shard(const class_range& r) const { return shard(r.first, r.total); }
-  index_t classes() const { return num_classes >= 0 ? num_classes : label_offset + rows.rows; }
+  index_t classes() const {
+    return num_classes >= 0 ? num_classes : label_offset + covered_classes();
+  }
+  /// The classes this shard covers: its rows, or the classes its rows were sampled from.
+  index_t covered_classes() const { return shard_classes >= 0 ? shard_classes : rows.rows; }
   bool learnable() const { return kind == reference_kind::class_weights; }
 };
 

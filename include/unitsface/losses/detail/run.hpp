@@ -33,11 +33,12 @@ struct call {
 };
 
 inline pairing make_pairing(const index_t* labels, const unsigned char* valid, index_t offset,
-                            bool in_batch) {
+                            bool in_batch, const index_t* row_classes = nullptr) {
   pairing p;
   p.anchor_labels = labels;
   p.ref_valid = valid;
   p.label_offset = offset;
+  p.ref_labels = row_classes;
   if (in_batch) {
     p.ref_labels = labels;
     p.exclude_self = true;
@@ -52,7 +53,7 @@ tile_driver<Policy, T> make_driver(const Policy& pol, const call<T>& c,
   const bool in_batch = c.refs.kind == reference_kind::in_batch;
   return tile_driver<Policy, T>(
       pol, c.x, c.refs.rows, in_batch,
-      make_pairing(c.labels.data, c.refs.valid, c.refs.label_offset, in_batch),
+      make_pairing(c.labels.data, c.refs.valid, c.refs.label_offset, in_batch, c.refs.row_classes),
       c.grads != nullptr && !c.grads->weight.empty(), eo.tile_columns);
 }
 

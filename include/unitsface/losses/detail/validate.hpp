@@ -119,10 +119,15 @@ void validate_inputs(const Policy& pol, matrix_view<const T> x, vector_view<cons
     require(refs.rows.cols == x.cols, name,
             "has " + std::to_string(refs.rows.cols) + " columns, the input has " +
                 std::to_string(x.cols));
-    require(refs.label_offset >= 0 && refs.classes() >= refs.label_offset + refs.rows.rows,
+    require(refs.row_classes == nullptr || shard_of_many, "references",
+            "sampled rows (row_classes) are a shard's: evaluate them through "
+            "unitsface::distributed");
+    require(refs.shard_classes < 0 || refs.shard_classes >= refs.rows.rows, "references",
+            "holds more rows than the classes they were sampled from");
+    require(refs.label_offset >= 0 && refs.classes() >= refs.label_offset + refs.covered_classes(),
             "references",
             "shard [" + std::to_string(refs.label_offset) + ", " +
-                std::to_string(refs.label_offset + refs.rows.rows) + ") does not fit in " +
+                std::to_string(refs.label_offset + refs.covered_classes()) + ") does not fit in " +
                 std::to_string(refs.classes()) + " classes");
   }
   if (!check_values) return;

@@ -158,7 +158,7 @@ void validate_shards(collective& comm, const Policy& pol, matrix_view<const T> x
     mine.dim = x.cols;
     mine.classes = refs.classes();
     mine.first = refs.label_offset;
-    mine.rows = refs.rows.rows;
+    mine.rows = refs.covered_classes();
     mine.bias_size = bias_size;
     mine.parameters = parameters;
     mine.kind = static_cast<int>(refs.kind);
