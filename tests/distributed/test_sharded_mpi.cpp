@@ -25,6 +25,8 @@
 #include "unitsface/distributed.hpp"
 #include "unitsface/distributed/mpi.hpp"
 #include "unitsface/losses.hpp"
+#include "unitsface/protocols/all_pairs.hpp"
+#include "unitsface/protocols/synthetic.hpp"
 #if defined(UNITSFACE_TEST_BACKEND_CUDA)
 #include "unitsface/distributed/nccl.hpp"
 #endif
@@ -549,6 +551,45 @@ TEMPLATE_TEST_CASE("mpi: ranks that disagree get the same error on every rank, n
   }
   // After any of the errors, the ranks are still in step: a correct call works everywhere.
   CHECK(call(xv, yv, refs) == "<no exception>");
+}
+
+TEMPLATE_TEST_CASE("mpi: all-pairs verification over ranks equals one process", "[mpi][all_pairs]",
+                   float, double) {
+  using T = TestType;
+  comm_type& comm = communicator();
+  const int rank = world_rank();
+  protocols::synthetic_options so;
+  so.identities = 31;
+  so.per_identity = 6;
+  so.dim = 12;
+  so.seed = 8;
+  const auto set = protocols::clustered_embeddings<T>(so);
+  protocols::all_pairs_options ao;
+  ao.far_targets = {1e-3, 1e-2, 1e-1};
+  ao.tiles.tile_rows = 16;  // 186 rows: 12 bands of tile rows, shared out round robin
+  ao.tiles.tile_cols = 50;
+  const auto want =
+      protocols::all_pairs_histogram<T>(policy(), set.view(), set.label_view(), ao, 1024);
+  const auto got =
+      dist::all_pairs_histogram<T>(comm, policy(), set.view(), set.label_view(), ao, 1024);
+  CHECK(got.histogram.genuine_counts() == want.histogram.genuine_counts());
+  CHECK(got.histogram.impostor_counts() == want.histogram.impostor_counts());
+  CHECK(got.auc == want.auc);
+  CHECK(got.eer.eer == want.eer.eer);
+  CHECK(got.at_most.size() == want.at_most.size());
+  for (std::size_t k = 0; k < std::min(got.at_most.size(), want.at_most.size()); ++k) {
+    CHECK(got.at_most[k].tar == want.at_most[k].tar);
+    CHECK(got.at_most[k].far == want.at_most[k].far);
+    CHECK(got.at_most[k].threshold == want.at_most[k].threshold);
+  }
+  // A rank with other labels: the same error on every rank.
+  std::vector<long long> other = set.labels;
+  if (rank == world_size() - 1) std::swap(other[0], other.back());
+  CHECK(thrown_argument([&] {
+          dist::all_pairs_histogram<T>(comm, policy(), set.view(),
+                                       vector_view<const long long>(other.data(), set.rows()), ao,
+                                       1024);
+        }) == (world_size() > 1 ? "labels" : "<no exception>"));
 }
 
 int main(int argc, char** argv) {

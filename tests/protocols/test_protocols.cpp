@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "thrown_argument.hpp"
+#include "unitsface/distributed/all_pairs.hpp"
 #include "unitsface/metrics.hpp"
 #include "unitsface/metrics/genuine_buckets.hpp"
 #include "unitsface/metrics/histogram_refinement.hpp"
@@ -504,4 +505,84 @@ TEMPLATE_TEST_CASE("clustered_embeddings: the genuine cosine asked for, impostor
   bad.dim = 0;
   CHECK(unitsface::test::thrown_argument([&] { up::clustered_embeddings<TestType>(bad); }) ==
         "dim");
+}
+
+TEMPLATE_TEST_CASE("all_pairs: shares of the tile bands merge into the whole set's result",
+                   "[protocols][all_pairs]", float, double) {
+  using T = TestType;
+  up::synthetic_options so;
+  so.identities = 23;
+  so.per_identity = 7;
+  so.dim = 16;
+  so.seed = 5;
+  const auto set = up::clustered_embeddings<T>(so);
+  up::all_pairs_options ao;
+  ao.far_targets = {1e-3, 1e-2, 1e-1};
+  ao.tiles.tile_rows = 16;  // 161 rows: 11 bands
+  ao.tiles.tile_cols = 40;
+  const index_t bins = 512;
+  const auto whole =
+      up::all_pairs_histogram<T>(host_policy{}, set.view(), set.label_view(), ao, bins);
+  const up::detail::labelled_rows<T, host_policy> rows(host_policy{}, set.view(), set.label_view(),
+                                                       ao);
+  for (index_t parts : {1, 2, 3, 5}) {
+    INFO(parts << " parts");
+    // Pass 1 in parts: every pair scored once, the merged histogram the whole one's.
+    um::score_histogram merged(bins, -1.0, 1.0);
+    index_t pairs = 0;
+    std::vector<um::score_histogram> own;
+    for (index_t p = 0; p < parts; ++p) {
+      up::tile_options t = ao.tiles;
+      t.part = p;
+      t.parts = parts;
+      um::score_histogram h(bins, -1.0, 1.0);
+      rows.for_each_pair(host_policy{}, t, [&](bool same, double s) {
+        h.add(s, same);
+        ++pairs;
+      });
+      merged.merge(h);
+    }
+    CHECK(pairs == set.rows() * (set.rows() - 1) / 2);
+    CHECK(merged.genuine_counts() == whole.histogram.genuine_counts());
+    CHECK(merged.impostor_counts() == whole.histogram.impostor_counts());
+    // Pass 2 in parts: the kept scores merged give the exact results of one pass.
+    um::histogram_refinement all(merged, ao.far_targets);
+    for (index_t p = parts - 1; p >= 0; --p) {  // any order
+      up::tile_options t = ao.tiles;
+      t.part = p;
+      t.parts = parts;
+      um::histogram_refinement share(merged, ao.far_targets);
+      rows.for_each_pair(host_policy{}, t, [&](bool same, double s) { share.add(s, same); });
+      all.merge_kept(share.kept());
+    }
+    const auto got = all.results();
+    REQUIRE(got.size() == whole.at_most.size());
+    for (std::size_t k = 0; k < got.size(); ++k) {
+      CHECK(got[k].tar == whole.at_most[k].tar);
+      CHECK(got[k].far == whole.at_most[k].far);
+      CHECK(got[k].threshold == whole.at_most[k].threshold);
+    }
+  }
+  // Through distributed::all_pairs_histogram in one process: the same result.
+  distributed::single_process<> one;
+  const auto d = distributed::all_pairs_histogram<T>(one, host_policy{}, set.view(),
+                                                     set.label_view(), ao, bins);
+  CHECK(d.histogram.genuine_counts() == whole.histogram.genuine_counts());
+  CHECK(d.auc == whole.auc);
+  CHECK(d.eer.eer == whole.eer.eer);
+  for (std::size_t k = 0; k < d.at_most.size(); ++k) {
+    CHECK(d.at_most[k].tar == whole.at_most[k].tar);
+    CHECK(d.at_most[k].threshold == whole.at_most[k].threshold);
+  }
+  // A part outside [0, parts), kept scores that do not fit the plan: refused by name.
+  up::tile_options bad = ao.tiles;
+  bad.part = 3;
+  bad.parts = 3;
+  CHECK(unitsface::test::thrown_argument(
+            [&] { rows.for_each_pair(host_policy{}, bad, [](bool, double) {}); }) == "part");
+  um::histogram_refinement r(whole.histogram, ao.far_targets);
+  CHECK(unitsface::test::thrown_argument([&] {
+          r.merge_kept({double(bins + 7), 0, 0});
+        }) == "kept");
+  CHECK(unitsface::test::thrown_argument([&] { r.merge_kept({0}); }) == "kept");
 }

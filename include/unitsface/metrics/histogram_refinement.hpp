@@ -15,8 +15,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <functional>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "unitsface/core/config.hpp"
@@ -81,6 +83,49 @@ class histogram_refinement {
     const index_t b = h_->bin_of(score);
     if (!wants(b)) return;
     (genuine ? kept_gen_ : kept_imp_)[std::size_t(b)].push_back(score);
+  }
+
+  /// The scores kept so far, flattened so that another process can add them (merge_kept):
+  /// for each wanted bin, [bin, genuine count, impostor count, genuine scores, impostor
+  /// scores].
+  std::vector<double> kept() const {
+    std::vector<double> out;
+    for (std::size_t b = 0; b < wanted_.size(); ++b) {
+      if (!wanted_[b]) continue;
+      out.push_back(double(b));
+      out.push_back(double(kept_gen_[b].size()));
+      out.push_back(double(kept_imp_[b].size()));
+      out.insert(out.end(), kept_gen_[b].begin(), kept_gen_[b].end());
+      out.insert(out.end(), kept_imp_[b].begin(), kept_imp_[b].end());
+    }
+    return out;
+  }
+
+  /// Adds the scores another second pass kept (its kept()), over another share of the pairs,
+  /// planned on the same (merged) histogram. The results do not depend on the order of the
+  /// shares: results() sorts the kept scores.
+  void merge_kept(const std::vector<double>& k) {
+    std::size_t at = 0;
+    const auto next = [&](const char* what) {
+      detail::require(at < k.size(), "kept", std::string("truncated at ") + what);
+      return k[at++];
+    };
+    while (at < k.size()) {
+      const double bin = next("a bin");
+      detail::require(bin >= 0 && bin < double(wanted_.size()) && wanted_[std::size_t(bin)], "kept",
+                      "names a bin this refinement does not keep");
+      const double ng = next("a count"), ni = next("a count");
+      detail::require(ng >= 0 && ni >= 0 && double(at) + ng + ni <= double(k.size()), "kept",
+                      "counts more scores than it holds");
+      auto& g = kept_gen_[std::size_t(bin)];
+      auto& i = kept_imp_[std::size_t(bin)];
+      g.insert(g.end(), k.begin() + std::ptrdiff_t(at),
+               k.begin() + std::ptrdiff_t(at + std::size_t(ng)));
+      at += std::size_t(ng);
+      i.insert(i.end(), k.begin() + std::ptrdiff_t(at),
+               k.begin() + std::ptrdiff_t(at + std::size_t(ni)));
+      at += std::size_t(ni);
+    }
   }
 
   /// The exact at-most TAR at each FAR target, one result per target.

@@ -32,6 +32,11 @@ struct tile_options {
   index_t tile_rows = 512;  ///< rows of the first set per tile
   index_t tile_cols =
       8192;  ///< rows of the second set per tile (a 512 x 8192 tile: 32 MiB in double)
+  /// A share of the work (one of `parts` processes): only the bands of tile_rows rows whose
+  /// index k has k % parts == part are computed. Round robin: with `upper`, band k holds
+  /// fewer tiles as k grows, and every part gets early and late bands alike.
+  index_t part = 0;
+  index_t parts = 1;
 };
 
 namespace detail {
@@ -41,6 +46,9 @@ using unitsface::detail::require;
 inline void require_tiles(const tile_options& o) {
   require(o.tile_rows > 0, "tile_rows", "must be > 0");
   require(o.tile_cols > 0, "tile_cols", "must be > 0");
+  require(o.parts > 0, "parts", "must be > 0");
+  require(o.part >= 0 && o.part < o.parts, "part",
+          std::to_string(o.part) + " is not in [0, " + std::to_string(o.parts) + ")");
 }
 
 }  // namespace detail
@@ -119,7 +127,7 @@ void for_each_similarity_tile(const Policy& pol, const unit_rows<T, Policy>& a,
   }();
   auto dev = backends::make_buffer<T>(pol, tr * tc);
   std::vector<T> host(in_host_memory ? 0 : static_cast<std::size_t>(tr * tc));
-  for (index_t i0 = 0; i0 < a.rows(); i0 += tr) {
+  for (index_t i0 = o.part * tr; i0 < a.rows(); i0 += tr * o.parts) {
     const index_t nr = std::min(tr, a.rows() - i0);
     // With `upper`, a tile holds a pair i < j when its last column passes its first row.
     const index_t j_first = upper ? (i0 + 1) / tc * tc : 0;
