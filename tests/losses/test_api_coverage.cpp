@@ -275,7 +275,8 @@ row_stats<T> carried(const row_stats<T>& merged) {
 /// with the merged statistics; losses (the kernel's row term counted once) and input
 /// gradients add up, each shard writes its rows of the weight gradient and of the column
 /// sums. `make_kernel(first)` gives the kernel of the shard starting at class `first`.
-/// Returns the loss, d/dx, d/dW and the column sums (in gb) of the whole.
+/// Returns the loss, d/dx, d/dW and the bias gradient sums (in gb: per column, or their total
+/// in gb[0] for a scalar bias) of the whole.
 template <class T, class MakeKernel>
 outcome<T> over_shards_by_phases(const problem<T>& p, refs_mode mode, MakeKernel make_kernel,
                                  const index_t* bounds, std::size_t nbounds) {
@@ -357,8 +358,17 @@ outcome<T> over_shards_by_phases(const problem<T>& p, refs_mode mode, MakeKernel
       std::copy(gws.begin(), gws.end(), out.gw.begin() + first * D);
     }
     if constexpr (K::has_bias) {
-      const auto cs = download<T>(drivers[s].column_gradient_sums(), n);
-      std::copy(cs.begin(), cs.end(), out.gb.begin() + first);
+      // A bias per column: the shard's column sums of the gradient; one scalar bias: the
+      // shard's row sums, whose total is the whole's part.
+      const auto cs = download<T>(drivers[s].bias_gradient_sums(),
+                                  drivers[s].bias_gradient_sum_count());
+      if (kernel[s].bias_per_column) {
+        REQUIRE(index_t(cs.size()) == n);
+        std::copy(cs.begin(), cs.end(), out.gb.begin() + first);
+      } else {
+        REQUIRE(index_t(cs.size()) == B);
+        for (T v : cs) out.gb[0] += v;
+      }
     }
   }
   out.loss = T(loss);
@@ -449,10 +459,10 @@ TEMPLATE_TEST_CASE("shards: statistics merged between the tile driver's phases g
       const outcome<T> whole = run_loss(L, p, refs_mode::memory, true);
       CHECK(within(got.loss, whole.loss, tol));
       CHECK(rel_diff(got.gx, whole.gx) <= 10 * tol);
-      double colsum = 0;
-      for (T v : got.gb) colsum += double(v);
+      double gsum = 0;
+      for (T v : got.gb) gsum += double(v);
       REQUIRE(whole.gb.size() == 1);
-      CHECK(within(-colsum / double(s), whole.gb[0], 10 * tol));
+      CHECK(within(-gsum / double(s), whole.gb[0], 10 * tol));
     }
     {
       INFO("ss_softmax, two statistics passes, masked memory");

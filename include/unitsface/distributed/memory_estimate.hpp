@@ -105,7 +105,9 @@ memory_estimate estimate_memory(const shard_problem& p) {
   w += sz(B, t);                             // the per-anchor losses
   if (p.gradients) {
     w += sz(B * D, t);                            // d loss / d x_hat
-    if (nbias > 0) w += sz(K, t) + sz(nbias, t);  // column sums, the bias gradient's own buffer
+    // gradient sums (per column for a per-class bias, per anchor for a scalar one), and the
+    // bias gradient's own buffer
+    if (nbias > 0) w += sz(p.bias == bias_kind::scalar ? B : K, t) + sz(nbias, t);
   }
   w += sz(nbias, t);  // the bias in the policy's memory
   if (K < N || p.sample_rate < 1.0) {

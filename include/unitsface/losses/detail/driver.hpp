@@ -97,10 +97,11 @@ struct element_row {
   index_t row_scale_stride;  // 1: one factor per row (reduction::none); 0: one for all
   T* row_loss;
   bool grad;
+  T* row_gsum;  // non-null: row_gsum[i] += sum_j of the row's written gradients (scalar bias)
   UNITSFACE_HD void operator()(index_t i) const {
     const row_stats<T>& st = stats[i];
     const T scale = row_scale != nullptr ? row_scale[i * row_scale_stride] * scale_all : scale_all;
-    T loss = T(0);
+    T loss = T(0), gsum = T(0);
     for (index_t jj = 0; jj < tile.cols; ++jj) {
       const pair_kind k = pairs(i, j0 + jj);
       if (k == pair_kind::skip) {
@@ -109,9 +110,14 @@ struct element_row {
       }
       const element_value<T> e = kernel.element(tile(i, jj), k, j0 + jj, st);
       loss += e.loss;
-      if (grad) tile(i, jj) = scale * e.dcos;
+      if (grad) {
+        const T g = scale * e.dcos;
+        tile(i, jj) = g;
+        gsum += g;
+      }
     }
     row_loss[i] += loss;
+    if (row_gsum != nullptr) row_gsum[i] += gsum;
   }
 };
 
@@ -222,12 +228,21 @@ class tile_driver {
                     const T* row_scale, T scale_all, index_t row_scale_stride = 1,
                     bool row_term = true) {
     backends::for_each_index(pol_, B_, row_loss_init<T, K>{kernel, stats, row_loss, row_term});
-    if (grad) start_gradients(K::has_bias);
+    // A bias kernel's bias gradient is the sum of d loss / d cos over the pairs using each
+    // bias: per reference column (column sums of the gradient tiles) or, for one scalar
+    // bias, over everything — summed by rows inside the element pass, where the values are
+    // in registers, instead of a second pass over every tile's columns.
+    bool scalar_bias = false;
+    if constexpr (K::has_bias) scalar_bias = !kernel.bias_per_column;
+    bias_by_rows_ = scalar_bias;
+    if (grad) start_gradients(K::has_bias, scalar_bias);
+    T* row_gsum = grad && scalar_bias ? ptr(gbias_) : nullptr;
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
-      backends::for_each_index(pol_, B_,
-                               element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale,
-                                                 scale_all, row_scale_stride, row_loss, grad});
+      backends::for_each_index(
+          pol_, B_,
+          element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale, scale_all,
+                            row_scale_stride, row_loss, grad, row_gsum});
       if (!grad) return;
       cached_j0_ = -1;  // the tile now holds gradients, not cosines
       const matrix_view<const T> g = tile;
@@ -247,8 +262,8 @@ class tile_driver {
         backends::normalize_rows_backward(pol_, rt, ptr(rnorm_), matrix_view<const T>(gr), gr,
                                           normalize_eps<T>, false);
       }
-      if (K::has_bias) {
-        backends::for_each_index(pol_, nt, column_sum<T>{g, ptr(gcol_), j0});
+      if (K::has_bias && !scalar_bias) {
+        backends::for_each_index(pol_, nt, column_sum<T>{g, ptr(gbias_), j0});
       }
     });
   }
@@ -269,8 +284,12 @@ class tile_driver {
                                       false);
   }
 
-  /// Column sums of the gradient tiles (N values, policy memory): sum_i d loss / d cos_ij.
-  const T* column_gradient_sums() const { return cptr(gcol_); }
+  /// The sums of d loss / d cos a bias kernel's bias gradient comes from (policy memory):
+  /// per reference column, sum_i d loss / d cos_ij (N values), for a bias per column; per
+  /// anchor, sum_j d loss / d cos_ij (B values), for a scalar bias. bias_gradient_sum_count()
+  /// says how many.
+  const T* bias_gradient_sums() const { return cptr(gbias_); }
+  index_t bias_gradient_sum_count() const { return bias_by_rows_ ? B_ : N_; }
 
   /// Sum of n values in policy memory, read back to the host.
   T sum(const T* p, index_t n) const {
@@ -327,9 +346,9 @@ class tile_driver {
     return tile;
   }
 
-  void start_gradients(bool bias) {
+  void start_gradients(bool bias, bool by_rows) {
     gxhat_ = backends::make_buffer<T>(pol_, B_ * D_);
-    if (bias) gcol_ = backends::make_buffer<T>(pol_, N_);
+    if (bias) gbias_ = backends::make_buffer<T>(pol_, by_rows ? B_ : N_);
   }
 
   const Policy& pol_;
@@ -338,7 +357,8 @@ class tile_driver {
   pairing pairs_;
   bool refs_learnable_;
   index_t B_ = 0, D_ = 0, N_ = 0, T_ = 1;
-  buffer xhat_, xnorm_, rtile_, rnorm_, cos_, gxhat_, gcol_;
+  buffer xhat_, xnorm_, rtile_, rnorm_, cos_, gxhat_, gbias_;
+  bool bias_by_rows_ = false;  // the last element pass summed a scalar bias's gradient by rows
   matrix_view<T> grad_refs_;
   index_t cached_j0_ = -1;  // the first column of the tile whose cosines cos_ holds, or -1
   bool ascending_ = true;

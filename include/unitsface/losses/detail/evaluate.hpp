@@ -128,12 +128,13 @@ eval_result<T> evaluate(tile_driver<Policy, T>& drv, const Policy& pol, const K&
   return out;
 }
 
-/// d loss / d bias from the column sums of the gradient tiles, computed where the data is.
+/// d loss / d bias from the gradient sums of the element pass (per column for a bias per
+/// column, per anchor for a scalar bias), computed where the data is.
 template <class Policy, class T>
 void bias_gradient(const tile_driver<Policy, T>& drv, const Policy& pol, const eval_request<T>& req,
                    eval_result<T>& out) {
-  const index_t N = drv.references();
-  const T* colsum = drv.column_gradient_sums();
+  const index_t N = drv.bias_gradient_sum_count();
+  const T* colsum = drv.bias_gradient_sums();
   auto own = backends::make_buffer<T>(pol, req.bias_out != nullptr ? 0 : req.bias_size);
   T* dst = req.bias_out != nullptr ? req.bias_out : backends::data_ptr(own);
   if (req.bias_per_column) {
