@@ -5,7 +5,8 @@
 # find_package users): both see the same targets.
 #
 #   unitsface::host        the generic primitives, plain loops (unitsface::unitsface)
-#   unitsface::eigen       Eigen 3.4 (backends/eigen.hpp)
+#   unitsface::eigen       Eigen 3.4 (backends/eigen.hpp), products by OpenBLAS when found,
+#                          OpenMP when found
 #   unitsface::xtensor     xtensor 0.24 (backends/xtensor.hpp), products by OpenBLAS when found
 #   unitsface::thrust_cpp  Thrust's CPP system (backends/thrust.hpp) from the CUDA toolkit's
 #                          CCCL headers, compiled by the host compiler; OpenBLAS when found
@@ -26,11 +27,6 @@ endfunction()
 
 _unitsface_target(host)
 
-find_package(Eigen3 3.4 QUIET NO_MODULE)
-if(TARGET Eigen3::Eigen)
-  _unitsface_target(eigen Eigen3::Eigen)
-endif()
-
 # OpenBLAS's C interface: the products of the CPU backends that have none of their own.
 set(_uf_saved_vendor "${BLA_VENDOR}")
 set(BLA_VENDOR OpenBLAS)
@@ -44,6 +40,18 @@ if(BLAS_FOUND AND UNITSFACE_CBLAS_INCLUDE_DIR)
   target_link_libraries(unitsface::cblas INTERFACE ${BLAS_LIBRARIES})
   target_compile_definitions(unitsface::cblas INTERFACE UNITSFACE_USE_CBLAS=1)
   set(_uf_blas unitsface::cblas)
+endif()
+
+# Eigen: its products go to the C BLAS where one is found (as xtensor's do), and with OpenMP
+# its element-wise passes (eigen_policy::for_each_index) and its own products use every core.
+find_package(Eigen3 3.4 QUIET NO_MODULE)
+find_package(OpenMP QUIET COMPONENTS CXX)
+if(TARGET Eigen3::Eigen)
+  set(_uf_eigen_omp "")
+  if(OpenMP_CXX_FOUND)
+    set(_uf_eigen_omp OpenMP::OpenMP_CXX)
+  endif()
+  _unitsface_target(eigen Eigen3::Eigen ${_uf_blas} ${_uf_eigen_omp})
 endif()
 
 # xtensor-blas is not used: its CMake package also requires LAPACK, and the products are all
@@ -66,7 +74,6 @@ if(UNITSFACE_CCCL_INCLUDE_DIR)
   target_compile_definitions(unitsface::cccl INTERFACE
     $<$<COMPILE_LANGUAGE:CXX>:THRUST_DEVICE_SYSTEM=THRUST_DEVICE_SYSTEM_CPP>)
   _unitsface_target(thrust_cpp unitsface::cccl ${_uf_blas})
-  find_package(OpenMP QUIET COMPONENTS CXX)
   if(OpenMP_CXX_FOUND)
     _unitsface_target(thrust_omp unitsface::cccl OpenMP::OpenMP_CXX ${_uf_blas})
   endif()

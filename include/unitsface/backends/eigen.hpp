@@ -1,7 +1,10 @@
 // unitsface: the Eigen backend (matrix products by Eigen) and views of Eigen objects.
 //
-// Requires Eigen 3.4. The policy overrides only gemm; everything else (normalisation, the
-// loss kernels, reductions) is the generic host code.
+// Requires Eigen 3.4. The policy overrides gemm (a C BLAS when the program links one and
+// defines UNITSFACE_USE_CBLAS, as the unitsface::eigen CMake target does where OpenBLAS is
+// found; Eigen's own product otherwise) and for_each_index (OpenMP threads when compiled with
+// OpenMP, as that target is where OpenMP is found); everything else (normalisation, the loss
+// kernels, reductions) is the generic host code on top of them.
 #pragma once
 
 #include <Eigen/Core>
@@ -12,6 +15,10 @@
 #include "unitsface/core/error.hpp"
 #include "unitsface/core/policy.hpp"
 #include "unitsface/core/view.hpp"
+
+#if defined(UNITSFACE_USE_CBLAS)
+#include "unitsface/backends/cblas.hpp"
+#endif
 
 namespace unitsface {
 
@@ -46,15 +53,37 @@ void with_map(matrix_view<T> v, F&& f) {
 
 }  // namespace backends::eigen_detail
 
-/// Host execution with Eigen's matrix products (single-threaded unless Eigen is built with
-/// OpenMP), the generic code for the rest.
+/// Host execution on all cores: matrix products by a C BLAS (UNITSFACE_USE_CBLAS) or by Eigen
+/// (multi-threaded when compiled with OpenMP), element-wise passes over OpenMP threads (when
+/// compiled with OpenMP; each index writes its own outputs, so the results do not depend on
+/// the number of threads), the generic code for the rest.
 struct eigen_policy : host_policy {
   static constexpr const char* name = "eigen";
+  /// Whether gemm goes to BLAS (views without a unit stride use Eigen or the generic loops).
+#if defined(UNITSFACE_USE_CBLAS)
+  static constexpr bool uses_blas = true;
+#else
+  static constexpr bool uses_blas = false;
+#endif
+
+  template <class F>
+  void for_each_index(index_t n, F f) const {
+#if defined(_OPENMP)
+    // Small loops stay on the calling thread: a parallel region costs microseconds.
+#pragma omp parallel for schedule(static) if (n >= 64)
+    for (index_t i = 0; i < n; ++i) f(i);
+#else
+    for (index_t i = 0; i < n; ++i) f(i);
+#endif
+  }
 
   template <class T>
   void gemm(T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
             matrix_view<T> c) const {
     using namespace backends::eigen_detail;
+#if defined(UNITSFACE_USE_CBLAS)
+    if (backends::blas::gemm(alpha, a, b, beta, c)) return;
+#endif
     if (!unit_inner(a.row_stride, a.col_stride) || !unit_inner(b.row_stride, b.col_stride) ||
         !unit_inner(c.row_stride, c.col_stride)) {
       backends::generic::gemm(*this, alpha, a, b, beta, c);
