@@ -34,10 +34,27 @@ find_package(BLAS QUIET)
 set(BLA_VENDOR "${_uf_saved_vendor}")
 find_path(UNITSFACE_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas)
 set(_uf_blas "")
+# OpenBLAS's OpenMP build, where installed beside the default one (Debian's
+# libopenblas0-openmp: <libdir>/openblas-openmp/libopenblas.so.0): its threads are the same
+# OpenMP pool as the backends' element-wise passes, which run between its products. With the
+# default pthreads build the two pools spin against each other (a 2-core EPYC VM, eigen
+# backend, B = 512, C = 10,572, D = 512: USS-m forward_backward 0.144-0.153 s with the
+# pthreads build, 0.070-0.077 s with the OpenMP one; docs/benchmarks.md). The library is
+# linked by its path, so the executables' run path finds it before the system's choice.
+option(UNITSFACE_OPENBLAS_OPENMP "Link OpenBLAS's OpenMP build where it is installed" ON)
+find_package(OpenMP QUIET COMPONENTS CXX)
+set(_uf_blas_libraries "${BLAS_LIBRARIES}")
+if(BLAS_FOUND AND UNITSFACE_OPENBLAS_OPENMP AND OpenMP_CXX_FOUND)
+  list(GET BLAS_LIBRARIES 0 _uf_blas_first)
+  get_filename_component(_uf_blas_dir "${_uf_blas_first}" DIRECTORY)
+  if(EXISTS "${_uf_blas_dir}/openblas-openmp/libopenblas.so.0")
+    set(_uf_blas_libraries "${_uf_blas_dir}/openblas-openmp/libopenblas.so.0")
+  endif()
+endif()
 if(BLAS_FOUND AND UNITSFACE_CBLAS_INCLUDE_DIR)
   add_library(unitsface::cblas INTERFACE IMPORTED GLOBAL)
   target_include_directories(unitsface::cblas SYSTEM INTERFACE ${UNITSFACE_CBLAS_INCLUDE_DIR})
-  target_link_libraries(unitsface::cblas INTERFACE ${BLAS_LIBRARIES})
+  target_link_libraries(unitsface::cblas INTERFACE ${_uf_blas_libraries})
   target_compile_definitions(unitsface::cblas INTERFACE UNITSFACE_USE_CBLAS=1)
   set(_uf_blas unitsface::cblas)
 endif()
@@ -45,7 +62,6 @@ endif()
 # Eigen: its products go to the C BLAS where one is found (as xtensor's do), and with OpenMP
 # its element-wise passes (eigen_policy::for_each_index) and its own products use every core.
 find_package(Eigen3 3.4 QUIET NO_MODULE)
-find_package(OpenMP QUIET COMPONENTS CXX)
 if(TARGET Eigen3::Eigen)
   set(_uf_eigen_omp "")
   if(OpenMP_CXX_FOUND)

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -164,6 +165,11 @@ inline int backend_team_size() {
 }
 #endif
 
+#if defined(UNITSFACE_USE_CBLAS)
+/// OpenBLAS's threading: 0 sequential, 1 its own pthreads, 2 OpenMP.
+extern "C" int openblas_get_parallel();
+#endif
+
 }  // namespace determinism_test
 
 TEMPLATE_TEST_CASE("determinism: two runs of every loss give bit-identical results",
@@ -194,8 +200,19 @@ TEMPLATE_TEST_CASE("determinism: one and two OpenMP threads give bit-identical r
   // backend writes every output element from one thread in a fixed order, and its sums run
   // over a fixed number of blocks added in order, so the thread count never changes an
   // operation's operands or their order.
+  //
+  // The matrix products are the BLAS's. OpenBLAS's OpenMP build (which the backend targets
+  // link where installed) follows the OpenMP thread count, whatever openblas_set_num_threads
+  // says, and its partition of a product changes the product's last bits (relative
+  // differences of 3e-7 to 8e-7 in float measured): with that build the two runs are compared
+  // within 64 epsilons instead. Two runs at one thread count stay bit-identical with any BLAS
+  // (the previous test case).
   using T = TestType;
   namespace X = determinism_test;
+  bool blas_follows_openmp = false;
+#if defined(UNITSFACE_USE_CBLAS)
+  blas_follows_openmp = X::openblas_get_parallel() == 2;
+#endif
   const auto losses = X::every_loss<T>();
   const auto ps = X::problems<T>();
   std::vector<X::result<T>> one, two;
@@ -214,7 +231,11 @@ TEMPLATE_TEST_CASE("determinism: one and two OpenMP threads give bit-identical r
     INFO(losses[k % losses.size()].name << " on problem " << k / losses.size()
                                         << ": largest relative difference "
                                         << X::max_rel_diff(one[k], two[k]));
-    CHECK(X::same_bits(one[k], two[k]));
+    if (blas_follows_openmp) {
+      CHECK(X::max_rel_diff(one[k], two[k]) <= 64 * double(std::numeric_limits<T>::epsilon()));
+    } else {
+      CHECK(X::same_bits(one[k], two[k]));
+    }
   }
 }
 #endif

@@ -55,8 +55,9 @@ void with_map(matrix_view<T> v, F&& f) {
 
 /// Host execution on all cores: matrix products by a C BLAS (UNITSFACE_USE_CBLAS) or by Eigen
 /// (multi-threaded when compiled with OpenMP), element-wise passes over OpenMP threads (when
-/// compiled with OpenMP; each index writes its own outputs, so the results do not depend on
-/// the number of threads), the generic code for the rest.
+/// compiled with OpenMP; each index writes its own outputs, so these passes do not depend on
+/// the number of threads; a BLAS's products may, in their last bits), the generic code for
+/// the rest.
 struct eigen_policy : host_policy {
   static constexpr const char* name = "eigen";
   /// Whether gemm goes to BLAS (views without a unit stride use Eigen or the generic loops).
