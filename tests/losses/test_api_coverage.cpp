@@ -360,8 +360,8 @@ outcome<T> over_shards_by_phases(const problem<T>& p, refs_mode mode, MakeKernel
     if constexpr (K::has_bias) {
       // A bias per column: the shard's column sums of the gradient; one scalar bias: the
       // shard's row sums, whose total is the whole's part.
-      const auto cs = download<T>(drivers[s].bias_gradient_sums(),
-                                  drivers[s].bias_gradient_sum_count());
+      const auto cs =
+          download<T>(drivers[s].bias_gradient_sums(), drivers[s].bias_gradient_sum_count());
       if (kernel[s].bias_per_column) {
         REQUIRE(index_t(cs.size()) == n);
         std::copy(cs.begin(), cs.end(), out.gb.begin() + first);

@@ -25,9 +25,11 @@ namespace unitsface {
 namespace backends::eigen_detail {
 
 template <class T>
-using row_major = Eigen::Matrix<std::remove_const_t<T>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using row_major =
+    Eigen::Matrix<std::remove_const_t<T>, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class T>
-using col_major = Eigen::Matrix<std::remove_const_t<T>, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+using col_major =
+    Eigen::Matrix<std::remove_const_t<T>, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
 template <class T, class M>
 using maybe_const = std::conditional_t<std::is_const_v<T>, const M, M>;
 
@@ -43,11 +45,11 @@ void with_map(matrix_view<T> v, F&& f) {
   if (v.col_stride == 1) {
     const index_t ld = v.rows > 1 ? v.row_stride : v.cols;
     f(Eigen::Map<maybe_const<T, row_major<T>>, Eigen::Unaligned, Outer>(v.data, v.rows, v.cols,
-                                                                         Outer(ld)));
+                                                                        Outer(ld)));
   } else {
     const index_t ld = v.cols > 1 ? v.col_stride : v.rows;
     f(Eigen::Map<maybe_const<T, col_major<T>>, Eigen::Unaligned, Outer>(v.data, v.rows, v.cols,
-                                                                         Outer(ld)));
+                                                                        Outer(ld)));
   }
 }
 

@@ -104,7 +104,7 @@ memory_estimate estimate_memory(const shard_problem& p) {
   w += sz(B, sizeof(losses::row_stats<T>));  // the statistics
   w += sz(B, t);                             // the per-anchor losses
   if (p.gradients) {
-    w += sz(B * D, t);                            // d loss / d x_hat
+    w += sz(B * D, t);  // d loss / d x_hat
     // gradient sums (per column for a per-class bias, per anchor for a scalar one), and the
     // bias gradient's own buffer
     if (nbias > 0) w += sz(p.bias == bias_kind::scalar ? B : K, t) + sz(nbias, t);

@@ -241,8 +241,8 @@ class tile_driver {
       auto tile = cosine_tile(j0, nt);
       backends::for_each_index(
           pol_, B_,
-          element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale, scale_all,
-                            row_scale_stride, row_loss, grad, row_gsum});
+          element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale, scale_all, row_scale_stride,
+                            row_loss, grad, row_gsum});
       if (!grad) return;
       cached_j0_ = -1;  // the tile now holds gradients, not cosines
       const matrix_view<const T> g = tile;
