@@ -195,6 +195,54 @@ TEMPLATE_TEST_CASE("softplus_and_sigmoid agrees with the oracle and the separate
   CHECK(math::softplus_and_sigmoid(T(128)).softplus == T(128));
 }
 
+TEMPLATE_TEST_CASE("vexp is within 2 ulp of exp over the whole range", "[core][math]", float,
+                   double) {
+  using T = TestType;
+  std::vector<T> xs = arguments<T>();
+  // A dense sweep across every binade of the result, the subnormal tail, and both ends.
+  for (int k = -200000; k <= 200000; ++k) xs.push_back(static_cast<T>(k * 0.0037));
+  for (int k = 0; k <= 20000; ++k) xs.push_back(static_cast<T>(-745.2 + k * 0.07471));
+  const T inf = std::numeric_limits<T>::infinity();
+  ld worst = 0;
+  for (T x : xs) {
+    const ld want = std::exp(static_cast<ld>(x));
+    const T got = math::vexp(x);
+    CAPTURE(x, got, want);
+    const T rounded = static_cast<T>(want);
+    if (std::isinf(rounded)) {
+      CHECK(got == inf);
+      continue;
+    }
+    CHECK(close_to(got, want, 2));
+    if (rounded >= std::numeric_limits<T>::min()) {
+      worst = std::max(worst, std::fabs(static_cast<ld>(got) - want) /
+                                  (std::numeric_limits<T>::epsilon() * want));
+    }
+  }
+  INFO("largest error among normal results: " << worst << " ulp");
+  CHECK(worst < 2);
+  CHECK(math::vexp(T(0)) == T(1));
+  CHECK(math::vexp(-inf) == T(0));
+  CHECK(math::vexp(inf) == inf);
+  CHECK(std::isnan(math::vexp(std::numeric_limits<T>::quiet_NaN())));
+}
+
+TEMPLATE_TEST_CASE("vlog1p_01 is within 2 ulp of log1p on [0, 1]", "[core][math]", float, double) {
+  using T = TestType;
+  std::vector<T> es = {T(0), T(1), std::numeric_limits<T>::denorm_min(),
+                       std::numeric_limits<T>::min(), std::numeric_limits<T>::epsilon()};
+  for (int k = 0; k <= 200000; ++k) es.push_back(static_cast<T>(k / 200000.0));
+  std::mt19937_64 rng(0x10f1);
+  std::uniform_real_distribution<double> log_mag(-44.0, 0.0);
+  for (int k = 0; k < 20000; ++k) es.push_back(static_cast<T>(std::pow(10.0, log_mag(rng))));
+  for (T e : es) {
+    if (!(e >= T(0) && e <= T(1))) continue;
+    CAPTURE(e);
+    CHECK(close_to(math::vlog1p_01(e), std::log1p(static_cast<ld>(e)), 2));
+  }
+  CHECK(math::vlog1p_01(T(0)) == T(0));
+}
+
 TEMPLATE_TEST_CASE("clamp and infinity", "[core][math]", float, double) {
   using T = TestType;
   const T inf = math::infinity<T>();

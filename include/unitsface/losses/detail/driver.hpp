@@ -101,6 +101,20 @@ struct element_row {
   UNITSFACE_HD void operator()(index_t i) const {
     const row_stats<T>& st = stats[i];
     const T scale = row_scale != nullptr ? row_scale[i * row_scale_stride] * scale_all : scale_all;
+#if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
+    // References indexed by class (weights, the per-identity memory) with contiguous rows:
+    // the anchor's positive is the one known column y_i - offset, so the row needs no label
+    // comparison per pair and runs as lanes the compiler vectorises.
+    if (pairs.ref_labels == nullptr && !pairs.exclude_self && tile.col_stride == 1) {
+      // A kernel may offer a form of itself with its row invariants resolved for this loop.
+      if constexpr (requires { kernel.with_lane_form([](const auto&) {}); }) {
+        kernel.with_lane_form([&](const auto& form) { lanes_dispatch(form, i, st, scale); });
+      } else {
+        lanes_dispatch(kernel, i, st, scale);
+      }
+      return;
+    }
+#endif
     T loss = T(0), gsum = T(0);
     for (index_t jj = 0; jj < tile.cols; ++jj) {
       const pair_kind k = pairs(i, j0 + jj);
@@ -118,6 +132,69 @@ struct element_row {
     }
     row_loss[i] += loss;
     if (row_gsum != nullptr) row_gsum[i] += gsum;
+  }
+
+  // The lane form of one row for class-indexed references. Every column is first taken as a
+  // negative, in `lanes_width` partial sums (column j adds to lane j % lanes_width): the inner
+  // loop then has no dependence between iterations and no branch (validity and "is this the
+  // positive" are selects), so the compiler vectorises it, transcendental functions included
+  // (math::vexp). The positive column, one per row at most, is then evaluated as a positive
+  // from the cosine saved before the loop and added to the sums. Sums are grouped differently
+  // from the plain loop's, and the same for every thread count.
+  static constexpr int lanes_width = 16;
+  template <class F>
+  void lanes_dispatch(const F& form, index_t i, const row_stats<T>& st, T scale) const {
+    if (pairs.ref_valid != nullptr) {
+      if (grad) return lanes<true, true>(form, i, st, scale);
+      return lanes<true, false>(form, i, st, scale);
+    }
+    if (grad) return lanes<false, true>(form, i, st, scale);
+    return lanes<false, false>(form, i, st, scale);
+  }
+  template <bool Valid, bool Grad, class F>
+  void lanes(const F& form_ref, index_t i, const row_stats<T>& st_ref, T scale) const {
+    // Local copies: the tile's stores cannot alias them (a reference could), so the compiler
+    // keeps them in registers across the loop.
+    const F form = form_ref;
+    const row_stats<T> st = st_ref;
+    T* row = &tile(i, 0);
+    const index_t n = tile.cols;
+    const index_t jp = pairs.anchor_labels[i] - pairs.label_offset - j0;  // may be off the tile
+    const unsigned char* valid = Valid ? pairs.ref_valid + j0 : nullptr;
+    const bool has_pos = jp >= 0 && jp < n && (!Valid || valid[jp] != 0);
+    const T c_pos = has_pos ? row[jp] : T(0);
+    T lane_loss[lanes_width] = {}, lane_g[lanes_width] = {};
+    auto column = [&](index_t j, int l) {
+      const element_value<T> e = form.element(row[j], pair_kind::negative, j0 + j, st);
+      const bool live = (!Valid || valid[j] != 0) && j != jp;
+      lane_loss[l] += live ? e.loss : T(0);
+      if constexpr (Grad) {
+        const T g = live ? scale * e.dcos : T(0);
+        row[j] = g;
+        lane_g[l] += g;
+      }
+    };
+    index_t j = 0;
+    for (; j + lanes_width <= n; j += lanes_width) {
+      for (int l = 0; l < lanes_width; ++l) column(j + l, l);
+    }
+    for (int l = 0; j + l < n; ++l) column(j + l, l);
+    T loss = T(0), gsum = T(0);
+    for (int l = 0; l < lanes_width; ++l) {
+      loss += lane_loss[l];
+      gsum += lane_g[l];
+    }
+    if (has_pos) {
+      const element_value<T> e = form.element(c_pos, pair_kind::positive, j0 + jp, st);
+      loss += e.loss;
+      if constexpr (Grad) {
+        const T g = scale * e.dcos;
+        row[jp] = g;
+        gsum += g;
+      }
+    }
+    row_loss[i] += loss;
+    if (Grad && row_gsum != nullptr) row_gsum[i] += gsum;
   }
 };
 

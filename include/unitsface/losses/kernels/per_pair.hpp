@@ -34,18 +34,49 @@ struct per_pair {
   UNITSFACE_HD T row_loss(const row_stats<T>&) const { return T(0); }
 
   UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t j, const row_stats<T>&) const {
-    const bool pos = k == pair_kind::positive;
+    return pair_term(s, m, clamp, c, k == pair_kind::positive, b(j));
+  }
+
+  /// The term of one pair with bias value bj. Selects, not branches: the driver's lane loop
+  /// vectorises it.
+  UNITSFACE_HD static element_value<T> pair_term(T s, T m, bool clamp, T c, bool pos, T bj) {
     // z is the softplus argument with its sign: softplus(sign * z).
-    const T z = pos ? s * (c - m) - b(j) : s * c - b(j);
-    T zc = z;
-    bool live = true;
-    if (clamp) {
-      live = z >= -s && z <= s;
-      zc = math::clamp(z, -s, s);
-    }
+    const T z = pos ? s * (c - m) - bj : s * c - bj;
+    const T zc = clamp ? math::clamp(z, -s, s) : z;
     // softplus(sign z) and its derivative sigma(sign z), from one exponential.
     const math::softplus_sigmoid<T> f = math::softplus_and_sigmoid(pos ? -zc : zc);
-    return {f.softplus, live ? (pos ? -s : s) * f.sigmoid : T(0)};
+    const T d = (pos ? -s : s) * f.sigmoid;
+    // Clamped: no gradient strictly outside [-s, s] (zc != z exactly there). Every select
+    // picks between values of T, which vectorises where a select of a bool would not.
+    return {f.softplus, !clamp || zc == z ? d : T(0)};
+  }
+
+  /// The lane loop's forms of this kernel (host code), holding their parameters by value: a
+  /// parameter read through a pointer could alias the tile the loop writes, which keeps the
+  /// loop scalar; so would a load of bias[0] per pair behind bias_per_column.
+  struct scalar_bias_form {
+    T s, m, b0;
+    bool clamp;
+    element_value<T> element(T c, pair_kind kind, index_t, const row_stats<T>&) const {
+      return pair_term(s, m, clamp, c, kind == pair_kind::positive, b0);
+    }
+  };
+  struct column_bias_form {
+    T s, m;
+    const T* bias;
+    bool clamp;
+    element_value<T> element(T c, pair_kind kind, index_t j, const row_stats<T>&) const {
+      return pair_term(s, m, clamp, c, kind == pair_kind::positive, bias[j]);
+    }
+  };
+  /// Calls f with the lane loop's form of this kernel (host memory only).
+  template <class F>
+  void with_lane_form(F&& f) const {
+    if (bias_per_column) {
+      f(column_bias_form{s, m, bias, clamp});
+    } else {
+      f(scalar_bias_form{s, m, bias[0], clamp});
+    }
   }
 };
 
