@@ -38,6 +38,16 @@ struct stats_row {
   pairing pairs;
   row_stats<T>* stats;
   UNITSFACE_HD void operator()(index_t i) const {
+#if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
+    // Class-indexed references with contiguous rows (see element_row): lanes, for the
+    // kernels whose negatives only feed a logsumexp (negative_logit).
+    if constexpr (requires { kernel.negatives_in_lse(pass); }) {
+      if (pairs.ref_labels == nullptr && !pairs.exclude_self && tile.col_stride == 1) {
+        if (pairs.ref_valid != nullptr) return lanes<true>(i);
+        return lanes<false>(i);
+      }
+    }
+#endif
     row_stats<T>& st = stats[i];
     for (index_t jj = 0; jj < tile.cols; ++jj) {
       const pair_kind k = pairs(i, j0 + jj);
@@ -51,6 +61,71 @@ struct stats_row {
       }
       kernel.accumulate(pass, st, tile(i, jj), k, j0 + jj);
     }
+  }
+
+  // The lane form of one row: the tile's negatives reach the row's logsumexp as one
+  // (max, sum) pair, from two branch-free loops the compiler vectorises (a maximum in lanes,
+  // then a sum of math::vexp(v - max) in lanes), merged into st.neg; the online update of
+  // the plain loop rescales at every new maximum and does not vectorise. The positive column
+  // (y_i - offset, at most one) goes through the kernel's accumulate as in the plain loop.
+  static constexpr int lanes_width = 16;
+  template <bool Valid>
+  void lanes(index_t i) const {
+    const K k = kernel;  // a local copy: the compiler keeps its parameters in registers
+    row_stats<T>& st = stats[i];
+    const T* row = &tile(i, 0);
+    const index_t n = tile.cols;
+    const index_t jp = pairs.anchor_labels[i] - pairs.label_offset - j0;  // may be off the tile
+    const unsigned char* valid = Valid ? pairs.ref_valid + j0 : nullptr;
+    const bool has_pos = jp >= 0 && jp < n && (!Valid || valid[jp] != 0);
+    if (pass == 1) {
+      index_t rows = n;
+      if constexpr (Valid) {
+        rows = 0;
+        for (index_t j = 0; j < n; ++j) rows += valid[j] != 0 ? 1 : 0;
+      }
+      st.n_pos += has_pos ? 1 : 0;
+      st.n_neg += rows - (has_pos ? 1 : 0);
+    }
+    if (k.negatives_in_lse(pass)) {
+      const T ninf = -math::infinity<T>();
+      // v_j, or -inf where column j is not a negative (invalid, or the positive)
+      auto logit = [&](index_t j) {
+        const T v = k.negative_logit(row[j], j0 + j);  // unconditional: a plain vector load
+        const bool live = (!Valid || valid[j] != 0) && j != jp;
+        return live ? v : ninf;
+      };
+      T lane[lanes_width];
+      for (int l = 0; l < lanes_width; ++l) lane[l] = ninf;
+      index_t j = 0;
+      for (; j + lanes_width <= n; j += lanes_width) {
+        // g++ unrolls this inner loop early, after which it no longer vectorises a maximum.
+#pragma GCC unroll 1
+        for (int l = 0; l < lanes_width; ++l) {
+          const T v = logit(j + l);
+          lane[l] = v > lane[l] ? v : lane[l];
+        }
+      }
+      for (int l = 0; j + l < n; ++l) {
+        const T v = logit(j + l);
+        lane[l] = v > lane[l] ? v : lane[l];
+      }
+      T max = ninf;
+      for (int l = 0; l < lanes_width; ++l) max = lane[l] > max ? lane[l] : max;
+      if (max > ninf) {
+        for (int l = 0; l < lanes_width; ++l) lane[l] = T(0);
+        for (j = 0; j + lanes_width <= n; j += lanes_width) {
+          for (int l = 0; l < lanes_width; ++l) lane[l] += math::vexp(logit(j + l) - max);
+        }
+        for (int l = 0; j + l < n; ++l) lane[l] += math::vexp(logit(j + l) - max);
+        math::lse_accumulator<T> tile_lse;
+        tile_lse.max = max;
+        tile_lse.sum = T(0);
+        for (int l = 0; l < lanes_width; ++l) tile_lse.sum += lane[l];
+        st.neg.merge(tile_lse);
+      }
+    }
+    if (has_pos) k.accumulate(pass, st, row[jp], pair_kind::positive, j0 + jp);
   }
 };
 
@@ -142,6 +217,16 @@ struct element_row {
   // from the cosine saved before the loop and added to the sums. Sums are grouped differently
   // from the plain loop's, and the same for every thread count.
   static constexpr int lanes_width = 16;
+  // A kernel's term for a negative: its negative_element where it has one (no branch on the
+  // pair kind left for the inliner to fold), else its element.
+  template <class F>
+  static element_value<T> negative_element(const F& f, T c, index_t j, const row_stats<T>& st) {
+    if constexpr (requires { f.negative_element(c, j, st); }) {
+      return f.negative_element(c, j, st);
+    } else {
+      return f.element(c, pair_kind::negative, j, st);
+    }
+  }
   template <class F>
   void lanes_dispatch(const F& form, index_t i, const row_stats<T>& st, T scale) const {
     if (pairs.ref_valid != nullptr) {
@@ -165,7 +250,7 @@ struct element_row {
     const T c_pos = has_pos ? row[jp] : T(0);
     T lane_loss[lanes_width] = {}, lane_g[lanes_width] = {};
     auto column = [&](index_t j, int l) {
-      const element_value<T> e = form.element(row[j], pair_kind::negative, j0 + j, st);
+      const element_value<T> e = negative_element(form, row[j], j0 + j, st);
       const bool live = (!Valid || valid[j] != 0) && j != jp;
       lane_loss[l] += live ? e.loss : T(0);
       if constexpr (Grad) {

@@ -35,15 +35,24 @@ struct softmax {
     st.cache0 = all.value();
   }
   UNITSFACE_HD T row_loss(const row_stats<T>& st) const { return st.n_pos > 0 ? st.cache0 : T(0); }
+  /// The driver's lane form of the statistics pass: every negative adds negative_logit to
+  /// st.neg, and nothing else.
+  UNITSFACE_HD bool negatives_in_lse(int) const { return true; }
+  UNITSFACE_HD T negative_logit(T c, index_t) const { return s * c; }
+
   UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t, const row_stats<T>& st) const {
     using std::exp;
+    if (k != pair_kind::positive) return negative_element(c, 0, st);
     if (st.n_pos == 0) return {T(0), T(0)};
-    if (k == pair_kind::positive) {
-      const T z = s * margin.value(c);
-      const T p = exp(z - st.cache0);
-      return {-z, s * (p - T(1)) * margin.derivative(c)};
-    }
-    return {T(0), s * exp(s * c - st.cache0)};
+    const T z = s * margin.value(c);
+    const T p = exp(z - st.cache0);
+    return {-z, s * (p - T(1)) * margin.derivative(c)};
+  }
+  /// element() of a negative, which the driver's lane loop calls directly; a select, not an
+  /// early return, and math::vexp, so that the loop vectorises.
+  UNITSFACE_HD element_value<T> negative_element(T c, index_t, const row_stats<T>& st) const {
+    const T d = s * math::vexp(s * c - st.cache0);
+    return {T(0), st.n_pos > 0 ? d : T(0)};
   }
 };
 

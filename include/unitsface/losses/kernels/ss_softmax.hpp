@@ -37,14 +37,23 @@ struct ss_softmax {
   UNITSFACE_HD T row_loss(const row_stats<T>& st) const {
     return st.n_pos > 0 ? st.aux_loss / T(st.n_pos) : T(0);
   }
+  /// The driver's lane form of the statistics passes: in pass 1 every negative adds
+  /// negative_logit to st.neg and nothing else; in pass 2 negatives add nothing.
+  UNITSFACE_HD bool negatives_in_lse(int pass) const { return pass == 1; }
+  UNITSFACE_HD T negative_logit(T c, index_t) const { return s * c; }
+
   UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t, const row_stats<T>& st) const {
-    using std::exp;
+    if (k != pair_kind::positive) return negative_element(c, 0, st);
     if (st.n_pos == 0) return {T(0), T(0)};
-    const T inv_p = T(1) / T(st.n_pos);
-    if (k == pair_kind::positive) {
-      return {T(0), -s * math::sigmoid(st.cache0 - s * c + s * m) * inv_p};
-    }
-    return {T(0), s * exp(s * c - st.cache0) * st.aux * inv_p};
+    return {T(0), -s * math::sigmoid(st.cache0 - s * c + s * m) / T(st.n_pos)};
+  }
+  /// element() of a negative, which the driver's lane loop calls directly; a select, not an
+  /// early return, and math::vexp, so that the loop vectorises.
+  UNITSFACE_HD element_value<T> negative_element(T c, index_t, const row_stats<T>& st) const {
+    // sum_p sigma(w_p) / |P|; without positives aux is 0, and so is this (no division in a
+    // branch: g++ keeps that a branch, which stops the vectoriser)
+    const T w = st.aux / T(st.n_pos > 0 ? st.n_pos : 1);
+    return {T(0), s * math::vexp(s * c - st.cache0) * w};
   }
 };
 
@@ -58,6 +67,8 @@ struct negative_lse {
   UNITSFACE_HD void accumulate(int, row_stats<T>& st, T c, pair_kind k, index_t) const {
     if (k == pair_kind::negative) st.neg.add(s * c);
   }
+  UNITSFACE_HD bool negatives_in_lse(int) const { return true; }
+  UNITSFACE_HD T negative_logit(T c, index_t) const { return s * c; }
   UNITSFACE_HD void finish_pass(int, row_stats<T>& st) const { st.cache0 = st.neg.value(); }
   UNITSFACE_HD T row_loss(const row_stats<T>&) const { return T(0); }
   UNITSFACE_HD element_value<T> element(T, pair_kind, index_t, const row_stats<T>&) const {
