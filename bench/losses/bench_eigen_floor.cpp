@@ -3,7 +3,8 @@
 // bias) against its two products, CosFace with its weight gradient against its three; float32,
 // B = D = 512, median of REPS calls. Prints the OpenBLAS build and kernel in use.
 //
-//   bench_eigen_floor [C=85742] [REPS=5]     (ONLY_USS=1: the USS-m call alone, for perf)
+//   bench_eigen_floor [C=85742] [REPS=5]     (ONLY_USS=1: the USS-m call alone, for perf;
+//                                             CACHE=bytes: CosFace's cosine_cache_bytes)
 #include <cblas.h>
 #include <algorithm>
 #include <chrono>
@@ -45,7 +46,9 @@ int main(int argc, char** argv) {
   uo.init = bias_init::fixed;
   uss_loss<float> uss(uo);
   uss.set_bias(30.f);
-  cosface_loss<float> cf(cosface_options<float>());
+  auto cfo = cosface_options<float>();
+  if (getenv("CACHE")) cfo.cosine_cache_bytes = std::size_t(atoll(getenv("CACHE")));
+  cosface_loss<float> cf(cfo);
   const gradients<float> gu(matrix_view<float>(gx.data(), B, D));
   const gradients<float> gc(matrix_view<float>(gx.data(), B, D),
                             matrix_view<float>(gw.data(), C, D));

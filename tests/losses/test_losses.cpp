@@ -87,6 +87,82 @@ TEMPLATE_TEST_CASE("results do not depend on the tile size", "[losses][tiles]", 
   }
 }
 
+TEMPLATE_TEST_CASE("kept cosines give the results of recomputed ones", "[losses][tiles]", float,
+                   double) {
+  using T = TestType;
+  // Several tiles (the budget is not used for one): the statistics passes keep the cosines
+  // for the element pass, or (budget 0) every pass computes them again. The same products of
+  // the same inputs either way, so the same bits.
+  const problem<T> p = make_problem<T>(9, 23, 8, 5);
+  for (index_t tile : {4, 5, 22}) {
+    INFO("tile " << tile);
+    auto cosface = [&](std::size_t budget) {
+      auto o = cosface_options<T>(T(0.35), T(16));
+      o.tile_columns = tile;
+      o.cosine_cache_bytes = budget;
+      cosface_loss<T> L(o);
+      return run_loss(L, p, refs_mode::weights, true);
+    };
+    const auto kept = cosface(std::size_t(1) << 20), again = cosface(0);
+    CHECK(kept.loss == again.loss);
+    CHECK(kept.gx == again.gx);
+    CHECK(kept.gw == again.gw);
+    auto ss = [&](std::size_t budget) {  // two statistics passes, masked memory
+      ss_softmax_options<T> o;
+      o.tile_columns = tile;
+      o.cosine_cache_bytes = budget;
+      ss_softmax_loss<T> L(o);
+      return run_loss(L, p, refs_mode::masked, true);
+    };
+    const auto ss_kept = ss(std::size_t(1) << 20), ss_again = ss(0);
+    CHECK(ss_kept.loss == ss_again.loss);
+    CHECK(ss_kept.gx == ss_again.gx);
+  }
+}
+
+#if defined(UNITSFACE_TEST_BACKEND_HOST)
+namespace {
+/// The host policy, counting its matrix products.
+struct gemm_counting_policy : host_policy {
+  int* calls;
+  template <class T>
+  void gemm(T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
+            matrix_view<T> c) const {
+    ++*calls;
+    backends::generic::gemm(host_policy{}, alpha, a, b, beta, c);
+  }
+};
+}  // namespace
+
+TEST_CASE("kept cosines save the statistics passes' products", "[losses][tiles]") {
+  // CosFace with its weight gradient over 4 tiles: a product for the cosines and two for
+  // the gradients per tile, and with a budget of 0 the cosines once more for the element
+  // pass (the last tile of the statistics pass is the first of the element pass, whose
+  // cosines are still in the tile buffer: 3 of the 4 recomputed).
+  const problem<float> p = make_problem<float>(6, 20, 4, 9);
+  const matrix_view<const float> x(p.x.data(), p.B, p.D), w(p.w.data(), p.C, p.D);
+  const vector_view<const index_t> y(p.y.data(), p.B);
+  std::vector<float> gx(std::size_t(p.B * p.D)), gw(std::size_t(p.C * p.D));
+  const gradients<float> g(matrix_view<float>(gx.data(), p.B, p.D),
+                           matrix_view<float>(gw.data(), p.C, p.D));
+  auto products = [&](std::size_t budget) {
+    int calls = 0;
+    gemm_counting_policy pol;
+    pol.calls = &calls;
+    auto o = cosface_options<float>(0.35f, 16.f);
+    o.tile_columns = 5;
+    o.cosine_cache_bytes = budget;
+    cosface_loss<float>(o).forward_backward(pol, x, y, references<float>::weights(w), g);
+    return calls;
+  };
+  CHECK(products(std::size_t(1) << 20) == 4 * 3);
+  CHECK(products(0) == 4 * 3 + 3);
+  // a budget below B x C x 4 bytes = 480: recomputed
+  CHECK(products(479) == 4 * 3 + 3);
+  CHECK(products(480) == 4 * 3);
+}
+#endif
+
 TEMPLATE_TEST_CASE("reductions: mean, sum, none and upstream gradients", "[losses][reduction]",
                    float, double) {
   using T = TestType;

@@ -301,7 +301,9 @@ TEMPLATE_TEST_CASE("distributed: the memory estimate bounds the measured working
     dist::bias_kind bias;
     double rate;
   };
+  // (the second: five tiles, whose cosines the statistics pass keeps for the element pass)
   const shape shapes[] = {{32, 300, 16, 0, true, dist::bias_kind::none, 1.0},
+                          {32, 300, 16, 64, true, dist::bias_kind::none, 1.0},
                           {16, 500, 24, 64, true, dist::bias_kind::per_class, 1.0},
                           {24, 200, 8, 0, false, dist::bias_kind::scalar, 1.0},
                           {32, 3000, 16, 0, true, dist::bias_kind::none, 0.2}};
@@ -347,6 +349,9 @@ TEMPLATE_TEST_CASE("distributed: the memory estimate bounds the measured working
     sp.bias = sh.bias;
     sp.tile_columns = sh.tile;
     sp.sample_rate = sh.rate;
+    // CosFace's statistics pass, and the binary losses' data-dependent initialisation of
+    // their zero biases (a statistics pass): both keep the cosines of several tiles
+    sp.statistics = true;
     const dist::memory_estimate e = dist::estimate_memory<T>(sp);
     INFO("measured " << measured << " B, estimated " << e.working << " B");
     CHECK(measured > 0);

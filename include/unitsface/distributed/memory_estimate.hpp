@@ -21,6 +21,7 @@
 #include "unitsface/core/error.hpp"
 #include "unitsface/distributed/shard.hpp"
 #include "unitsface/losses/detail/driver.hpp"
+#include "unitsface/losses/loss_result.hpp"
 #include "unitsface/losses/references.hpp"
 #include "unitsface/losses/row_stats.hpp"
 
@@ -41,6 +42,13 @@ struct shard_problem {
   bias_kind bias = bias_kind::none;
   bool gradients = true;     ///< forward_backward (else forward)
   index_t tile_columns = 0;  ///< the losses' evaluation_options::tile_columns (0: default)
+  /// Whether the call makes statistics passes, which keep the cosines within the budget: the
+  /// softmax heads, ss_softmax, the log-of-sums USS, and a binary loss (USS, SS-BCE, BCE,
+  /// UCE) whose bias is initialised from the data in this call; false for the per-pair
+  /// binary losses otherwise.
+  bool statistics = true;
+  /// the losses' evaluation_options::cosine_cache_bytes
+  std::size_t cosine_cache_bytes = losses::evaluation_options{}.cosine_cache_bytes;
   /// sampling_options::rate: the negatives kept per step (sampled_shard), in (0, 1]. Sized
   /// for the expected count of kept classes with every label of the batch on this rank.
   double sample_rate = 1.0;
@@ -101,6 +109,10 @@ memory_estimate estimate_memory(const shard_problem& p) {
                 64, losses::detail::tile_driver<host_policy, T>::default_tile_elements / B);
   tile = std::max<index_t>(1, std::min(tile, K));
   std::size_t w = sz(B * D + B, t) + sz(tile * D + tile, t) + sz(B * tile, t);
+  if (p.statistics && losses::detail::tile_driver<host_policy, T>::keeps_cosines(
+                          B, K, tile, p.cosine_cache_bytes)) {
+    w += sz(B * K, t);  // every cosine, kept between the passes
+  }
   w += sz(B, sizeof(losses::row_stats<T>));  // the statistics
   w += sz(B, t);                             // the per-anchor losses
   if (p.gradients) {
