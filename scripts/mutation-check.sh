@@ -182,9 +182,12 @@ done
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 echo "mutation-check: configuring $build"
+# Not the MPI suites: their tests match the regexes (losses.host.conformance_ranks3) but their
+# programs are not among any mutation's targets, so they would fail unbuilt.
 if ! cmake -S "$src" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DUNITSFACE_ENABLE_CUDA=OFF -DUNITSFACE_BUILD_BENCHMARKS=OFF -DUNITSFACE_BUILD_EXAMPLES=OFF \
-  "-DUNITSFACE_TEST_BACKENDS_FILTER=host;thrust_omp" >"$logs/configure.log" 2>&1; then
+  -DUNITSFACE_TEST_MPI=OFF "-DUNITSFACE_TEST_BACKENDS_FILTER=host;thrust_omp" \
+  >"$logs/configure.log" 2>&1; then
   tail -n 30 "$logs/configure.log" >&2
   echo "mutation-check: configure failed" >&2
   exit 2
