@@ -3,8 +3,9 @@
 // bias) against its two products, CosFace with its weight gradient against its three; float32,
 // B = D = 512, median of REPS calls. Prints the OpenBLAS build and kernel in use.
 //
-//   bench_eigen_floor [C=85742] [REPS=5]     (ONLY_USS=1: the USS-m call alone, for perf;
-//                                             CACHE=bytes: CosFace's cosine_cache_bytes)
+//   bench_eigen_floor [C=85742] [REPS=5]     (ONLY_USS=1, ONLY_COSFACE=1: that call alone, for
+//                                             perf; CACHE=bytes: CosFace's cosine_cache_bytes;
+//                                             WS=1: scratch from a workspace kept across calls)
 #include <cblas.h>
 #include <algorithm>
 #include <chrono>
@@ -49,17 +50,33 @@ int main(int argc, char** argv) {
   auto cfo = cosface_options<float>();
   if (getenv("CACHE")) cfo.cosine_cache_bytes = std::size_t(atoll(getenv("CACHE")));
   cosface_loss<float> cf(cfo);
+  // WS=1: the calls draw their scratch from a workspace kept across them, as a training loop
+  // would keep it (core/workspace.hpp); the first call fills it, the timed medians reuse it.
+  workspace ws;
+  const auto pooled = with_workspace(eigen_par, ws);
+  const bool use_ws = getenv("WS") != nullptr;
+  auto uss_call = [&](const auto& pol, const gradients<float>& g) {
+    uss.forward_backward(pol, xv, yv, references<float>::memory(wv), g);
+  };
+  auto cf_call = [&](const auto& pol, const gradients<float>& g) {
+    cf.forward_backward(pol, xv, yv, references<float>::weights(wv), g);
+  };
   const gradients<float> gu(matrix_view<float>(gx.data(), B, D));
   const gradients<float> gc(matrix_view<float>(gx.data(), B, D),
                             matrix_view<float>(gw.data(), C, D));
-  const double t_uss = median_time(
-      reps, [&] { uss.forward_backward(eigen_par, xv, yv, references<float>::memory(wv), gu); });
+  if (getenv("ONLY_COSFACE")) {
+    std::printf("CosFace %.3f s\n",
+                median_time(reps, [&] { use_ws ? cf_call(pooled, gc) : cf_call(eigen_par, gc); }));
+    return 0;
+  }
+  const double t_uss =
+      median_time(reps, [&] { use_ws ? uss_call(pooled, gu) : uss_call(eigen_par, gu); });
   if (getenv("ONLY_USS")) {
     std::printf("USS-m %.3f s\n", t_uss);
     return 0;
   }
-  const double t_cf = median_time(
-      reps, [&] { cf.forward_backward(eigen_par, xv, yv, references<float>::weights(wv), gc); });
+  const double t_cf =
+      median_time(reps, [&] { use_ws ? cf_call(pooled, gc) : cf_call(eigen_par, gc); });
   // The floor: B x C = X W^T, then G W (B x D), then G^T X (C x D).
   auto p1 = [&] {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, C, D, 1.f, x.data(), D, w.data(), D,

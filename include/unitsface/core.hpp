@@ -9,3 +9,4 @@
 #include "unitsface/core/policy.hpp"
 #include "unitsface/core/reduction.hpp"
 #include "unitsface/core/view.hpp"
+#include "unitsface/core/workspace.hpp"

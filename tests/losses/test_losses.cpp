@@ -120,6 +120,74 @@ TEMPLATE_TEST_CASE("kept cosines give the results of recomputed ones", "[losses]
   }
 }
 
+#if !defined(UNITSFACE_TEST_BACKEND_CUDA) && !defined(UNITSFACE_TEST_BACKEND_SIMULATED_DEVICE)
+TEMPLATE_TEST_CASE("a workspace gives the results of per-call buffers and allocates once",
+                   "[losses][workspace]", float, double) {
+  using T = TestType;
+  // Host-memory backends: the caller's vectors are the policy's memory.
+  const problem<T> p = make_problem<T>(9, 23, 8, 5);
+  const matrix_view<const T> x(p.x.data(), p.B, p.D), w(p.w.data(), p.C, p.D);
+  const vector_view<const index_t> y(p.y.data(), p.B);
+  struct result {
+    T loss;
+    std::vector<T> gx, gw, gb;
+  };
+  // Four calls whose buffers differ in number and size, so that each reuses blocks the
+  // others left dirty: CosFace over 5 tiles (its cosines kept), ss_softmax over masked memory
+  // (two statistics passes), the per-class binary loss initialising its biases from the data
+  // (a statistics pass, column sums) and USS with a scalar bias (row sums).
+  auto run = [&](const auto& pol, int which) {
+    result r;
+    r.gx.assign(std::size_t(p.B * p.D), T(0));
+    r.gw.assign(std::size_t(p.C * p.D), T(0));
+    const matrix_view<T> gxv(r.gx.data(), p.B, p.D), gwv(r.gw.data(), p.C, p.D);
+    if (which == 0) {
+      auto o = cosface_options<T>(T(0.35), T(16));
+      o.tile_columns = 5;
+      r.loss = cosface_loss<T>(o)
+                   .forward_backward(pol, x, y, references<T>::weights(w), gradients<T>(gxv, gwv))
+                   .loss;
+    } else if (which == 1) {
+      ss_softmax_options<T> o;
+      o.tile_columns = 4;
+      r.loss = ss_softmax_loss<T>(o)
+                   .forward_backward(pol, x, y, references<T>::memory(w, p.valid.data()),
+                                     gradients<T>(gxv))
+                   .loss;
+    } else {
+      binary_options<T> o;
+      o.s = T(16);
+      o.tile_columns = which == 2 ? 6 : 0;
+      binary_loss<T> L(o, which == 2, p.C, T(0));
+      const loss_result<T> lr =
+          L.forward_backward(pol, x, y, references<T>::weights(w), gradients<T>(gxv, gwv));
+      r.loss = lr.loss;
+      r.gb = lr.grad_bias;
+    }
+    return r;
+  };
+  workspace ws;
+  const auto pooled = with_workspace(policy(), ws);
+  std::size_t after_first = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int which = 0; which < 4; ++which) {
+      INFO("round " << round << " call " << which);
+      const result want = run(policy(), which), got = run(pooled, which);
+      CHECK(got.loss == want.loss);
+      CHECK(got.gx == want.gx);
+      CHECK(got.gw == want.gw);
+      CHECK(got.gb == want.gb);
+      CHECK(ws.in_use() == 0);  // every block back after the call
+    }
+    if (round == 0) after_first = ws.allocations();
+  }
+  CHECK(after_first > 0);
+  CHECK(ws.allocations() == after_first);  // the later rounds allocated nothing
+  ws.release();
+  CHECK(ws.bytes_held() == 0);
+}
+#endif
+
 #if defined(UNITSFACE_TEST_BACKEND_HOST)
 namespace {
 /// The host policy, counting its matrix products.

@@ -71,6 +71,29 @@ auto make_buffer(const Policy& pol, index_t n) {
   }
 }
 
+/// The working memory of one call (value-initialised, as make_buffer's): from the policy's
+/// workspace where it has one (with_workspace, core/workspace.hpp), else make_buffer.
+template <class T, class Policy>
+auto make_scratch(const Policy& pol, index_t n) {
+  if constexpr (requires { pol.template make_scratch<T>(n); }) {
+    return pol.template make_scratch<T>(n);
+  } else {
+    return make_buffer<T>(pol, n);
+  }
+}
+
+/// make_scratch for a buffer the call overwrites before it reads it: from a workspace its
+/// contents are whatever the block held (no zero-fill); otherwise make_buffer's zeros. Same
+/// type as make_scratch's.
+template <class T, class Policy>
+auto make_uninitialized_scratch(const Policy& pol, index_t n) {
+  if constexpr (requires { pol.template make_uninitialized_scratch<T>(n); }) {
+    return pol.template make_uninitialized_scratch<T>(n);
+  } else {
+    return make_buffer<T>(pol, n);
+  }
+}
+
 template <class T, class Policy>
 void copy_to_host(const Policy& pol, const T* src, index_t n, T* dst) {
   if constexpr (requires { pol.copy_to_host(src, n, dst); }) {
@@ -175,14 +198,13 @@ void normalize_rows(const Policy& pol, matrix_view<const T> in, matrix_view<T> o
 
 template <class Policy, class T>
 void normalize_rows_backward(const Policy& pol, matrix_view<const T> xhat, const T* norms,
-                             matrix_view<const T> g, matrix_view<T> out, T eps,
-                             bool accumulate) {
+                             matrix_view<const T> g, matrix_view<T> out, T eps, bool accumulate) {
   if constexpr (requires { pol.normalize_rows_backward(xhat, norms, g, out, eps, accumulate); }) {
     pol.normalize_rows_backward(xhat, norms, g, out, eps, accumulate);
   } else {
-    for_each_index(pol, xhat.rows,
-                   generic::detail::normalize_backward_row<T>{xhat, norms, g, out, eps,
-                                                              accumulate});
+    for_each_index(
+        pol, xhat.rows,
+        generic::detail::normalize_backward_row<T>{xhat, norms, g, out, eps, accumulate});
   }
 }
 

@@ -316,9 +316,11 @@ struct indexed_value {
 template <class Policy, class T>
 class tile_driver {
  public:
-  using buffer = decltype(backends::make_buffer<T>(std::declval<const Policy&>(), 0));
+  // The call's working memory: make_scratch (from the policy's workspace where it has one);
+  // buffers written before they are read are uninitialised scratch.
+  using buffer = decltype(backends::make_scratch<T>(std::declval<const Policy&>(), 0));
   using stats_buffer =
-      decltype(backends::make_buffer<row_stats<T>>(std::declval<const Policy&>(), 0));
+      decltype(backends::make_scratch<row_stats<T>>(std::declval<const Policy&>(), 0));
 
   /// x: B x D anchors; refs: N x D references (ignored with in_batch, where the references
   /// are the anchors themselves). All views address the policy's memory. tile_cols = 0
@@ -340,14 +342,14 @@ class tile_driver {
     T_ = tile_cols > 0 ? tile_cols
                        : std::max<index_t>(64, default_tile_elements / std::max<index_t>(B_, 1));
     T_ = std::max<index_t>(1, std::min(T_, N_));
-    xhat_ = backends::make_buffer<T>(pol_, B_ * D_);
-    xnorm_ = backends::make_buffer<T>(pol_, B_);
+    xhat_ = backends::make_uninitialized_scratch<T>(pol_, B_ * D_);
+    xnorm_ = backends::make_uninitialized_scratch<T>(pol_, B_);
     backends::normalize_rows(pol_, x_, xhat_view(), ptr(xnorm_), normalize_eps<T>);
     if (!in_batch_) {
-      rtile_ = backends::make_buffer<T>(pol_, T_ * D_);
-      rnorm_ = backends::make_buffer<T>(pol_, T_);
+      rtile_ = backends::make_uninitialized_scratch<T>(pol_, T_ * D_);
+      rnorm_ = backends::make_uninitialized_scratch<T>(pol_, T_);
     }
-    cos_ = backends::make_buffer<T>(pol_, B_ * T_);
+    cos_ = backends::make_uninitialized_scratch<T>(pol_, B_ * T_);
   }
 
   /// The default tile holds about 2^22 cosines (16 MiB in float): large enough that the
@@ -369,7 +371,7 @@ class tile_driver {
 
   /// B statistics in their empty state, in the policy's memory.
   stats_buffer make_stats() const {
-    auto stats = backends::make_buffer<row_stats<T>>(pol_, B_);
+    auto stats = backends::make_uninitialized_scratch<row_stats<T>>(pol_, B_);  // set just below
     backends::for_each_index(pol_, B_, stats_init<T>{backends::data_ptr(stats)});
     return stats;
   }
@@ -380,7 +382,7 @@ class tile_driver {
     if (pass == 1 && keeps_cosines(B_, N_, T_, cache_bytes_) && all_cos_.empty()) {
       // allocated here, not in the constructor: a kernel without statistics passes has no
       // use for it
-      all_cos_ = backends::make_buffer<T>(pol_, B_ * N_);
+      all_cos_ = backends::make_uninitialized_scratch<T>(pol_, B_ * N_);
     }
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
@@ -544,8 +546,8 @@ class tile_driver {
   }
 
   void start_gradients(bool bias, bool by_rows) {
-    gxhat_ = backends::make_buffer<T>(pol_, B_ * D_);
-    if (bias) gbias_ = backends::make_buffer<T>(pol_, by_rows ? B_ : N_);
+    gxhat_ = backends::make_scratch<T>(pol_, B_ * D_);  // accumulated into: zeroed
+    if (bias) gbias_ = backends::make_scratch<T>(pol_, by_rows ? B_ : N_);
   }
 
   const Policy& pol_;
