@@ -1334,6 +1334,95 @@ TEMPLATE_TEST_CASE("bind_bias: the bias lives in the caller's memory, read and w
   }
 }
 
+TEMPLATE_TEST_CASE("feature memory: the normalised mirror is the loss calls' normalisation",
+                   "[losses][memory][api]", float, double) {
+  using T = TestType;
+  const auto& pol = policy();
+  const problem<T> p = make_problem<T>(8, 12, 5, 83);
+  const problem<T> q = make_problem<T>(8, 12, 5, 84);  // a second batch over the same rows
+  const index_t C = p.C, D = p.D;
+  const device_problem<T> d(p), e(q);
+  for (const T momentum : {T(0), T(0.9)}) {
+    INFO("momentum " << momentum);
+    memory_options<T> o;
+    o.momentum = momentum;
+    losses::feature_memory<T, policy_type> m(C, D, o, pol);
+    memory_options<T> plain_o = o;
+    plain_o.keep_normalized = false;
+    losses::feature_memory<T, policy_type> plain(C, D, plain_o, pol);
+    CHECK(plain.normalized_rows().data == nullptr);
+    CHECK(plain.as_references().unit_rows.data == nullptr);
+    m.update(d.input(), d.labels());
+    m.update(e.input(), e.labels());  // blends rows written twice (momentum)
+    plain.update(d.input(), d.labels());
+    plain.update(e.input(), e.labels());
+    // The mirror: each row normalised as F.normalize does, x / max(||x||, 1e-5), zero for
+    // unwritten rows (to a few ulp: a device may contract the sum of squares into FMAs).
+    const std::vector<T> rows = download<T>(m.rows().data, C * D);
+    const std::vector<T> unit = download<T>(m.normalized_rows().data, C * D);
+    for (index_t c = 0; c < C; ++c) {
+      T ss = T(0);
+      for (index_t k = 0; k < D; ++k)
+        ss += rows[std::size_t(c * D + k)] * rows[std::size_t(c * D + k)];
+      const T n = std::sqrt(ss);
+      const T inv = T(1) / (n > T(1e-5) ? n : T(1e-5));
+      for (index_t k = 0; k < D; ++k) {
+        const T want = rows[std::size_t(c * D + k)] * inv;
+        CHECK(std::fabs(unit[std::size_t(c * D + k)] - want) <=
+              4 * std::numeric_limits<T>::epsilon() * std::fabs(want));
+      }
+    }
+    // The losses through the mirror (no normalisation, no scan of the rows) give the bits of
+    // the losses that normalise and scan the same rows, with several tiles.
+    binary_options<T> bo;
+    bo.s = T(12);
+    bo.init = bias_init::fixed;
+    bo.tile_columns = 5;
+    uss_loss<T> a(bo), b(bo);
+    a.set_bias(T(2));
+    b.set_bias(T(2));
+    const references<T> mirrored = m.as_references();
+    const references<T> raw = references<T>::memory(m.rows(), m.valid());
+    CHECK(mirrored.unit_rows.data != nullptr);
+    CHECK(mirrored.rows_checked);
+    CHECK(raw.unit_rows.data == nullptr);
+    CHECK(a.forward(pol, d.input(), d.labels(), mirrored) ==
+          b.forward(pol, d.input(), d.labels(), raw));
+    ss_softmax_options<T> so;
+    so.tile_columns = 4;
+    ss_softmax_loss<T> sa(so), sb(so);
+    auto gx1 = backends::make_buffer<T>(pol, p.B * D), gx2 = backends::make_buffer<T>(pol, p.B * D);
+    const T l1 = sa.forward_backward(pol, d.input(), d.labels(), mirrored,
+                                     gradients<T>(matrix_view<T>(backends::data_ptr(gx1), p.B, D)))
+                     .loss;
+    const T l2 = sb.forward_backward(pol, d.input(), d.labels(), raw,
+                                     gradients<T>(matrix_view<T>(backends::data_ptr(gx2), p.B, D)))
+                     .loss;
+    CHECK(l1 == l2);
+    CHECK(download<T>(backends::data_ptr(gx1), p.B * D) ==
+          download<T>(backends::data_ptr(gx2), p.B * D));
+    // A checkpoint resumes with its mirror.
+    std::vector<T> saved(static_cast<std::size_t>(C * D));
+    std::vector<unsigned char> flags(static_cast<std::size_t>(C));
+    m.save(saved, flags);
+    losses::feature_memory<T, policy_type> r(C, D, o, pol);
+    r.load(saved, flags);
+    CHECK(download<T>(r.normalized_rows().data, C * D) == unit);
+  }
+  // The mirror is for rows no call learns: with class weights it is refused, and its shape
+  // must be the rows'.
+  const device_problem<T> d2(p);
+  references<T> w = references<T>::weights(d2.rows());
+  w.unit_rows = d2.rows();
+  cosface_loss<T> cf;
+  CHECK(thrown_argument([&] { cf.forward(pol, d2.input(), d2.labels(), w); }) == "references");
+  references<T> short_mirror = references<T>::memory(d2.rows());
+  short_mirror.unit_rows = matrix_view<const T>(d2.rows().data, C - 1, D);
+  uss_loss<T> u;
+  CHECK(thrown_argument([&] { u.forward(pol, d2.input(), d2.labels(), short_mirror); }) ==
+        "references.unit_rows");
+}
+
 TEMPLATE_TEST_CASE("feature memory: save and load round-trip, and the loaded memory resumes",
                    "[losses][memory][api]", float, double) {
   using T = TestType;

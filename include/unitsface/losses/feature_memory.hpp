@@ -8,6 +8,7 @@
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/error.hpp"
 #include "unitsface/core/policy.hpp"
+#include "unitsface/losses/detail/normalize_eps.hpp"
 #include "unitsface/losses/detail/validate.hpp"
 #include "unitsface/losses/references.hpp"
 
@@ -22,6 +23,10 @@ struct memory_options {
   /// true (default): rows never written are neither positives nor negatives. false: the
   /// official code's behaviour, where an unwritten (zero) row takes part with cosine 0.
   bool mask_unwritten = true;
+  /// true (default, the library's choice): the memory also keeps its rows normalised, each
+  /// row normalised when it is written, so that a loss call does not normalise all C rows
+  /// again (C x D more memory; the results are the same bits). false: each call normalises.
+  bool keep_normalized = true;
 };
 
 namespace detail {
@@ -36,6 +41,7 @@ struct memory_write {
   unsigned char* valid;
   T momentum;
   index_t first = 0;
+  matrix_view<T> unit = {};  // the normalised mirror (identities x dim), or empty
   UNITSFACE_HD void operator()(index_t i) const {
     const index_t label = labels[i];
     const index_t y = label - first;
@@ -48,6 +54,11 @@ struct memory_write {
       rows(y, d) = blend ? momentum * rows(y, d) + (T(1) - momentum) * x(i, d) : x(i, d);
     }
     valid[y] = 1;
+    if (unit.data != nullptr) {
+      // the loss calls' own normalisation of a row (backends::normalize_rows), for this row
+      backends::generic::detail::normalize_row<T>{matrix_view<const T>(rows), unit, nullptr,
+                                                  normalize_eps<T>}(y);
+    }
   }
 };
 }  // namespace detail
@@ -82,6 +93,8 @@ class feature_memory {
                                "must lie in [0, 1), got " + std::to_string(o.momentum));
     rows_ = backends::make_buffer<T>(pol_, C_ * D_);
     valid_ = backends::make_buffer<unsigned char>(pol_, C_);
+    // zero rows normalise to zero rows: the mirror of the empty memory is zero too
+    if (o.keep_normalized) unit_ = backends::make_buffer<T>(pol_, C_ * D_);
   }
 
   /// The identities whose rows this memory holds (all of them, or its shard's).
@@ -97,11 +110,20 @@ class feature_memory {
     return matrix_view<const T>(backends::data_ptr(rows_), C_, D_);
   }
   const unsigned char* valid() const { return backends::data_ptr(valid_); }
+  /// The rows normalised (keep_normalized), or an empty view.
+  matrix_view<const T> normalized_rows() const {
+    if (!opt_.keep_normalized) return {};
+    return matrix_view<const T>(backends::data_ptr(unit_), C_, D_);
+  }
 
-  /// The memory as the references of a sample-to-sample loss.
+  /// The memory as the references of a sample-to-sample loss: its rows, known finite (checked
+  /// when written), with their normalised mirror where it keeps one.
   references<T> as_references() const {
-    return references<T>::memory(rows(), opt_.mask_unwritten ? valid() : nullptr)
-        .shard(first_, total_);
+    references<T> r = references<T>::memory(rows(), opt_.mask_unwritten ? valid() : nullptr)
+                          .shard(first_, total_);
+    r.unit_rows = normalized_rows();
+    r.rows_checked = true;
+    return r;
   }
 
   /// Writes the batch (x: B x D, labels in [0, total_identities())), last occurrence winning;
@@ -123,9 +145,11 @@ class feature_memory {
     }
     backends::for_each_index(
         pol_, x.rows,
-        detail::memory_write<T>{x, labels.data, x.rows,
-                                matrix_view<T>(backends::data_ptr(rows_), C_, D_),
-                                backends::data_ptr(valid_), opt_.momentum, first_});
+        detail::memory_write<T>{
+            x, labels.data, x.rows, matrix_view<T>(backends::data_ptr(rows_), C_, D_),
+            backends::data_ptr(valid_), opt_.momentum, first_,
+            opt_.keep_normalized ? matrix_view<T>(backends::data_ptr(unit_), C_, D_)
+                                 : matrix_view<T>()});
   }
 
   /// Checkpoint: copies the memory into the caller's host memory: `rows_out` the rows
@@ -163,6 +187,10 @@ class feature_memory {
     }
     backends::copy_from_host(pol_, rows_in.data(), C_ * D_, backends::data_ptr(rows_));
     backends::copy_from_host(pol_, valid_in.data(), C_, backends::data_ptr(valid_));
+    if (opt_.keep_normalized) {
+      backends::normalize_rows(pol_, rows(), matrix_view<T>(backends::data_ptr(unit_), C_, D_),
+                               static_cast<T*>(nullptr), detail::normalize_eps<T>);
+    }
   }
 
  private:
@@ -174,7 +202,7 @@ class feature_memory {
   Policy pol_;
   memory_options<T> opt_;
   index_t C_, first_, total_, D_;
-  decltype(backends::make_buffer<T>(std::declval<const Policy&>(), 0)) rows_;
+  decltype(backends::make_buffer<T>(std::declval<const Policy&>(), 0)) rows_, unit_;
   decltype(backends::make_buffer<unsigned char>(std::declval<const Policy&>(), 0)) valid_;
 };
 

@@ -41,15 +41,22 @@ struct references {
   /// The classes of the shard these rows were sampled from, [label_offset, label_offset +
   /// shard_classes); -1: the rows themselves (no sampling).
   index_t shard_classes = -1;
+  /// `rows` normalised as a loss call would normalise them (F.normalize, eps 1e-5: the
+  /// per-row normalisation of backends::normalize_rows), kept by their owner (the feature
+  /// memory's mirror), or empty: the call normalises `rows` itself. Not for learnable rows.
+  matrix_view<const T> unit_rows;
+  /// The rows are known to be finite (their owner checks what it writes): the call does not
+  /// scan them for NaN / Inf.
+  bool rows_checked = false;
 
   static references weights(matrix_view<const T> w) {
-    return references{reference_kind::class_weights, w, nullptr, 0, -1, nullptr, -1};
+    return references{reference_kind::class_weights, w, nullptr, 0, -1, nullptr, -1, {}, false};
   }
   static references memory(matrix_view<const T> m, const unsigned char* valid_rows = nullptr) {
-    return references{reference_kind::memory, m, valid_rows, 0, -1, nullptr, -1};
+    return references{reference_kind::memory, m, valid_rows, 0, -1, nullptr, -1, {}, false};
   }
   static references in_batch() {
-    return references{reference_kind::in_batch, {}, nullptr, 0, -1, nullptr, -1};
+    return references{reference_kind::in_batch, {}, nullptr, 0, -1, nullptr, -1, {}, false};
   }
 
   /// These rows are classes [first_class, first_class + rows.rows) of `total_classes`.

@@ -21,14 +21,11 @@
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/config.hpp"
 #include "unitsface/core/view.hpp"
+#include "unitsface/losses/detail/normalize_eps.hpp"
 #include "unitsface/losses/pairing.hpp"
 #include "unitsface/losses/row_stats.hpp"
 
 namespace unitsface::losses::detail {
-
-/// PyTorch's F.normalize(eps=1e-5), as in the official head.py.
-template <class T>
-inline constexpr T normalize_eps = T(1e-5);
 
 template <class T, class K>
 struct stats_row {
@@ -325,13 +322,15 @@ class tile_driver {
   /// x: B x D anchors; refs: N x D references (ignored with in_batch, where the references
   /// are the anchors themselves). All views address the policy's memory. tile_cols = 0
   /// chooses a tile of about 2^22 cosines (default_tile_elements). cache_bytes: the largest
-  /// B x N cosine matrix kept between passes (see keeps_cosines).
+  /// B x N cosine matrix kept between passes (see keeps_cosines). unit_refs: refs already
+  /// normalised (N x D, references::unit_rows), or empty: the driver normalises each tile.
   tile_driver(const Policy& pol, matrix_view<const T> x, matrix_view<const T> refs, bool in_batch,
               pairing pairs, bool refs_learnable, index_t tile_cols = 0,
-              std::size_t cache_bytes = 0)
+              std::size_t cache_bytes = 0, matrix_view<const T> unit_refs = {})
       : pol_(pol),
         x_(x),
         refs_(in_batch ? x : refs),
+        unit_refs_(in_batch ? matrix_view<const T>() : unit_refs),
         in_batch_(in_batch),
         pairs_(pairs),
         refs_learnable_(refs_learnable),
@@ -345,7 +344,7 @@ class tile_driver {
     xhat_ = backends::make_uninitialized_scratch<T>(pol_, B_ * D_);
     xnorm_ = backends::make_uninitialized_scratch<T>(pol_, B_);
     backends::normalize_rows(pol_, x_, xhat_view(), ptr(xnorm_), normalize_eps<T>);
-    if (!in_batch_) {
+    if (!in_batch_ && unit_refs_.data == nullptr) {
       rtile_ = backends::make_uninitialized_scratch<T>(pol_, T_ * D_);
       rnorm_ = backends::make_uninitialized_scratch<T>(pol_, T_);
     }
@@ -496,6 +495,7 @@ class tile_driver {
   // it holds them already.
   matrix_view<const T> ref_tile(index_t j0, index_t nt) {
     if (in_batch_) return xhat_cview().row_block(j0, nt);
+    if (unit_refs_.data != nullptr) return unit_refs_.row_block(j0, nt);
     if (rtile_j0_ != j0) {
       backends::normalize_rows(pol_, refs_.row_block(j0, nt), matrix_view<T>(ptr(rtile_), nt, D_),
                                ptr(rnorm_), normalize_eps<T>);
@@ -551,7 +551,7 @@ class tile_driver {
   }
 
   const Policy& pol_;
-  matrix_view<const T> x_, refs_;
+  matrix_view<const T> x_, refs_, unit_refs_;
   bool in_batch_;
   pairing pairs_;
   bool refs_learnable_;

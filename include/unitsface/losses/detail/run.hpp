@@ -54,7 +54,8 @@ tile_driver<Policy, T> make_driver(const Policy& pol, const call<T>& c,
   return tile_driver<Policy, T>(
       pol, c.x, c.refs.rows, in_batch,
       make_pairing(c.labels.data, c.refs.valid, c.refs.label_offset, in_batch, c.refs.row_classes),
-      c.grads != nullptr && !c.grads->weight.empty(), eo.tile_columns, eo.cosine_cache_bytes);
+      c.grads != nullptr && !c.grads->weight.empty(), eo.tile_columns, eo.cosine_cache_bytes,
+      c.refs.unit_rows);
 }
 
 template <class Policy, class T>

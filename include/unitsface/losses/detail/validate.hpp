@@ -67,6 +67,7 @@ struct count_problems {
   index_t classes;            // < 0: only non-negativity is checked
   matrix_view<const T> refs;  // empty for in-batch pairs
   const unsigned char* valid;
+  bool refs_checked = false;  // the reference values are known finite: only count valid rows
   UNITSFACE_HD check_counts operator()(index_t i) const {
     check_counts c;
     if (i < x.rows) {
@@ -74,7 +75,7 @@ struct count_problems {
       c.nonfinite_input = count_nonfinite_row<T>{x}(i);
     }
     if (i < refs.rows) {
-      c.nonfinite_refs = count_nonfinite_row<T>{refs}(i);
+      if (!refs_checked) c.nonfinite_refs = count_nonfinite_row<T>{refs}(i);
       c.valid_rows = valid == nullptr || valid[i] != 0 ? 1 : 0;
     }
     return c;
@@ -124,6 +125,13 @@ void validate_inputs(const Policy& pol, matrix_view<const T> x, vector_view<cons
             "unitsface::distributed");
     require(refs.shard_classes < 0 || refs.shard_classes >= refs.rows.rows, "references",
             "holds more rows than the classes they were sampled from");
+    if (refs.unit_rows.data != nullptr) {
+      require(!refs.learnable(), "references",
+              "unit_rows (normalised rows kept by their owner) are for the memory, not for "
+              "learnable class weights");
+      require_shape("references.unit_rows", refs.unit_rows.rows, refs.unit_rows.cols,
+                    refs.rows.rows, refs.rows.cols);
+    }
     require(refs.label_offset >= 0 && refs.classes() >= refs.label_offset + refs.covered_classes(),
             "references",
             "shard [" + std::to_string(refs.label_offset) + ", " +
@@ -134,9 +142,12 @@ void validate_inputs(const Policy& pol, matrix_view<const T> x, vector_view<cons
   const bool in_batch = refs.kind == reference_kind::in_batch;
   const index_t classes = in_batch ? -1 : refs.classes();
   const matrix_view<const T> r = in_batch ? matrix_view<const T>() : refs.rows;
+  // Rows their owner keeps checked (the feature memory) are not scanned again: only their
+  // written flags are counted.
   const check_counts c = backends::reduce_index<check_counts>(
       pol, std::max(x.rows, r.rows),
-      count_problems<T>{x, labels.data, classes, r, in_batch ? nullptr : refs.valid});
+      count_problems<T>{x, labels.data, classes, r, in_batch ? nullptr : refs.valid,
+                        refs.rows_checked});
   require_no_problems(c, classes,
                       in_batch                              ? nullptr
                       : refs.kind == reference_kind::memory ? "memory"

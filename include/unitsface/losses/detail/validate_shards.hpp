@@ -166,7 +166,8 @@ void validate_shards(collective& comm, const Policy& pol, matrix_view<const T> x
       mine.values_checked = 1;
       mine.counts = backends::reduce_index<check_counts>(
           pol, std::max(x.rows, refs.rows.rows),
-          count_problems<T>{x, labels.data, refs.classes(), refs.rows, refs.valid});
+          count_problems<T>{x, labels.data, refs.classes(), refs.rows, refs.valid,
+                            refs.rows_checked});
       mine.fingerprint = backends::reduce_index<batch_fingerprint>(
           pol, x.rows, fingerprint_rows<T>{x, labels.data});
     }
