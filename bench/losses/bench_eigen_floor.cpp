@@ -5,7 +5,8 @@
 //
 //   bench_eigen_floor [C=85742] [REPS=5]     (ONLY_USS=1, ONLY_COSFACE=1: that call alone, for
 //                                             perf; CACHE=bytes: CosFace's cosine_cache_bytes;
-//                                             WS=1: scratch from a workspace kept across calls)
+//                                             WS=1: scratch from a workspace kept across calls;
+//                                             MIRROR=1: USS-m over a feature_memory's mirror)
 #include <cblas.h>
 #include <algorithm>
 #include <chrono>
@@ -55,8 +56,14 @@ int main(int argc, char** argv) {
   workspace ws;
   const auto pooled = with_workspace(eigen_par, ws);
   const bool use_ws = getenv("WS") != nullptr;
+  // MIRROR=1: USS-m's memory is a feature_memory holding w, whose normalised mirror the
+  // calls use (memory_options::keep_normalized), as a training loop's memory would be.
+  const bool mirror = getenv("MIRROR") != nullptr;
+  feature_memory<float, eigen_policy> fm(mirror ? C : 1, D);
+  if (mirror) fm.load(w, std::vector<unsigned char>(std::size_t(C), 1));
+  const references<float> memory = mirror ? fm.as_references() : references<float>::memory(wv);
   auto uss_call = [&](const auto& pol, const gradients<float>& g) {
-    uss.forward_backward(pol, xv, yv, references<float>::memory(wv), g);
+    uss.forward_backward(pol, xv, yv, memory, g);
   };
   auto cf_call = [&](const auto& pol, const gradients<float>& g) {
     cf.forward_backward(pol, xv, yv, references<float>::weights(wv), g);

@@ -32,9 +32,11 @@ inline inputs make_inputs(index_t B, index_t C, index_t D, std::uint64_t seed) {
 }
 
 /// "uss": official USS-m over the memory at a fixed bias; "cosface": CosFace over learnable
-/// weights. Returns the loss.
+/// weights. Returns the loss. `memory`: USS-m's references (a feature_memory's, with its
+/// normalised mirror) instead of the raw rows of `in`.
 template <class Policy>
-float run_loss(const Policy& pol, const std::string& loss, inputs& in, float bias) {
+float run_loss(const Policy& pol, const std::string& loss, inputs& in, float bias,
+               const losses::references<float>* memory = nullptr) {
   matrix_view<const float> x(in.x.data(), in.B, in.D);
   vector_view<const index_t> y(in.y.data(), in.B);
   matrix_view<const float> r(in.refs.data(), in.C, in.D);
@@ -47,7 +49,10 @@ float run_loss(const Policy& pol, const std::string& loss, inputs& in, float bia
       L.set_options(o);
     }
     L.set_bias(bias);
-    return L.forward_backward(pol, x, y, losses::references<float>::memory(r), {gx, {}}).loss;
+    return L
+        .forward_backward(
+            pol, x, y, memory != nullptr ? *memory : losses::references<float>::memory(r), {gx, {}})
+        .loss;
   }
   losses::cosface_loss<float> L;
   return L

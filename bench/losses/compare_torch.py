@@ -27,26 +27,11 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402 (after the thread settings)
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_heads import torch_cosface, torch_uss  # noqa: E402
 
 torch.set_num_threads(1)
-
-
-def torch_uss(x, y, memory, s=64.0, m=0.1, b=30.0):
-    cos = F.linear(F.normalize(x, eps=1e-5), F.normalize(memory, eps=1e-5))
-    one_hot = torch.zeros_like(cos, dtype=torch.bool)
-    one_hot.scatter_(1, y.view(-1, 1), True)
-    zp = (s * (cos - m) - b).clamp(-s, s)
-    zn = (s * cos - b).clamp(-s, s)
-    loss = torch.where(one_hot, F.softplus(-zp), F.softplus(zn))
-    return loss.sum(dim=1).mean()
-
-
-def torch_cosface(x, y, weight, s=64.0, m=0.4):
-    cos = F.linear(F.normalize(x, eps=1e-5), F.normalize(weight, eps=1e-5))
-    one_hot = torch.zeros_like(cos)
-    one_hot.scatter_(1, y.view(-1, 1), 1.0)
-    return F.cross_entropy(s * (cos - m * one_hot), y)
 
 
 def run_cli(cli, loss, B, C, D, repeat, dump=None):
