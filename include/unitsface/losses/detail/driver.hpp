@@ -27,6 +27,25 @@
 
 namespace unitsface::losses::detail {
 
+/// Whether a row of this tile runs as lanes (host code): references indexed by class
+/// (weights, the memory: the positive is the one column y - offset), contiguous tile rows,
+/// and the valid flags, where there are any, as a mask of T (valid_mask).
+template <class T>
+UNITSFACE_HD inline bool lane_form(const pairing& pairs, const matrix_view<T>& tile,
+                                   const void* vmask) {
+  return pairs.ref_labels == nullptr && !pairs.exclude_self && tile.col_stride == 1 &&
+         (pairs.ref_valid == nullptr || vmask != nullptr);
+}
+
+/// out[jj] = 1 where reference j0 + jj is valid, else 0: the flags the lane loops read.
+template <class T>
+struct valid_mask {
+  const unsigned char* valid;
+  index_t j0;
+  T* out;
+  UNITSFACE_HD void operator()(index_t jj) const { out[jj] = valid[j0 + jj] != 0 ? T(1) : T(0); }
+};
+
 template <class T, class K>
 struct stats_row {
   K kernel;
@@ -35,12 +54,13 @@ struct stats_row {
   index_t j0;
   pairing pairs;
   row_stats<T>* stats;
+  const T* vmask = nullptr;  // the tile's valid flags as 1 / 0 (lanes), or null
   UNITSFACE_HD void operator()(index_t i) const {
 #if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
     // Class-indexed references with contiguous rows (see element_row): lanes, for the
     // kernels whose negatives only feed a logsumexp (negative_logit).
     if constexpr (requires { kernel.negatives_in_lse(pass); }) {
-      if (pairs.ref_labels == nullptr && !pairs.exclude_self && tile.col_stride == 1) {
+      if (lane_form(pairs, tile, vmask)) {
         if (pairs.ref_valid != nullptr) return lanes<true>(i);
         return lanes<false>(i);
       }
@@ -76,6 +96,7 @@ struct stats_row {
     const index_t jp = pairs.anchor_labels[i] - pairs.label_offset - j0;  // may be off the tile
     const unsigned char* valid = Valid ? pairs.ref_valid + j0 : nullptr;
     const bool has_pos = jp >= 0 && jp < n && (!Valid || valid[jp] != 0);
+    const T* vm = vmask;
     if (pass == 1) {
       index_t rows = n;
       if constexpr (Valid) {
@@ -90,7 +111,9 @@ struct stats_row {
       // v_j, or -inf where column j is not a negative (invalid, or the positive)
       auto logit = [&](index_t j) {
         const T v = k.negative_logit(row[j], j0 + j);  // unconditional: a plain vector load
-        const bool live = (!Valid || valid[j] != 0) && j != jp;
+        // `&`, not `&&` (a short-circuit is a branch), and the flags as T (a byte load
+        // among float ones keeps g++ from vectorising)
+        const bool live = (Valid ? vm[j] != T(0) : true) & (j != jp);
         return live ? v : ninf;
       };
       T lane[lanes_width];
@@ -171,6 +194,7 @@ struct element_row {
   T* row_loss;
   bool grad;
   T* row_gsum;  // non-null: row_gsum[i] += sum_j of the row's written gradients (scalar bias)
+  const T* vmask = nullptr;  // the tile's valid flags as 1 / 0 (lanes), or null
   UNITSFACE_HD void operator()(index_t i) const {
     const row_stats<T>& st = stats[i];
     const T scale = row_scale != nullptr ? row_scale[i * row_scale_stride] * scale_all : scale_all;
@@ -178,7 +202,7 @@ struct element_row {
     // References indexed by class (weights, the per-identity memory) with contiguous rows:
     // the anchor's positive is the one known column y_i - offset, so the row needs no label
     // comparison per pair and runs as lanes the compiler vectorises.
-    if (pairs.ref_labels == nullptr && !pairs.exclude_self && tile.col_stride == 1) {
+    if (lane_form(pairs, tile, vmask)) {
       // A kernel may offer a form of itself with its row invariants resolved for this loop.
       if constexpr (requires { kernel.with_lane_form([](const auto&) {}); }) {
         kernel.with_lane_form([&](const auto& form) { lanes_dispatch(form, i, st, scale); });
@@ -243,13 +267,14 @@ struct element_row {
     T* row = &tile(i, 0);
     const index_t n = tile.cols;
     const index_t jp = pairs.anchor_labels[i] - pairs.label_offset - j0;  // may be off the tile
-    const unsigned char* valid = Valid ? pairs.ref_valid + j0 : nullptr;
-    const bool has_pos = jp >= 0 && jp < n && (!Valid || valid[jp] != 0);
+    const bool has_pos = jp >= 0 && jp < n && (!Valid || pairs.ref_valid[j0 + jp] != 0);
     const T c_pos = has_pos ? row[jp] : T(0);
+    const T* vm = vmask;
     T lane_loss[lanes_width] = {}, lane_g[lanes_width] = {};
     auto column = [&](index_t j, int l) {
       const element_value<T> e = negative_element(form, row[j], j0 + j, st);
-      const bool live = (!Valid || valid[j] != 0) && j != jp;
+      // `&`, not `&&` (a short-circuit is a branch), and the flags as T (see stats_row)
+      const bool live = (Valid ? vm[j] != T(0) : true) & (j != jp);
       lane_loss[l] += live ? e.loss : T(0);
       if constexpr (Grad) {
         const T g = live ? scale * e.dcos : T(0);
@@ -259,6 +284,8 @@ struct element_row {
     };
     index_t j = 0;
     for (; j + lanes_width <= n; j += lanes_width) {
+      // kept rolled for the vectoriser (see stats_row::lanes)
+#pragma GCC unroll 1
       for (int l = 0; l < lanes_width; ++l) column(j + l, l);
     }
     for (int l = 0; j + l < n; ++l) column(j + l, l);
@@ -385,7 +412,9 @@ class tile_driver {
     }
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
-      backends::for_each_index(pol_, B_, stats_row<T, K>{kernel, pass, tile, j0, pairs_, stats});
+      backends::for_each_index(
+          pol_, B_,
+          stats_row<T, K>{kernel, pass, tile, j0, pairs_, stats, tile_valid_mask(j0, nt)});
     });
   }
 
@@ -422,7 +451,7 @@ class tile_driver {
       backends::for_each_index(
           pol_, B_,
           element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale, scale_all, row_scale_stride,
-                            row_loss, grad, row_gsum});
+                            row_loss, grad, row_gsum, tile_valid_mask(j0, nt)});
       if (!grad) return;
       invalidate(j0);  // the tile now holds gradients, not cosines
       const matrix_view<const T> g = tile;
@@ -540,6 +569,18 @@ class tile_driver {
   void product(index_t j0, index_t nt, matrix_view<T> tile) {
     backends::gemm(pol_, T(1), xhat_cview(), backends::transpose(ref_tile(j0, nt)), T(0), tile);
   }
+  // The valid flags of references [j0, j0 + nt) as a mask of T for the lane loops, or null
+  // where they do not run (no flags, labelled rows, in-batch pairs, device memory).
+  const T* tile_valid_mask(index_t j0, index_t nt) {
+    if constexpr (!Policy::host_memory) {
+      return nullptr;
+    } else {
+      if (pairs_.ref_valid == nullptr || pairs_.ref_labels != nullptr || in_batch_) return nullptr;
+      if (vmask_.empty()) vmask_ = backends::make_uninitialized_scratch<T>(pol_, T_);
+      backends::for_each_index(pol_, nt, valid_mask<T>{pairs_.ref_valid, j0, ptr(vmask_)});
+      return cptr(vmask_);
+    }
+  }
   void invalidate(index_t j0) {
     cached_j0_ = -1;
     if (!kept_.empty()) kept_[std::size_t(j0 / T_)] = 0;
@@ -559,6 +600,7 @@ class tile_driver {
   std::size_t cache_bytes_ = 0;
   buffer xhat_, xnorm_, rtile_, rnorm_, cos_, gxhat_, gbias_;
   buffer all_cos_;                   // every cosine, tile by tile (keeps_cosines), or empty
+  buffer vmask_;                     // a tile's valid flags as T (tile_valid_mask), or empty
   std::vector<unsigned char> kept_;  // per tile: all_cos_ holds its cosines
   bool bias_by_rows_ = false;  // the last element pass summed a scalar bias's gradient by rows
   matrix_view<T> grad_refs_;
