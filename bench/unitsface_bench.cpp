@@ -1,0 +1,169 @@
+// unitsface_bench: the losses on every CPU backend built, each next to its product floor
+// (Google Benchmark). Names are <loss>/<backend>/<dtype>/<B>/<C>/<D>:
+//   uss      USS-m (per pair, official clamp, fixed bias) over a feature_memory (its
+//            normalised mirror), input gradient;
+//   cosface  CosFace over class weights, input and weight gradients;
+//   floor2, floor3
+//            the matrix products those calls cannot avoid, by the backend's own gemm:
+//            X W^T (B x C) and G W (B x D); and G^T X (C x D) for the weight gradient.
+// Each loss call draws its scratch from a workspace kept across the iterations, as a training
+// loop keeps it. Counters: GFLOP/s of the products (2 B C D per product), and for a loss
+// `floor_ratio`, its time over its floor's measured in the same benchmark (median of 3).
+//
+//   unitsface_bench [--benchmark_filter=REGEX] [--benchmark_min_time=SECONDS]
+// Measure with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (docs/benchmarks.md).
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "unitsface/core/workspace.hpp"
+#include "unitsface/losses.hpp"
+#if defined(UNITSFACE_WITH_EIGEN)
+#include "unitsface/backends/eigen.hpp"
+#endif
+#if defined(UNITSFACE_WITH_XTENSOR)
+#include "unitsface/backends/xtensor.hpp"
+#endif
+#if defined(UNITSFACE_WITH_THRUST_OMP)
+#include "unitsface/backends/thrust.hpp"
+#endif
+
+namespace {
+using namespace unitsface;
+using namespace unitsface::losses;
+
+template <class T>
+struct problem {
+  index_t B, C, D;
+  std::vector<T> x, w, gx, gw, cos;
+  std::vector<index_t> y;
+};
+
+template <class T>
+problem<T> make_problem(index_t B, index_t C, index_t D) {
+  problem<T> p{B, C, D, {}, {}, {}, {}, {}, {}};
+  std::mt19937_64 rng(42);
+  std::normal_distribution<T> n01(T(0), T(1));
+  p.x.resize(std::size_t(B * D));
+  p.w.resize(std::size_t(C * D));
+  for (T& v : p.x) v = n01(rng);
+  for (T& v : p.w) v = n01(rng);
+  for (index_t i = 0; i < B; ++i) p.y.push_back((i * 7919) % C);
+  p.gx.resize(p.x.size());
+  p.gw.resize(p.w.size());
+  return p;
+}
+
+template <class F>
+double seconds(F&& f) {
+  const auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The products of a call that has `products` of them (2: USS-m, 3: CosFace with its weight
+// gradient), on the backend's gemm, with the full B x C matrix.
+template <class T, class Policy>
+void floor_products(const Policy& pol, problem<T>& p, int products) {
+  p.cos.resize(std::size_t(p.B * p.C));
+  const matrix_view<const T> x(p.x.data(), p.B, p.D), w(p.w.data(), p.C, p.D);
+  const matrix_view<T> cos(p.cos.data(), p.B, p.C);
+  backends::gemm(pol, T(1), x, backends::transpose(w), T(0), cos);
+  backends::gemm(pol, T(1), matrix_view<const T>(cos), w, T(0),
+                 matrix_view<T>(p.gx.data(), p.B, p.D));
+  if (products == 3) {
+    backends::gemm(pol, T(1), backends::transpose(matrix_view<const T>(cos)), x, T(0),
+                   matrix_view<T>(p.gw.data(), p.C, p.D));
+  }
+}
+
+template <class T, class Policy>
+void bench_case(benchmark::State& state, Policy pol, std::string loss, index_t B, index_t C,
+                index_t D) {
+  problem<T> p = make_problem<T>(B, C, D);
+  const bool is_floor = loss.rfind("floor", 0) == 0;
+  const int products = loss == "uss" || loss == "floor2" ? 2 : 3;
+  workspace ws;
+  const auto pooled = with_workspace(pol, ws);
+  const matrix_view<const T> x(p.x.data(), B, D), w(p.w.data(), C, D);
+  const vector_view<const index_t> y(p.y.data(), B);
+  // USS-m's memory, written once (load), with its normalised mirror.
+  feature_memory<T, Policy> memory(loss == "uss" ? C : 1, D, {}, pol);
+  if (loss == "uss") memory.load(p.w, std::vector<unsigned char>(std::size_t(C), 1));
+  binary_options<T> uo;
+  uo.init = bias_init::fixed;
+  uss_loss<T> uss(uo);
+  uss.set_bias(T(30));
+  cosface_loss<T> cosface;
+  const gradients<T> g_in(matrix_view<T>(p.gx.data(), B, D));
+  const gradients<T> g_both(matrix_view<T>(p.gx.data(), B, D), matrix_view<T>(p.gw.data(), C, D));
+  auto call = [&] {
+    if (is_floor) {
+      floor_products(pol, p, products);
+    } else if (loss == "uss") {
+      benchmark::DoNotOptimize(uss.forward_backward(pooled, x, y, memory.as_references(), g_in));
+    } else {
+      benchmark::DoNotOptimize(
+          cosface.forward_backward(pooled, x, y, references<T>::weights(w), g_both));
+    }
+  };
+  double total = 0.0;
+  for (auto _ : state) total += seconds(call);
+  const double per = total / double(std::max<benchmark::IterationCount>(state.iterations(), 1));
+  const double flops = 2.0 * double(B) * double(C) * double(D) * products;
+  state.counters["GFLOP/s"] = flops / per * 1e-9;
+  if (!is_floor) {
+    std::vector<double> f;
+    for (int r = 0; r < 3; ++r) f.push_back(seconds([&] { floor_products(pol, p, products); }));
+    std::sort(f.begin(), f.end());
+    state.counters["floor_ratio"] = per / f[1];
+  }
+}
+
+template <class Policy>
+void register_backend(const Policy& pol, const char* backend) {
+  struct shape {
+    index_t B, C, D;
+  };
+  const shape shapes[] = {
+      {512, 85742, 512}, {512, 10572, 512}, {128, 10572, 512}, {128, 1000, 128}};
+  for (const char* loss : {"uss", "floor2", "cosface", "floor3"}) {
+    for (const char* dtype : {"float", "double"}) {
+      for (const shape& s : shapes) {
+        const std::string name = std::string(loss) + "/" + backend + "/" + dtype + "/" +
+                                 std::to_string(s.B) + "/" + std::to_string(s.C) + "/" +
+                                 std::to_string(s.D);
+        auto* b = std::string(dtype) == "float"
+                      ? benchmark::RegisterBenchmark(name.c_str(), bench_case<float, Policy>, pol,
+                                                     std::string(loss), s.B, s.C, s.D)
+                      : benchmark::RegisterBenchmark(name.c_str(), bench_case<double, Policy>, pol,
+                                                     std::string(loss), s.B, s.C, s.D);
+        b->UseRealTime()->Unit(benchmark::kMillisecond);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+#if defined(UNITSFACE_WITH_EIGEN)
+  register_backend(eigen_par, "eigen");
+#endif
+#if defined(UNITSFACE_WITH_XTENSOR)
+  register_backend(xtensor_policy{}, "xtensor");
+#endif
+#if defined(UNITSFACE_WITH_THRUST_OMP)
+  register_backend(thrust_omp_policy{}, "thrust_omp");
+#endif
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
