@@ -7,6 +7,7 @@
 #include "unitsface/core/gradcheck.hpp"
 #include "unitsface/core/math.hpp"
 #include "unitsface/core/policy.hpp"
+#include "unitsface/core/policy_concept.hpp"
 #include "unitsface/core/reduction.hpp"
 #include "unitsface/core/view.hpp"
 #include "unitsface/core/workspace.hpp"

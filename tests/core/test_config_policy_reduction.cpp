@@ -2,7 +2,9 @@
 // version macros, the host policy's traits and the reduction enumeration.
 #include "unitsface/core/config.hpp"
 #include "unitsface/core/policy.hpp"
+#include "unitsface/core/policy_concept.hpp"
 #include "unitsface/core/reduction.hpp"
+#include "unitsface/core/workspace.hpp"
 
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -57,6 +59,21 @@ TEST_CASE("host_policy describes sequential host execution", "[core][policy]") {
   STATIC_REQUIRE(from_object);
   CHECK(std::string_view(host_policy::name) == "host");
   CHECK(std::string_view(seq.name) == "host");
+}
+
+namespace {
+struct no_traits {};  // not a policy: it says neither where its data lives nor its name
+struct nameless {
+  static constexpr bool host_memory = true;
+};
+}  // namespace
+
+TEST_CASE("execution_policy: the policies and their derived forms model it", "[core][policy]") {
+  STATIC_REQUIRE(execution_policy<host_policy>);
+  STATIC_REQUIRE(execution_policy<workspace_policy<host_policy>>);
+  STATIC_REQUIRE_FALSE(execution_policy<no_traits>);
+  STATIC_REQUIRE_FALSE(execution_policy<nameless>);
+  STATIC_REQUIRE_FALSE(execution_policy<int>);
 }
 
 TEST_CASE("reduction has three distinct scoped enumerators", "[core][reduction]") {

@@ -20,6 +20,11 @@
 #include "unitsface/core/gradcheck.hpp"
 #include "unitsface/losses/detail/evaluate.hpp"
 #include "unitsface/losses/detail/run.hpp"
+#include "unitsface/losses/kernels/kernel.hpp"
+#include "unitsface/losses/kernels/log_of_sums.hpp"
+#include "unitsface/losses/kernels/per_pair.hpp"
+#include "unitsface/losses/kernels/softmax.hpp"
+#include "unitsface/losses/kernels/ss_softmax.hpp"
 
 // The loss suites are compiled as one translation unit: everything of this file lives in a
 // namespace of its own.
@@ -1332,6 +1337,31 @@ TEMPLATE_TEST_CASE("bind_bias: the bias lives in the caller's memory, read and w
     CHECK(interleaved[static_cast<std::size_t>(2 * k)] == S_twin.biases()[std::size_t(k)]);
     CHECK(interleaved[static_cast<std::size_t>(2 * k + 1)] == T(-7));  // untouched
   }
+}
+
+namespace {
+// A kernel without its element term: not a loss_kernel.
+template <class T>
+struct no_element {
+  static constexpr int stat_passes = 0;
+  static constexpr bool has_bias = false;
+  void accumulate(int, row_stats<T>&, T, pair_kind, index_t) const {}
+  void finish_pass(int, row_stats<T>&) const {}
+  T row_loss(const row_stats<T>&) const { return T(0); }
+};
+}  // namespace
+
+TEMPLATE_TEST_CASE("loss_kernel: every kernel models the driver's contract", "[losses][api]", float,
+                   double) {
+  using T = TestType;
+  STATIC_REQUIRE(kernels::loss_kernel<kernels::per_pair<T>, T>);
+  STATIC_REQUIRE(kernels::loss_kernel<kernels::log_of_sums<T>, T>);
+  STATIC_REQUIRE(kernels::loss_kernel<kernels::ss_softmax<T>, T>);
+  STATIC_REQUIRE(kernels::loss_kernel<kernels::negative_lse<T>, T>);
+  STATIC_REQUIRE(kernels::loss_kernel<kernels::softmax<T, cosface_margin<T>>, T>);
+  STATIC_REQUIRE(kernels::loss_kernel<kernels::softmax<T, arcface_margin<T>>, T>);
+  STATIC_REQUIRE_FALSE(kernels::loss_kernel<no_element<T>, T>);
+  STATIC_REQUIRE_FALSE(kernels::loss_kernel<int, T>);
 }
 
 TEMPLATE_TEST_CASE("feature memory: the normalised mirror is the loss calls' normalisation",

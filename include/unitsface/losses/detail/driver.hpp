@@ -20,8 +20,10 @@
 
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/config.hpp"
+#include "unitsface/core/policy_concept.hpp"
 #include "unitsface/core/view.hpp"
 #include "unitsface/losses/detail/normalize_eps.hpp"
+#include "unitsface/losses/kernels/kernel.hpp"
 #include "unitsface/losses/pairing.hpp"
 #include "unitsface/losses/row_stats.hpp"
 
@@ -339,6 +341,8 @@ struct indexed_value {
 /// The tile driver for one batch of anchors against one set (or shard) of references.
 template <class Policy, class T>
 class tile_driver {
+  static_assert(execution_policy<Policy>, "Policy: an execution policy (core/policy_concept.hpp)");
+
  public:
   // The call's working memory: make_scratch (from the policy's workspace where it has one);
   // buffers written before they are read are uninitialised scratch.
@@ -404,6 +408,7 @@ class tile_driver {
 
   /// One statistics pass over every tile (pass = 1 or 2).
   template <class K>
+  requires kernels::loss_kernel<K, T>
   void statistics_pass(const K& kernel, int pass, row_stats<T>* stats) {
     if (pass == 1 && keeps_cosines(B_, N_, T_, cache_bytes_) && all_cos_.empty()) {
       // allocated here, not in the constructor: a kernel without statistics passes has no
@@ -433,6 +438,7 @@ class tile_driver {
   /// out (row_loss starts at 0): the shards' row losses then add up to the whole one's when
   /// exactly one shard counts it.
   template <class K>
+  requires kernels::loss_kernel<K, T>
   void element_pass(const K& kernel, const row_stats<T>* stats, T* row_loss, bool grad,
                     const T* row_scale, T scale_all, index_t row_scale_stride = 1,
                     bool row_term = true) {
