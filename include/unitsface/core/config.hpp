@@ -14,6 +14,15 @@
 #define UNITSFACE_HD
 #endif
 
+// Before a loop the compiler should vectorise as written: g++ unrolls some short inner loops
+// early (a loop over 16 lanes of a maximum, say), after which its vectoriser no longer sees a
+// loop. Empty for other compilers, and under nvcc, whose front end does not know the pragma.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__) && !defined(__HIPCC__)
+#define UNITSFACE_KEEP_ROLLED _Pragma("GCC unroll 1")
+#else
+#define UNITSFACE_KEEP_ROLLED
+#endif
+
 #include <cstdint>
 
 namespace unitsface {

@@ -123,7 +123,7 @@ struct stats_row {
       index_t j = 0;
       for (; j + lanes_width <= n; j += lanes_width) {
         // g++ unrolls this inner loop early, after which it no longer vectorises a maximum.
-#pragma GCC unroll 1
+        UNITSFACE_KEEP_ROLLED
         for (int l = 0; l < lanes_width; ++l) {
           const T v = logit(j + l);
           lane[l] = v > lane[l] ? v : lane[l];
@@ -287,7 +287,7 @@ struct element_row {
     index_t j = 0;
     for (; j + lanes_width <= n; j += lanes_width) {
       // kept rolled for the vectoriser (see stats_row::lanes)
-#pragma GCC unroll 1
+      UNITSFACE_KEEP_ROLLED
       for (int l = 0; l < lanes_width; ++l) column(j + l, l);
     }
     for (int l = 0; j + l < n; ++l) column(j + l, l);
