@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
@@ -55,24 +56,15 @@ def worker(args):
     """One PyTorch measurement in this process: prints a JSON line."""
     import resource
 
-    import numpy as np
     import torch
 
     sys.path.insert(0, os.path.join(HERE, "losses"))
-    from torch_heads import torch_cosface, torch_uss
+    from torch_heads import load_inputs, torch_cosface, torch_uss
 
     torch.set_num_threads(args.threads)
-    B, C, D = args.B, args.C, args.D
-    raw = open(args.inputs, "rb").read()
-    nx, ny = B * D * 4, B * 8
-    x = torch.from_numpy(np.frombuffer(raw[:nx], dtype=np.float32).reshape(B, D).copy())
-    y = torch.from_numpy(np.frombuffer(raw[nx:nx + ny], dtype=np.int64).copy())
-    r = torch.from_numpy(np.frombuffer(raw[nx + ny:], dtype=np.float32).reshape(C, D).copy())
-    del raw
+    x, y, r = load_inputs(args.inputs, args.B, args.C, args.D)
     xt = x.clone().requires_grad_(True)
     rt = r.clone().requires_grad_(args.loss == "cosface")
-    import time
-
     def head():
         xt.grad = None
         rt.grad = None

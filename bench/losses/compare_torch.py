@@ -25,11 +25,10 @@ import time
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
-import numpy as np  # noqa: E402 (after the thread settings)
-import torch  # noqa: E402
+import torch  # noqa: E402 (after the thread settings)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_heads import torch_cosface, torch_uss  # noqa: E402
+from torch_heads import load_inputs, torch_cosface, torch_uss  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -54,11 +53,7 @@ def main():
                 # Every program writes the same seeded inputs; the first one's are read back.
                 ours = [run_cli(c, loss, B, C, D, repeat, dump if i == 0 else None)
                         for i, c in enumerate(clis)]
-                raw = open(dump, "rb").read()
-            nx, ny = B * D * 4, B * 8
-            x = torch.from_numpy(np.frombuffer(raw[:nx], dtype=np.float32).reshape(B, D).copy())
-            y = torch.from_numpy(np.frombuffer(raw[nx:nx + ny], dtype=np.int64).copy())
-            r = torch.from_numpy(np.frombuffer(raw[nx + ny:], dtype=np.float32).reshape(C, D).copy())
+                x, y, r = load_inputs(dump, B, C, D)
             times = []
             for _ in range(repeat):
                 xt = x.clone().requires_grad_(True)

@@ -96,27 +96,22 @@ TEMPLATE_TEST_CASE("kept cosines give the results of recomputed ones", "[losses]
   const problem<T> p = make_problem<T>(9, 23, 8, 5);
   for (index_t tile : {4, 5, 22}) {
     INFO("tile " << tile);
-    auto cosface = [&](std::size_t budget) {
-      auto o = cosface_options<T>(T(0.35), T(16));
-      o.tile_columns = tile;
-      o.cosine_cache_bytes = budget;
-      cosface_loss<T> L(o);
-      return run_loss(L, p, refs_mode::weights, true);
+    // CosFace over weights (one statistics pass) and ss_softmax over masked memory (two)
+    auto run = [&](auto options, refs_mode mode) {
+      using Loss = std::conditional_t<std::is_same_v<decltype(options), ss_softmax_options<T>>,
+                                      ss_softmax_loss<T>, cosface_loss<T>>;
+      options.tile_columns = tile;
+      options.cosine_cache_bytes = std::size_t(1) << 20;
+      Loss kept(options);
+      options.cosine_cache_bytes = 0;
+      Loss again(options);
+      const auto a = run_loss(kept, p, mode, true), b = run_loss(again, p, mode, true);
+      CHECK(a.loss == b.loss);
+      CHECK(a.gx == b.gx);
+      CHECK(a.gw == b.gw);
     };
-    const auto kept = cosface(std::size_t(1) << 20), again = cosface(0);
-    CHECK(kept.loss == again.loss);
-    CHECK(kept.gx == again.gx);
-    CHECK(kept.gw == again.gw);
-    auto ss = [&](std::size_t budget) {  // two statistics passes, masked memory
-      ss_softmax_options<T> o;
-      o.tile_columns = tile;
-      o.cosine_cache_bytes = budget;
-      ss_softmax_loss<T> L(o);
-      return run_loss(L, p, refs_mode::masked, true);
-    };
-    const auto ss_kept = ss(std::size_t(1) << 20), ss_again = ss(0);
-    CHECK(ss_kept.loss == ss_again.loss);
-    CHECK(ss_kept.gx == ss_again.gx);
+    run(cosface_options<T>(T(0.35), T(16)), refs_mode::weights);
+    run(ss_softmax_options<T>(), refs_mode::masked);
   }
 }
 

@@ -29,24 +29,24 @@
 
 namespace unitsface::losses::detail {
 
+/// A tile's valid flags as the lane loops read them: 1 / 0 as T (a byte load among float
+/// ones keeps g++ from vectorising), and how many are 1. Empty (null flags) where the tile
+/// has no flags or the lanes do not run.
+template <class T>
+struct lane_mask {
+  const T* flags = nullptr;
+  index_t valid = 0;
+};
+
 /// Whether a row of this tile runs as lanes (host code): references indexed by class
 /// (weights, the memory: the positive is the one column y - offset), contiguous tile rows,
-/// and the valid flags, where there are any, as a mask of T (valid_mask).
-template <class T>
-UNITSFACE_HD inline bool lane_form(const pairing& pairs, const matrix_view<T>& tile,
-                                   const void* vmask) {
+/// and the valid flags, where there are any, as a lane_mask.
+template <class T, class U>
+UNITSFACE_HD inline bool lane_form(const pairing& pairs, const matrix_view<U>& tile,
+                                   const lane_mask<T>& mask) {
   return pairs.ref_labels == nullptr && !pairs.exclude_self && tile.col_stride == 1 &&
-         (pairs.ref_valid == nullptr || vmask != nullptr);
+         (pairs.ref_valid == nullptr || mask.flags != nullptr);
 }
-
-/// out[jj] = 1 where reference j0 + jj is valid, else 0: the flags the lane loops read.
-template <class T>
-struct valid_mask {
-  const unsigned char* valid;
-  index_t j0;
-  T* out;
-  UNITSFACE_HD void operator()(index_t jj) const { out[jj] = valid[j0 + jj] != 0 ? T(1) : T(0); }
-};
 
 template <class T, class K>
 struct stats_row {
@@ -56,13 +56,13 @@ struct stats_row {
   index_t j0;
   pairing pairs;
   row_stats<T>* stats;
-  const T* vmask = nullptr;  // the tile's valid flags as 1 / 0 (lanes), or null
+  lane_mask<T> mask = {};
   UNITSFACE_HD void operator()(index_t i) const {
 #if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
     // Class-indexed references with contiguous rows (see element_row): lanes, for the
     // kernels whose negatives only feed a logsumexp (negative_logit).
     if constexpr (requires { kernel.negatives_in_lse(pass); }) {
-      if (lane_form(pairs, tile, vmask)) {
+      if (lane_form(pairs, tile, mask)) {
         if (pairs.ref_valid != nullptr) return lanes<true>(i);
         return lanes<false>(i);
       }
@@ -96,25 +96,18 @@ struct stats_row {
     const T* row = &tile(i, 0);
     const index_t n = tile.cols;
     const index_t jp = pairs.anchor_labels[i] - pairs.label_offset - j0;  // may be off the tile
-    const unsigned char* valid = Valid ? pairs.ref_valid + j0 : nullptr;
-    const bool has_pos = jp >= 0 && jp < n && (!Valid || valid[jp] != 0);
-    const T* vm = vmask;
+    const bool has_pos = jp >= 0 && jp < n && (!Valid || pairs.ref_valid[j0 + jp] != 0);
+    const T* vm = mask.flags;
     if (pass == 1) {
-      index_t rows = n;
-      if constexpr (Valid) {
-        rows = 0;
-        for (index_t j = 0; j < n; ++j) rows += valid[j] != 0 ? 1 : 0;
-      }
       st.n_pos += has_pos ? 1 : 0;
-      st.n_neg += rows - (has_pos ? 1 : 0);
+      st.n_neg += (Valid ? mask.valid : n) - (has_pos ? 1 : 0);
     }
     if (k.negatives_in_lse(pass)) {
       const T ninf = -math::infinity<T>();
       // v_j, or -inf where column j is not a negative (invalid, or the positive)
       auto logit = [&](index_t j) {
         const T v = k.negative_logit(row[j], j0 + j);  // unconditional: a plain vector load
-        // `&`, not `&&` (a short-circuit is a branch), and the flags as T (a byte load
-        // among float ones keeps g++ from vectorising)
+        // `&`, not `&&`: a short-circuit is a branch
         const bool live = (Valid ? vm[j] != T(0) : true) & (j != jp);
         return live ? v : ninf;
       };
@@ -196,7 +189,7 @@ struct element_row {
   T* row_loss;
   bool grad;
   T* row_gsum;  // non-null: row_gsum[i] += sum_j of the row's written gradients (scalar bias)
-  const T* vmask = nullptr;  // the tile's valid flags as 1 / 0 (lanes), or null
+  lane_mask<T> mask = {};
   UNITSFACE_HD void operator()(index_t i) const {
     const row_stats<T>& st = stats[i];
     const T scale = row_scale != nullptr ? row_scale[i * row_scale_stride] * scale_all : scale_all;
@@ -204,7 +197,7 @@ struct element_row {
     // References indexed by class (weights, the per-identity memory) with contiguous rows:
     // the anchor's positive is the one known column y_i - offset, so the row needs no label
     // comparison per pair and runs as lanes the compiler vectorises.
-    if (lane_form(pairs, tile, vmask)) {
+    if (lane_form(pairs, tile, mask)) {
       // A kernel may offer a form of itself with its row invariants resolved for this loop.
       if constexpr (requires { kernel.with_lane_form([](const auto&) {}); }) {
         kernel.with_lane_form([&](const auto& form) { lanes_dispatch(form, i, st, scale); });
@@ -271,11 +264,11 @@ struct element_row {
     const index_t jp = pairs.anchor_labels[i] - pairs.label_offset - j0;  // may be off the tile
     const bool has_pos = jp >= 0 && jp < n && (!Valid || pairs.ref_valid[j0 + jp] != 0);
     const T c_pos = has_pos ? row[jp] : T(0);
-    const T* vm = vmask;
+    const T* vm = mask.flags;
     T lane_loss[lanes_width] = {}, lane_g[lanes_width] = {};
     auto column = [&](index_t j, int l) {
       const element_value<T> e = negative_element(form, row[j], j0 + j, st);
-      // `&`, not `&&` (a short-circuit is a branch), and the flags as T (see stats_row)
+      // `&`, not `&&`: a short-circuit is a branch
       const bool live = (Valid ? vm[j] != T(0) : true) & (j != jp);
       lane_loss[l] += live ? e.loss : T(0);
       if constexpr (Grad) {
@@ -414,12 +407,12 @@ class tile_driver {
       // allocated here, not in the constructor: a kernel without statistics passes has no
       // use for it
       all_cos_ = backends::make_uninitialized_scratch<T>(pol_, B_ * N_);
+      kept_.assign(std::size_t((N_ + T_ - 1) / T_), 0);
     }
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
       backends::for_each_index(
-          pol_, B_,
-          stats_row<T, K>{kernel, pass, tile, j0, pairs_, stats, tile_valid_mask(j0, nt)});
+          pol_, B_, stats_row<T, K>{kernel, pass, tile, j0, pairs_, stats, tile_lane_mask(j0, nt)});
     });
   }
 
@@ -457,7 +450,7 @@ class tile_driver {
       backends::for_each_index(
           pol_, B_,
           element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale, scale_all, row_scale_stride,
-                            row_loss, grad, row_gsum, tile_valid_mask(j0, nt)});
+                            row_loss, grad, row_gsum, tile_lane_mask(j0, nt)});
       if (!grad) return;
       invalidate(j0);  // the tile now holds gradients, not cosines
       const matrix_view<const T> g = tile;
@@ -560,7 +553,6 @@ class tile_driver {
     if (!all_cos_.empty()) {
       auto tile = matrix_view<T>(ptr(all_cos_) + B_ * j0, B_, nt);
       const std::size_t k = std::size_t(j0 / T_);
-      if (kept_.size() != std::size_t((N_ + T_ - 1) / T_)) kept_.assign((N_ + T_ - 1) / T_, 0);
       if (kept_[k] != 0) return tile;
       product(j0, nt, tile);
       kept_[k] = 1;
@@ -575,16 +567,26 @@ class tile_driver {
   void product(index_t j0, index_t nt, matrix_view<T> tile) {
     backends::gemm(pol_, T(1), xhat_cview(), backends::transpose(ref_tile(j0, nt)), T(0), tile);
   }
-  // The valid flags of references [j0, j0 + nt) as a mask of T for the lane loops, or null
-  // where they do not run (no flags, labelled rows, in-batch pairs, device memory).
-  const T* tile_valid_mask(index_t j0, index_t nt) {
+  // The valid flags of references [j0, j0 + nt) for the lane loops, or an empty mask where
+  // they do not run (no flags, labelled rows, in-batch pairs, device memory). Made once per
+  // tile: every pass over the same tile reuses it (host memory, so a plain loop).
+  lane_mask<T> tile_lane_mask(index_t j0, index_t nt) {
     if constexpr (!Policy::host_memory) {
-      return nullptr;
+      return {};
     } else {
-      if (pairs_.ref_valid == nullptr || pairs_.ref_labels != nullptr || in_batch_) return nullptr;
+      if (pairs_.ref_valid == nullptr || pairs_.ref_labels != nullptr || in_batch_) return {};
       if (vmask_.empty()) vmask_ = backends::make_uninitialized_scratch<T>(pol_, T_);
-      backends::for_each_index(pol_, nt, valid_mask<T>{pairs_.ref_valid, j0, ptr(vmask_)});
-      return cptr(vmask_);
+      T* flags = ptr(vmask_);
+      if (vmask_j0_ != j0) {
+        mask_valid_ = 0;
+        for (index_t jj = 0; jj < nt; ++jj) {
+          const bool v = pairs_.ref_valid[j0 + jj] != 0;
+          flags[jj] = v ? T(1) : T(0);
+          mask_valid_ += v ? 1 : 0;
+        }
+        vmask_j0_ = j0;
+      }
+      return {flags, mask_valid_};
     }
   }
   void invalidate(index_t j0) {
@@ -606,12 +608,14 @@ class tile_driver {
   std::size_t cache_bytes_ = 0;
   buffer xhat_, xnorm_, rtile_, rnorm_, cos_, gxhat_, gbias_;
   buffer all_cos_;                   // every cosine, tile by tile (keeps_cosines), or empty
-  buffer vmask_;                     // a tile's valid flags as T (tile_valid_mask), or empty
+  buffer vmask_;                     // a tile's valid flags as T (tile_lane_mask), or empty
   std::vector<unsigned char> kept_;  // per tile: all_cos_ holds its cosines
   bool bias_by_rows_ = false;  // the last element pass summed a scalar bias's gradient by rows
   matrix_view<T> grad_refs_;
   index_t cached_j0_ = -1;  // the first column of the tile whose cosines cos_ holds, or -1
   index_t rtile_j0_ = -1;   // the first reference normalised in rtile_, or -1
+  index_t vmask_j0_ = -1;   // the first reference whose flags vmask_ holds, or -1
+  index_t mask_valid_ = 0;  // how many of those flags are 1
   bool ascending_ = true;
 };
 
