@@ -1416,6 +1416,12 @@ TEMPLATE_TEST_CASE("feature memory: the normalised mirror is the loss calls' nor
     CHECK(mirrored.unit_rows.data != nullptr);
     CHECK(mirrored.rows_checked);
     CHECK(raw.unit_rows.data == nullptr);
+    // Other rows (a copy, a sample) do not inherit the mirror or the owner's check.
+    const references<T> other = mirrored.with_rows(raw.rows.row_block(0, C - 1));
+    CHECK(other.rows.rows == C - 1);
+    CHECK(other.unit_rows.data == nullptr);
+    CHECK(!other.rows_checked);
+    CHECK(other.valid == mirrored.valid);
     CHECK(a.forward(pol, d.input(), d.labels(), mirrored) ==
           b.forward(pol, d.input(), d.labels(), raw));
     ss_softmax_options<T> so;

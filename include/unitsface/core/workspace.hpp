@@ -72,6 +72,7 @@ class workspace {
       if (!b.used && b.bytes >= bytes && (best == nullptr || b.bytes < best->bytes)) best = &b;
     }
     if (best == nullptr) {
+      blocks_.reserve(blocks_.size() + 1);  // first: a throw here leaves nothing allocated
       void* p = ::operator new(bytes, std::align_val_t(alignment));
       blocks_.push_back({p, bytes, false});
       ++allocations_;

@@ -119,9 +119,7 @@ class sampled_shard {
         detail::gather_rows<T>{shard.rows, shard.valid, backends::data_ptr(classes_buf_), first,
                                matrix_view<T>(backends::data_ptr(rows_), k, D),
                                backends::data_ptr(valid_)});
-    refs_ = shard;
-    refs_.rows = matrix_view<const T>(backends::data_ptr(rows_), k, D);
-    refs_.unit_rows = {};  // the shard's normalised rows are not the kept ones
+    refs_ = shard.with_rows(matrix_view<const T>(backends::data_ptr(rows_), k, D));
     refs_.valid = shard.valid != nullptr ? backends::data_ptr(valid_) : nullptr;
     refs_.row_classes = backends::data_ptr(classes_buf_);
     refs_.shard_classes = n;

@@ -59,6 +59,16 @@ struct references {
     return references{reference_kind::in_batch, {}, nullptr, 0, -1, nullptr, -1, {}, false};
   }
 
+  /// The same references over other rows (a copy of them, a sample): what belonged to the
+  /// old rows (their normalised mirror, their owner's check) does not carry over.
+  references with_rows(matrix_view<const T> r) const {
+    references out = *this;
+    out.rows = r;
+    out.unit_rows = {};
+    out.rows_checked = false;
+    return out;
+  }
+
   /// These rows are classes [first_class, first_class + rows.rows) of `total_classes`.
   references shard(index_t first_class, index_t total_classes) const {
     references r = *this;
