@@ -138,6 +138,100 @@ TEST_CASE("genuine_buckets: the corners and summary of the sorted path, without 
   }
 }
 
+TEMPLATE_TEST_CASE("genuine_buckets: scores on and around the grid's cells, from_scores",
+                   "[protocols][buckets]", float, double) {
+  // The grid counts most impostors per cell, without a search; these scores sit where that
+  // could go wrong: on every genuine value, one ulp either side of it, on the cell edges, above
+  // the highest and just below the lowest genuine value, and far outside. Each set's corners
+  // must equal the sorted path's (which sorts everything), whole and through from_scores.
+  using T = TestType;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  const std::vector<std::vector<double>> genuine_sets{
+      {0.5},                  // one distinct value: no grid
+      {0.25, 0.25, 0.25},     // likewise, tied
+      {0.1, 0.1 + 1e-12},     // a narrow span: cells far below a float's ulp
+      {-0.3, 0.2, 0.2, 0.7},  // ties and a gap
+      {0.0, 1e-300, 2e-300},  // a span too narrow for a finite grid scale
+  };
+  std::vector<std::vector<double>> sets = genuine_sets;
+  for (int n : {7, 60, 400}) {  // continuous genuine scores
+    std::vector<double> g;
+    for (int i = 0; i < n; ++i) g.push_back(T(0.5 * u(rng) + 0.3));
+    sets.push_back(g);
+  }
+  for (const auto& gen : sets) {
+    std::vector<T> s;
+    std::vector<int> l;
+    for (double g : gen) {
+      s.push_back(T(g));
+      l.push_back(1);
+    }
+    std::vector<double> gt(s.begin(), s.end());  // the genuine scores as T holds them
+    const double lo = *std::min_element(gt.begin(), gt.end());
+    const double hi = *std::max_element(gt.begin(), gt.end());
+    auto impostor = [&](double v) {
+      s.push_back(T(v));
+      l.push_back(0);
+    };
+    for (double g : gt) {
+      impostor(g);
+      impostor(std::nextafter(T(g), T(2)));
+      impostor(std::nextafter(T(g), T(-2)));
+    }
+    const double width = hi > lo ? (hi - lo) / double(4 * gt.size()) : 0.0;
+    for (int b = -3; b <= 4 * int(gt.size()) + 3; ++b) {  // the cell edges and mid-cells
+      impostor(hi - b * width);
+      impostor(hi - (b + 0.5) * width);
+    }
+    for (double v : {hi + 1e-9, lo - 1e-9, lo - 1.0, hi + 1.0, 1e30, -1e30, 0.0, -0.0}) impostor(v);
+    for (int i = 0; i < 500; ++i) impostor(u(rng));
+    const vector_view<const T> sv(s.data(), index_t(s.size()));
+    const vector_view<const int> lv(l.data(), index_t(l.size()));
+    const um::sorted_scores<T> sorted(sv, lv);
+    um::genuine_buckets one(gt);
+    for (std::size_t i = 0; i < s.size(); ++i)
+      if (l[i] == 0) one.add_impostor(double(s[i]));
+    const auto batch = um::genuine_buckets::from_scores(sv, lv);
+    std::vector<um::detail::roc_point> want, got, got_batch;
+    sorted.walk_corners([&](index_t fp, index_t tp, double t) { want.push_back({fp, tp, t}); });
+    one.walk_corners([&](index_t fp, index_t tp, double t) { got.push_back({fp, tp, t}); });
+    batch.walk_corners([&](index_t fp, index_t tp, double t) { got_batch.push_back({fp, tp, t}); });
+    INFO("genuine values: " << gt.size() << ", lowest " << lo << ", highest " << hi);
+    REQUIRE(got.size() == want.size());
+    REQUIRE(got_batch.size() == want.size());
+    for (std::size_t k = 0; k < want.size(); ++k) {
+      CHECK(got[k].fp == want[k].fp);
+      CHECK(got[k].tp == want[k].tp);
+      CHECK(got[k].threshold == want[k].threshold);
+      CHECK(got_batch[k].fp == want[k].fp);
+      CHECK(got_batch[k].tp == want[k].tp);
+      CHECK(got_batch[k].threshold == want[k].threshold);
+    }
+    CHECK(batch.impostor_count() == sorted.impostor_count());
+    CHECK(batch.genuine_count() == sorted.genuine_count());
+  }
+  // from_scores refuses by name: labels of another length or value, NaN/Inf, one class only.
+  std::vector<T> s{T(0.1), T(0.5), T(0.2)};
+  std::vector<int> l{0, 1, 0};
+  const vector_view<const T> sv(s.data(), 3);
+  auto from = [&](std::vector<int> labels) {
+    return unitsface::test::thrown_argument([&] {
+      um::genuine_buckets::from_scores(
+          sv, vector_view<const int>(labels.data(), index_t(labels.size())));
+    });
+  };
+  CHECK(from({0, 1}) == "labels");
+  CHECK(from({0, 2, 0}) == "labels");
+  CHECK(from({0, 0, 0}) == "scores");
+  CHECK(from({1, 1, 1}) == "scores");
+  s[0] = std::numeric_limits<T>::quiet_NaN();
+  CHECK(from({0, 1, 0}) == "scores");
+  s[0] = T(0.1);
+  s[1] = std::numeric_limits<T>::infinity();
+  CHECK(from({0, 1, 0}) == "scores");
+}
+
 TEST_CASE("histogram_refinement: exact at-most TAR@FAR from a histogram and two bins per target",
           "[protocols][histogram]") {
   std::mt19937 rng(13);
