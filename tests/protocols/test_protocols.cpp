@@ -82,6 +82,25 @@ double cosine(const clustered& a, index_t i, const clustered& b, index_t j) {
   return d / std::sqrt(na * nb);
 }
 
+/// The ROC corners a score source visits.
+template <class Src>
+std::vector<um::detail::roc_point> corners(const Src& src) {
+  std::vector<um::detail::roc_point> r;
+  src.walk_corners([&](index_t fp, index_t tp, double t) { r.push_back({fp, tp, t}); });
+  return r;
+}
+
+/// The same corners, point by point.
+void check_same_corners(const std::vector<um::detail::roc_point>& got,
+                        const std::vector<um::detail::roc_point>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t k = 0; k < want.size(); ++k) {
+    CHECK(got[k].fp == want[k].fp);
+    CHECK(got[k].tp == want[k].tp);
+    CHECK(got[k].threshold == want[k].threshold);
+  }
+}
+
 /// TAR, threshold and FAR equal, target by target.
 void check_same_rates(const std::vector<um::tar_at_far_result>& got,
                       const std::vector<um::tar_at_far_result>& want) {
@@ -117,19 +136,9 @@ TEST_CASE("genuine_buckets: the corners and summary of the sorted path, without 
       (i % 2 ? half_a : half_b).add_impostor(s[i]);
     }
     half_a.merge(half_b);
-    std::vector<um::detail::roc_point> want, got, merged;
-    sorted.walk_corners([&](index_t fp, index_t tp, double t) { want.push_back({fp, tp, t}); });
-    whole.walk_corners([&](index_t fp, index_t tp, double t) { got.push_back({fp, tp, t}); });
-    half_a.walk_corners([&](index_t fp, index_t tp, double t) { merged.push_back({fp, tp, t}); });
-    REQUIRE(got.size() == want.size());
-    REQUIRE(merged.size() == want.size());
-    for (std::size_t k = 0; k < want.size(); ++k) {
-      CHECK(got[k].fp == want[k].fp);
-      CHECK(got[k].tp == want[k].tp);
-      CHECK(got[k].threshold == want[k].threshold);
-      CHECK(merged[k].fp == want[k].fp);
-      CHECK(merged[k].threshold == want[k].threshold);
-    }
+    const auto want = corners(sorted);
+    check_same_corners(corners(whole), want);
+    check_same_corners(corners(half_a), want);
     const auto full = um::summarize_verification(sv, lv);
     const auto corners = um::summarize_corners(whole);
     CHECK(corners.auc == full.auc);
@@ -193,21 +202,10 @@ TEMPLATE_TEST_CASE("genuine_buckets: scores on and around the grid's cells, from
     for (std::size_t i = 0; i < s.size(); ++i)
       if (l[i] == 0) one.add_impostor(double(s[i]));
     const auto batch = um::genuine_buckets::from_scores(sv, lv);
-    std::vector<um::detail::roc_point> want, got, got_batch;
-    sorted.walk_corners([&](index_t fp, index_t tp, double t) { want.push_back({fp, tp, t}); });
-    one.walk_corners([&](index_t fp, index_t tp, double t) { got.push_back({fp, tp, t}); });
-    batch.walk_corners([&](index_t fp, index_t tp, double t) { got_batch.push_back({fp, tp, t}); });
     INFO("genuine values: " << gt.size() << ", lowest " << lo << ", highest " << hi);
-    REQUIRE(got.size() == want.size());
-    REQUIRE(got_batch.size() == want.size());
-    for (std::size_t k = 0; k < want.size(); ++k) {
-      CHECK(got[k].fp == want[k].fp);
-      CHECK(got[k].tp == want[k].tp);
-      CHECK(got[k].threshold == want[k].threshold);
-      CHECK(got_batch[k].fp == want[k].fp);
-      CHECK(got_batch[k].tp == want[k].tp);
-      CHECK(got_batch[k].threshold == want[k].threshold);
-    }
+    const auto want = corners(sorted);
+    check_same_corners(corners(one), want);
+    check_same_corners(corners(batch), want);
     CHECK(batch.impostor_count() == sorted.impostor_count());
     CHECK(batch.genuine_count() == sorted.genuine_count());
   }
