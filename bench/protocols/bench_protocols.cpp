@@ -1,10 +1,13 @@
 // Protocols benchmark: each protocol against its product floor, side by side in one run.
-//   bench_protocols [repeats, default 3] [scale, default 1]
+//   bench_protocols [repeats, default 3] [scale, default 1] [dim, default 128]
+//                   [protocols, default identify,megaface,all-pairs]
 // Synthetic clustered embeddings (protocols/synthetic.hpp, float32). For each CPU backend with a
 // BLAS product (eigen, xtensor) and each protocol the median wall time of `repeats` runs is
-// printed with the floor: the same similarity tiles computed by the backend's product and
-// copied out, with a visitor that does nothing (for all-pairs: both of its passes). The ratio
-// is what the protocol's reductions add to the products. `scale` multiplies the set sizes.
+// printed with the floor: the same similarity tiles computed by the backend's product, with a
+// visitor that does nothing (for MegaFace: its two products; for all-pairs: both of its
+// passes). The ratio is what the protocol's reductions add to the products. `scale` multiplies
+// the gallery, the distractors and the all-pairs set: scale 10 with dim 512 is MegaFace's
+// 1,000,000 distractors of 512 dimensions (3,520 probes: 80 identities of 44 images).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +22,11 @@
 #endif
 #if defined(UNITSFACE_WITH_XTENSOR)
 #include "unitsface/backends/xtensor.hpp"
+#endif
+
+#if defined(UNITSFACE_BENCH_OPENBLAS)
+extern "C" char* openblas_get_corename();
+extern "C" char* openblas_get_config();
 #endif
 
 namespace up = unitsface::protocols;
@@ -44,64 +52,117 @@ void row(const char* protocol, const char* backend, const std::string& shape, do
               floor, s / floor);
 }
 
-template <class Policy>
-void run(const Policy& pol, const char* backend, int repeats, index_t scale) {
-  // Open-set 1:N: 1,000 probes (half mated) against a gallery of 100,000 x scale, D = 128.
-  up::synthetic_options g;
-  g.identities = 20000 * scale;
-  g.per_identity = 5;
-  g.dim = 128;
-  const auto gallery = up::clustered_embeddings<float>(g);
-  up::synthetic_options p = g;
-  p.identities = 1000;
-  p.per_identity = 1;
-  p.first_label = 19500 * scale;  // the first 500 probes' identities are in the gallery
-  p.seed = 2;
-  const auto probes = up::clustered_embeddings<float>(p);
-  const std::string shape1 = std::to_string(probes.rows()) + " x " +
-                             std::to_string(gallery.rows()) + " x " + std::to_string(g.dim);
-  const double t1 = median_seconds(repeats, [&] {
-    up::identification_1toN<float>(pol, gallery.view(), gallery.label_view(), probes.view(),
-                                   probes.label_view());
-  });
-  const double f1 = median_seconds(repeats, [&] {
-    const up::unit_rows<float, Policy> a(pol, probes.view(), "probes");
-    const up::unit_rows<float, Policy> b(pol, gallery.view(), "gallery");
-    up::for_each_similarity_tile(pol, a, b, [](index_t, index_t, auto) {});
-  });
-  row("identify", backend, shape1, t1, f1);
+struct setup {
+  int repeats = 3;
+  index_t scale = 1, dim = 128;
+  std::string protocols = "identify,megaface,all-pairs";
+  bool wants(const char* p) const {
+    return ("," + protocols + ",").find(std::string(",") + p + ",") != std::string::npos;
+  }
+};
 
-  // All pairs of 20,000 x scale rows (2,000 identities of 10), D = 128.
-  up::synthetic_options s;
-  s.identities = 2000 * scale;
-  s.per_identity = 10;
-  s.dim = 128;
-  s.seed = 3;
-  const auto set = up::clustered_embeddings<float>(s);
-  const std::string shape2 = std::to_string(set.rows()) + " x " + std::to_string(s.dim);
-  const double t2 = median_seconds(repeats, [&] {
-    up::all_pairs<float>(pol, set.view(), set.label_view());
-  });
-  const double f2 = median_seconds(repeats, [&] {
-    const up::unit_rows<float, Policy> a(pol, set.view(), "features");
-    for (int pass = 0; pass < 2; ++pass)
-      up::for_each_similarity_tile(pol, a, a, [](index_t, index_t, auto) {}, {}, true);
-  });
-  row("all-pairs", backend, shape2, t2, f2);
+template <class Policy>
+void run(const Policy& pol, const char* backend, const setup& su) {
+  const int repeats = su.repeats;
+  const index_t scale = su.scale;
+  if (su.wants("identify")) {
+    // Open-set 1:N: 1,000 probes (half mated) against a gallery of 100,000 x scale, D = dim.
+    up::synthetic_options g;
+    g.identities = 20000 * scale;
+    g.per_identity = 5;
+    g.dim = su.dim;
+    const auto gallery = up::clustered_embeddings<float>(g);
+    up::synthetic_options p = g;
+    p.identities = 1000;
+    p.per_identity = 1;
+    p.first_label = 19500 * scale;  // the first 500 probes' identities are in the gallery
+    p.seed = 2;
+    const auto probes = up::clustered_embeddings<float>(p);
+    const std::string shape1 = std::to_string(probes.rows()) + " x " +
+                               std::to_string(gallery.rows()) + " x " + std::to_string(g.dim);
+    const double t1 = median_seconds(repeats, [&] {
+      up::identification_1toN<float>(pol, gallery.view(), gallery.label_view(), probes.view(),
+                                     probes.label_view());
+    });
+    const double f1 = median_seconds(repeats, [&] {
+      const up::unit_rows<float, Policy> a(pol, probes.view(), "probes");
+      const up::unit_rows<float, Policy> b(pol, gallery.view(), "gallery");
+      up::for_each_similarity_tile(pol, a, b, [](index_t, index_t, auto) {});
+    });
+    row("identify", backend, shape1, t1, f1);
+  }
+
+  if (su.wants("megaface")) {
+    // MegaFace single mate: 3,520 probes (80 identities of 44) against 100,000 x scale
+    // distractors, D = dim.
+    up::synthetic_options p;
+    p.identities = 80;
+    p.per_identity = 44;
+    p.dim = su.dim;
+    p.seed = 4;
+    const auto probes = up::clustered_embeddings<float>(p);
+    up::synthetic_options d;
+    d.identities = 100000 * scale;
+    d.per_identity = 1;
+    d.dim = su.dim;
+    d.first_label = 1000;
+    d.seed = 5;
+    const auto distractors = up::clustered_embeddings<float>(d);
+    const std::string shape = std::to_string(probes.rows()) + " x " +
+                              std::to_string(distractors.rows()) + " x " + std::to_string(p.dim);
+    const double t = median_seconds(repeats, [&] {
+      up::megaface_single_mate<float>(pol, probes.view(), probes.label_view(), distractors.view());
+    });
+    const double f = median_seconds(repeats, [&] {
+      const up::unit_rows<float, Policy> a(pol, probes.view(), "probes");
+      const up::unit_rows<float, Policy> b(pol, distractors.view(), "distractors");
+      up::for_each_similarity_tile(pol, a, a, [](index_t, index_t, auto) {});
+      up::for_each_similarity_tile(pol, a, b, [](index_t, index_t, auto) {});
+    });
+    row("megaface", backend, shape, t, f);
+  }
+
+  if (su.wants("all-pairs")) {
+    // All pairs of 20,000 x scale rows (2,000 identities of 10), D = dim.
+    up::synthetic_options s;
+    s.identities = 2000 * scale;
+    s.per_identity = 10;
+    s.dim = su.dim;
+    s.seed = 3;
+    const auto set = up::clustered_embeddings<float>(s);
+    const std::string shape2 = std::to_string(set.rows()) + " x " + std::to_string(s.dim);
+    const double t2 =
+        median_seconds(repeats, [&] { up::all_pairs<float>(pol, set.view(), set.label_view()); });
+    const double f2 = median_seconds(repeats, [&] {
+      const up::unit_rows<float, Policy> a(pol, set.view(), "features");
+      for (int pass = 0; pass < 2; ++pass)
+        up::for_each_similarity_tile(
+            pol, a, a, [](index_t, index_t, auto) {}, {}, true);
+    });
+    row("all-pairs", backend, shape2, t2, f2);
+  }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int repeats = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
-  const index_t scale = argc > 2 ? std::max(1, std::atoi(argv[2])) : 1;
-  std::printf("%-14s %-8s %-28s %11s %11s %7s\n", "protocol", "backend", "shape", "time",
-              "floor", "ratio");
+  setup su;
+  if (argc > 1) su.repeats = std::max(1, std::atoi(argv[1]));
+  if (argc > 2) su.scale = std::max(1, std::atoi(argv[2]));
+  if (argc > 3) su.dim = std::max(1, std::atoi(argv[3]));
+  if (argc > 4) su.protocols = argv[4];
+#if defined(UNITSFACE_BENCH_OPENBLAS)
+  std::printf("openblas: %s | core %s\n", openblas_get_config(), openblas_get_corename());
+#endif
+  std::printf("host threads reducing the tiles: %lld\n",
+              static_cast<long long>(unitsface::detail::host_shares(0)));
+  std::printf("%-14s %-8s %-28s %11s %11s %7s\n", "protocol", "backend", "shape", "time", "floor",
+              "ratio");
 #if defined(UNITSFACE_WITH_EIGEN)
-  run(unitsface::eigen_policy{}, "eigen", repeats, scale);
+  run(unitsface::eigen_policy{}, "eigen", su);
 #endif
 #if defined(UNITSFACE_WITH_XTENSOR)
-  run(unitsface::xtensor_policy{}, "xtensor", repeats, scale);
+  run(unitsface::xtensor_policy{}, "xtensor", su);
 #endif
   return 0;
 }

@@ -112,7 +112,30 @@ void check_same_rates(const std::vector<um::tar_at_far_result>& got,
   }
 }
 
-const std::vector<up::tile_options> tile_shapes{{1, 1}, {3, 5}, {7, 64}, {512, 8192}};
+/// Tile shapes, and rows shared out among 1 to 5 threads (0: OpenMP's default): results must
+/// be the same bits for all.
+const std::vector<up::tile_options> tile_shapes{
+    {1, 1},
+    {3, 5},
+    {7, 64},
+    {512, 8192},
+    {.tile_rows = 3, .tile_cols = 5, .threads = 3},
+    {.tile_rows = 7, .tile_cols = 64, .threads = 2},
+    {.tile_rows = 512, .tile_cols = 8192, .threads = 5},
+    {.tile_rows = 512, .tile_cols = 8192, .threads = 1}};
+
+/// Every pair of an all-pairs set, one share: f(genuine, score).
+template <class T, class F>
+void each_pair(const up::detail::labelled_rows<T, host_policy>& rows, const up::tile_options& t,
+               F f) {
+  std::vector<char> one(1);
+  rows.for_each_pair(
+      host_policy{}, t, one,
+      [&](char&, const T* s, index_t n) {
+        for (index_t c = 0; c < n; ++c) f(false, static_cast<double>(s[c]));
+      },
+      [&](char&, double s) { f(true, s); });
+}
 
 }  // namespace
 
@@ -202,10 +225,23 @@ TEMPLATE_TEST_CASE("genuine_buckets: scores on and around the grid's cells, from
     for (std::size_t i = 0; i < s.size(); ++i)
       if (l[i] == 0) one.add_impostor(double(s[i]));
     const auto batch = um::genuine_buckets::from_scores(sv, lv);
+    // add_impostors over the impostors in runs of 1, 37 and 300 scores (blocks of 256 cut).
+    std::vector<T> imp;
+    for (std::size_t i = 0; i < s.size(); ++i)
+      if (l[i] == 0) imp.push_back(s[i]);
+    std::vector<um::genuine_buckets> runs;
+    for (index_t run : {1, 37, 300}) {
+      um::genuine_buckets b(gt);
+      for (index_t i0 = 0; i0 < index_t(imp.size()); i0 += run)
+        b.add_impostors(
+            vector_view<const T>(imp.data() + i0, std::min(run, index_t(imp.size()) - i0)));
+      runs.push_back(std::move(b));
+    }
     INFO("genuine values: " << gt.size() << ", lowest " << lo << ", highest " << hi);
     const auto want = corners(sorted);
     check_same_corners(corners(one), want);
     check_same_corners(corners(batch), want);
+    for (const auto& b : runs) check_same_corners(corners(b), want);
     CHECK(batch.impostor_count() == sorted.impostor_count());
     CHECK(batch.genuine_count() == sorted.genuine_count());
   }
@@ -228,6 +264,11 @@ TEMPLATE_TEST_CASE("genuine_buckets: scores on and around the grid's cells, from
   s[0] = T(0.1);
   s[1] = std::numeric_limits<T>::infinity();
   CHECK(from({0, 1, 0}) == "scores");
+  // add_impostors refuses NaN/Inf by name before counting anything of the block.
+  um::genuine_buckets b(std::vector<double>{0.3, 0.6});
+  b.add_impostor(0.1);
+  CHECK(unitsface::test::thrown_argument([&] { b.add_impostors(sv); }) == "scores");
+  CHECK(b.impostor_count() == 1);
 }
 
 TEST_CASE("histogram_refinement: exact at-most TAR@FAR from a histogram and two bins per target",
@@ -520,6 +561,10 @@ TEST_CASE("protocols: bad input is refused, naming the argument", "[protocols][b
   CHECK(unitsface::test::thrown_argument([&] {
           up::identification_1toN<double>(pol, g, L(four), p, L(two), o);
         }) == "tile_rows");
+  o = {};
+  o.tiles.threads = -1;
+  CHECK(unitsface::test::thrown_argument(
+            [&] { up::identification_1toN<double>(pol, g, L(four), p, L(two), o); }) == "threads");
   up::megaface_options mo;
   mo.far_targets = {1.5};
   CHECK(unitsface::test::thrown_argument(
@@ -628,7 +673,7 @@ TEMPLATE_TEST_CASE("all_pairs: shares of the tile bands merge into the whole set
       t.part = p;
       t.parts = parts;
       um::score_histogram h(bins, -1.0, 1.0);
-      rows.for_each_pair(host_policy{}, t, [&](bool same, double s) {
+      each_pair(rows, t, [&](bool same, double s) {
         h.add(s, same);
         ++pairs;
       });
@@ -644,7 +689,7 @@ TEMPLATE_TEST_CASE("all_pairs: shares of the tile bands merge into the whole set
       t.part = p;
       t.parts = parts;
       um::histogram_refinement share(merged, ao.far_targets);
-      rows.for_each_pair(host_policy{}, t, [&](bool same, double s) { share.add(s, same); });
+      each_pair(rows, t, [&](bool same, double s) { share.add(s, same); });
       all.merge_kept(share.kept());
     }
     const auto got = all.results();
@@ -670,8 +715,8 @@ TEMPLATE_TEST_CASE("all_pairs: shares of the tile bands merge into the whole set
   up::tile_options bad = ao.tiles;
   bad.part = 3;
   bad.parts = 3;
-  CHECK(unitsface::test::thrown_argument(
-            [&] { rows.for_each_pair(host_policy{}, bad, [](bool, double) {}); }) == "part");
+  CHECK(unitsface::test::thrown_argument([&] { each_pair(rows, bad, [](bool, double) {}); }) ==
+        "part");
   um::histogram_refinement r(whole.histogram, ao.far_targets);
   CHECK(unitsface::test::thrown_argument([&] {
           r.merge_kept({double(bins + 7), 0, 0});

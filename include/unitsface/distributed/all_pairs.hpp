@@ -91,8 +91,12 @@ protocols::all_pairs_histogram_result all_pairs_histogram(
   tiles.part = comm.rank();
   tiles.parts = comm.size();
   // Pass 1: this rank's pairs into a histogram; the ranks' histograms merged in rank order.
+  // Each tile's rows shared out among the host's threads, their histograms merged in share order.
   metrics::score_histogram own(bins, -1.0, 1.0);
-  set->for_each_pair(pol, tiles, [&](bool same, double s) { own.add(s, same); });
+  std::vector<metrics::score_histogram> h(std::size_t(set->shares(tiles)), own);
+  set->for_each_pair(pol, tiles, h, protocols::detail::histogram_impostors<T>,
+                     protocols::detail::histogram_genuine);
+  for (const auto& part : h) own.merge(part);
   std::ostringstream blob;
   own.save(blob);
   protocols::all_pairs_histogram_result r{metrics::score_histogram(bins, -1.0, 1.0), 0.0, {}, {}};
@@ -103,10 +107,13 @@ protocols::all_pairs_histogram_result all_pairs_histogram(
   unitsface::detail::require(r.histogram.genuine_total() > 0, "labels",
                              "no two rows share a label: there is no genuine pair");
   // Pass 2 on the merged plan; every rank's kept scores gathered.
-  metrics::histogram_refinement refine(r.histogram, o.far_targets);
+  std::vector<metrics::histogram_refinement> refine(
+      std::size_t(set->shares(tiles)), metrics::histogram_refinement(r.histogram, o.far_targets));
   metrics::histogram_refinement others(r.histogram, o.far_targets);
-  set->for_each_pair(pol, tiles, [&](bool same, double s) { refine.add(s, same); });
-  const std::vector<double> kept = refine.kept();
+  set->for_each_pair(pol, tiles, refine, protocols::detail::refinement_impostors<T>,
+                     protocols::detail::refinement_genuine);
+  for (std::size_t k = 1; k < refine.size(); ++k) refine.front().merge_kept(refine[k].kept());
+  const std::vector<double> kept = refine.front().kept();
   std::string bytes(kept.size() * sizeof(double), '\0');
   if (!kept.empty()) std::memcpy(bytes.data(), kept.data(), bytes.size());
   for (const std::string& b : detail::all_gather_blobs(comm, bytes)) {

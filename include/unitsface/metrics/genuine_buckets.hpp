@@ -91,12 +91,20 @@ class genuine_buckets {
     }
     detail::require_both_classes(index_t(genuine.size()), n - index_t(genuine.size()), "scores");
     genuine_buckets b(std::move(genuine));
-    b.add_impostors(scores, labels);
+    b.add_where(scores, [&](index_t i) { return labels[i] == L(0); });
     return b;
   }
 
   /// Counts one impostor score (NaN/Inf refused, naming `impostor`).
   void add_impostor(double s) { add_at(s, impostor_, "impostor"); }
+
+  /// Counts impostor scores, in vectorised blocks (as from_scores does): a stream of similarity
+  /// tiles' rows costs a cell index and a counter per score. NaN/Inf refused, naming `scores`
+  /// and the index, before anything of their block of 256 is counted.
+  template <class T>
+  void add_impostors(vector_view<const T> scores) {
+    add_where(scores, [](index_t) { return true; });
+  }
 
   /// Adds the impostor counts of another set built from the same genuine scores.
   void merge(const genuine_buckets& o) {
@@ -254,20 +262,25 @@ class genuine_buckets {
     ++impostor_;
   }
 
-  // The impostors (label 0) of scores whose labels are known to be 0 or 1, in blocks: each
-  // block's cells computed first, in a loop the compiler vectorises, with one finiteness test
-  // for the block; then the counting loop, which is loads and stores only.
-  template <class T, class L>
-  void add_impostors(vector_view<const T> scores, vector_view<const L> labels) {
+  // The scores i with impostor(i) true, in blocks: each block's cells computed first, in a loop
+  // the compiler vectorises, with one finiteness test for the block; then the counting loop,
+  // which is loads and stores only.
+  template <class T, class Impostor>
+  void add_where(vector_view<const T> scores, Impostor impostor) {
     const index_t n = scores.size();
     if (scale_ == 0.0) {
       for (index_t i = 0; i < n; ++i)
-        if (labels[i] == L(0)) add_at(double(scores[i]), i, "scores");
+        if (impostor(i)) add_at(double(scores[i]), i, "scores");
       return;
     }
-    constexpr index_t block = 256;
-    std::int32_t e[block];
+    constexpr index_t block = 256, lanes = 16;
+    std::int32_t e[block], rest[block];
     double v[block];
+    // The cell clearly below every genuine value (bucket K): often most impostors (MegaFace's
+    // distractors, all-pairs' impostors at a genuine cosine far above 0). Counted in the
+    // vectorised pass, its lowest score is the block's lowest (cells only grow as scores
+    // fall): one record updated per block instead of a chain of stores to the same counter.
+    const std::int32_t below = std::int32_t(cells_count_ + 2);
     for (index_t i0 = 0; i0 < n; i0 += block) {
       const index_t m = std::min(block, n - i0);
       if (scores.stride == 1) {  // contiguous: a load the compiler vectorises
@@ -276,9 +289,11 @@ class genuine_buckets {
         for (index_t j = 0; j < m; ++j) v[j] = double(scores[i0 + j]);
       }
       int bad = 0;
+      std::int32_t n_below = 0;
       for (index_t j = 0; j < m; ++j) {
         bad |= !(std::abs(v[j]) <= std::numeric_limits<double>::max());
         e[j] = std::int32_t(cell_of(v[j]));  // NaN, +-inf: refused below, before any count
+        n_below += std::int32_t(e[j] == below);
       }
       if (bad) {
         for (index_t j = 0; j < m; ++j)
@@ -288,14 +303,34 @@ class genuine_buckets {
       // alias them and the compiler reloads them (3 ms of 35 at IJB-C size).
       cell* const cells = cells_.data();
       index_t counted = 0;
-      for (index_t j = 0; j < m; ++j) {
-        if (labels[i0 + j] != L(0)) continue;
-        cell& c = cells[e[j]];
-        if (c.bucket >= 0) {
-          count_in_cell(c, v[j]);
-          ++counted;
-        } else {
-          add_at(v[j], i0 + j, "scores");
+      if (n_below > 0) {  // below every genuine value: impostors whatever their labels say
+        double low[lanes];
+        for (index_t l = 0; l < lanes; ++l) low[l] = v[0];
+        index_t j = 0;
+        for (; j + lanes <= m; j += lanes)
+          for (index_t l = 0; l < lanes; ++l) low[l] = v[j + l] < low[l] ? v[j + l] : low[l];
+        for (; j < m; ++j) low[0] = v[j] < low[0] ? v[j] : low[0];
+        cell& c = cells[below];
+        add_count(c, std::uint32_t(n_below));
+        for (index_t l = 0; l < lanes; ++l) c.min = low[l] < c.min ? low[l] : c.min;
+        counted += n_below;
+      }
+      if (n_below < m) {
+        index_t k = 0;  // the others, gathered without a branch
+        for (index_t j = 0; j < m; ++j) {
+          rest[k] = std::int32_t(j);
+          k += e[j] != below;
+        }
+        for (index_t r = 0; r < k; ++r) {
+          const index_t j = rest[r];
+          if (!impostor(i0 + j)) continue;
+          cell& c = cells[e[j]];
+          if (c.bucket >= 0) {
+            count_in_cell(c, v[j]);
+            ++counted;
+          } else {
+            add_at(v[j], i0 + j, "scores");
+          }
         }
       }
       impostor_ += counted;

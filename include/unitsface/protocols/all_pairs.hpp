@@ -45,6 +45,24 @@ struct labelled_rows {
                 const all_pairs_options& o)
       : labels(checked_labels(features, l, o)), rows(pol, features, "features") {
     require(rows.rows() >= 2, "features", "needs at least two rows");
+    // Rows by (label, row): the rows after i that share its label are same_[next_[i], end_[i]).
+    const std::size_t n = labels.size();
+    same_.resize(n);
+    for (std::size_t i = 0; i < n; ++i) same_[i] = index_t(i);
+    std::stable_sort(same_.begin(), same_.end(), [&](index_t x, index_t y) {
+      return labels[std::size_t(x)] < labels[std::size_t(y)];
+    });
+    next_.resize(n);
+    end_.resize(n);
+    for (std::size_t k = 0; k < n;) {
+      std::size_t e = k;
+      while (e < n && labels[std::size_t(same_[e])] == labels[std::size_t(same_[k])]) ++e;
+      for (std::size_t q = k; q < e; ++q) {
+        next_[std::size_t(same_[q])] = index_t(q + 1);
+        end_[std::size_t(same_[q])] = index_t(e);
+      }
+      k = e;
+    }
   }
   template <class E, class L>
   static std::vector<long long> checked_labels(matrix_view<E> features, vector_view<L> l,
@@ -53,23 +71,52 @@ struct labelled_rows {
     unitsface::detail::require_size("labels", l.size(), features.rows);
     return labels_of(l, "labels");
   }
-  /// One tiled pass over every pair i < j: use(genuine, score).
-  template <class Use>
-  void for_each_pair(const Policy& pol, const tile_options& tiles, Use&& use) const {
-    for_each_similarity_tile(
-        pol, rows, rows,
-        [&](index_t i0, index_t j0, matrix_view<const T> tile) {
-          for (index_t r0 = 0; r0 < tile.rows; ++r0) {
-            const index_t i = i0 + r0;
-            const index_t c0 = i + 1 > j0 ? i + 1 - j0 : 0;
-            for (index_t c = c0; c < tile.cols; ++c)
-              use(labels[std::size_t(i)] == labels[std::size_t(j0 + c)],
-                  static_cast<double>(tile(r0, c)));
+  /// The shares a pass cuts each tile's rows into (one state each).
+  index_t shares(const tile_options& tiles) const { return row_shares(tiles); }
+  /// One tiled pass over every pair i < j, each tile's rows shared out among host threads
+  /// (states: one per share): impostors(state, scores, n) for every run of n impostor pairs of
+  /// a row (contiguous scores), genuine(state, score) for every genuine pair. A row's genuine
+  /// columns come from the label groups, so the impostors go by in runs without a label test.
+  template <class State, class Impostors, class Genuine>
+  void for_each_pair(const Policy& pol, const tile_options& tiles, std::vector<State>& states,
+                     Impostors&& impostors, Genuine&& genuine) const {
+    for_each_similarity_row(
+        pol, rows, rows, states,
+        [&](State& st, index_t i, index_t j0, const T* row, index_t cols) {
+          index_t c = i + 1 > j0 ? i + 1 - j0 : 0;  // the pairs i < j only
+          if (c >= cols) return;
+          const index_t* g = same_.data() + next_[std::size_t(i)];
+          const index_t* const g_end = same_.data() + end_[std::size_t(i)];
+          for (g = std::lower_bound(g, g_end, j0 + c); g != g_end && *g < j0 + cols; ++g) {
+            const index_t cg = *g - j0;
+            if (cg > c) impostors(st, row + c, cg - c);
+            genuine(st, static_cast<double>(row[cg]));
+            c = cg + 1;
           }
+          if (cols > c) impostors(st, row + c, cols - c);
         },
         tiles, true);
   }
+
+ private:
+  std::vector<index_t> same_, next_, end_;
 };
+
+/// The passes of all_pairs_histogram, as functions a distributed pass can share.
+template <class T>
+void histogram_impostors(metrics::score_histogram& h, const T* s, index_t n) {
+  for (index_t c = 0; c < n; ++c) h.add(static_cast<double>(s[c]), false);
+}
+inline void histogram_genuine(metrics::score_histogram& h, double s) {
+  h.add(s, true);
+}
+template <class T>
+void refinement_impostors(metrics::histogram_refinement& r, const T* s, index_t n) {
+  for (index_t c = 0; c < n; ++c) r.add(static_cast<double>(s[c]), false);
+}
+inline void refinement_genuine(metrics::histogram_refinement& r, double s) {
+  r.add(s, true);
+}
 
 }  // namespace detail
 
@@ -79,17 +126,25 @@ template <class T, class Policy, class E, class L>
 metrics::corner_summary all_pairs(const Policy& pol, matrix_view<E> features, vector_view<L> labels,
                                   const all_pairs_options& o = {}) {
   const detail::labelled_rows<T, Policy> set(pol, features, labels, o);
+  const index_t shares = set.shares(o.tiles);
+  std::vector<std::vector<double>> kept(std::size_t(shares), std::vector<double>{});
+  set.for_each_pair(
+      pol, o.tiles, kept, [](auto&, const T*, index_t) {},
+      [](std::vector<double>& g, double s) { g.push_back(s); });
   std::vector<double> genuine;
-  set.for_each_pair(pol, o.tiles, [&](bool same, double s) {
-    if (same) genuine.push_back(s);
-  });
+  for (const auto& g : kept) genuine.insert(genuine.end(), g.begin(), g.end());
   unitsface::detail::require(!genuine.empty(), "labels",
                              "no two rows share a label: there is no genuine pair");
-  metrics::genuine_buckets buckets(std::move(genuine));
-  set.for_each_pair(pol, o.tiles, [&](bool same, double s) {
-    if (!same) buckets.add_impostor(s);
-  });
-  return metrics::summarize_corners(buckets, o.far_targets);
+  std::vector<metrics::genuine_buckets> buckets(std::size_t(shares),
+                                                metrics::genuine_buckets(std::move(genuine)));
+  set.for_each_pair(
+      pol, o.tiles, buckets,
+      [](metrics::genuine_buckets& b, const T* s, index_t n) {
+        b.add_impostors(vector_view<const T>(s, n));
+      },
+      [](auto&, double) {});
+  for (std::size_t k = 1; k < buckets.size(); ++k) buckets.front().merge(buckets[k]);
+  return metrics::summarize_corners(buckets.front(), o.far_targets);
 }
 
 struct all_pairs_histogram_result {
@@ -107,14 +162,20 @@ all_pairs_histogram_result all_pairs_histogram(const Policy& pol, matrix_view<E>
                                                index_t bins = 65536) {
   const detail::labelled_rows<T, Policy> set(pol, features, labels, o);
   all_pairs_histogram_result r{metrics::score_histogram(bins, -1.0, 1.0), 0.0, {}, {}};
-  set.for_each_pair(pol, o.tiles, [&](bool same, double s) { r.histogram.add(s, same); });
+  const index_t shares = set.shares(o.tiles);
+  std::vector<metrics::score_histogram> h(std::size_t(shares), r.histogram);
+  set.for_each_pair(pol, o.tiles, h, detail::histogram_impostors<T>, detail::histogram_genuine);
+  for (const auto& part : h) r.histogram.merge(part);
   unitsface::detail::require(r.histogram.genuine_total() > 0, "labels",
                              "no two rows share a label: there is no genuine pair");
-  metrics::histogram_refinement refine(r.histogram, o.far_targets);
-  set.for_each_pair(pol, o.tiles, [&](bool same, double s) { refine.add(s, same); });
+  std::vector<metrics::histogram_refinement> refine(
+      std::size_t(shares), metrics::histogram_refinement(r.histogram, o.far_targets));
+  set.for_each_pair(pol, o.tiles, refine, detail::refinement_impostors<T>,
+                    detail::refinement_genuine);
+  for (std::size_t k = 1; k < refine.size(); ++k) refine.front().merge_kept(refine[k].kept());
+  r.at_most = refine.front().results();
   r.auc = r.histogram.auc();
   r.eer = r.histogram.eer();
-  r.at_most = refine.results();
   return r;
 }
 

@@ -137,8 +137,7 @@ open_set_result identification_1toN(const Policy& pol, matrix_view<E> gallery,
   require(g.cols() == p.cols(), "probes",
           "has " + std::to_string(p.cols()) + " columns, the gallery " + std::to_string(g.cols()));
   const index_t Q = p.rows(), K = o.max_rank;
-  std::vector<long long> sorted_gl = gl;
-  std::sort(sorted_gl.begin(), sorted_gl.end());
+  const detail::label_groups groups(gl);
 
   open_set_result r;
   r.true_score.assign(std::size_t(Q), detail::minus_inf);
@@ -149,34 +148,42 @@ open_set_result identification_1toN(const Policy& pol, matrix_view<E> gallery,
   best.reserve(std::size_t(Q));
   for (index_t i = 0; i < Q; ++i)
     best.push_back({other_score.data() + i * K, other_label.data() + i * K, K});
-  for_each_similarity_tile(
-      pol, p, g,
-      [&](index_t i0, index_t j0, matrix_view<const T> tile) {
-        for (index_t r0 = 0; r0 < tile.rows; ++r0) {
-          const index_t i = i0 + r0;
-          const long long label = pl[std::size_t(i)];
-          double top = r.outcomes[std::size_t(i)].top_score, truth = r.true_score[std::size_t(i)];
-          auto& b = best[std::size_t(i)];
-          for (index_t c = 0; c < tile.cols; ++c) {
-            const double s = static_cast<double>(tile(r0, c));
+  // Each probe's state is its own (rows are probes): the shares need no state of their own.
+  std::vector<char> shares(std::size_t(detail::row_shares(o.tiles)));
+  for_each_similarity_row(
+      pol, p, g, shares,
+      [&](char&, index_t i, index_t j0, const T* row, index_t cols) {
+        const long long label = pl[std::size_t(i)];
+        // The true identity's rows of this tile, from the gallery's groups.
+        const auto [first, last] = groups.rows(label);
+        double truth = r.true_score[std::size_t(i)];
+        for (const index_t* t = std::lower_bound(first, last, j0); t != last && *t < j0 + cols; ++t)
+          truth = std::max(truth, static_cast<double>(row[*t - j0]));
+        r.true_score[std::size_t(i)] = truth;
+        // The others, in chunks: a chunk whose best score cannot enter the list (all but a
+        // few once it is full) costs one vectorised maximum.
+        auto& b = best[std::size_t(i)];
+        double top = r.outcomes[std::size_t(i)].top_score;
+        constexpr index_t chunk = 256;
+        for (index_t c0 = 0; c0 < cols; c0 += chunk) {
+          const index_t m = std::min(chunk, cols - c0);
+          const double high = static_cast<double>(detail::max_of(row + c0, m));
+          top = std::max(top, high);
+          if (!(high > b.floor)) continue;
+          for (index_t c = c0; c < c0 + m; ++c) {
+            const double s = static_cast<double>(row[c]);
             const long long l = gl[std::size_t(j0 + c)];
-            top = std::max(top, s);
-            if (l == label) {
-              truth = std::max(truth, s);
-            } else {
-              b.offer(s, l);
-            }
+            if (s > b.floor && l != label) b.offer(s, l);
           }
-          r.outcomes[std::size_t(i)].top_score = top;
-          r.true_score[std::size_t(i)] = truth;
         }
+        r.outcomes[std::size_t(i)].top_score = top;
       },
       o.tiles);
 
   std::vector<double> nonmated_top;
   for (index_t i = 0; i < Q; ++i) {
     auto& out = r.outcomes[std::size_t(i)];
-    out.mated = std::binary_search(sorted_gl.begin(), sorted_gl.end(), pl[std::size_t(i)]);
+    out.mated = groups.has(pl[std::size_t(i)]);
     if (!out.mated) {
       ++r.nonmated;
       nonmated_top.push_back(out.top_score);

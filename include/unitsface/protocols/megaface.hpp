@@ -87,17 +87,22 @@ megaface_result megaface_single_mate(const Policy& pol, matrix_view<E> probes,
   require(!mates.empty(), "probe_labels",
           "no identity has two probe images: there is no mate pair to rank");
 
-  // Pass 2: per probe its K highest distractor scores; every impostor into the buckets.
+  // Pass 2: per probe its K highest distractor scores; every impostor into the buckets, one
+  // bucket set per share of the tiles' rows (the same genuine scores), merged in share order.
   std::vector<double> best(std::size_t(n * K), detail::minus_inf);  // descending per probe
-  metrics::genuine_buckets buckets(std::move(genuine));
-  for_each_similarity_tile(
-      pol, p, d,
-      [&](index_t i0, index_t, matrix_view<const T> tile) {
-        for (index_t r0 = 0; r0 < tile.rows; ++r0) {
-          double* b = best.data() + (i0 + r0) * K;
-          for (index_t c = 0; c < tile.cols; ++c) {
-            const double s = static_cast<double>(tile(r0, c));
-            buckets.add_impostor(s);
+  std::vector<metrics::genuine_buckets> shares(std::size_t(detail::row_shares(o.tiles)),
+                                               metrics::genuine_buckets(std::move(genuine)));
+  for_each_similarity_row(
+      pol, p, d, shares,
+      [&](metrics::genuine_buckets& buckets, index_t i, index_t, const T* row, index_t cols) {
+        buckets.add_impostors(vector_view<const T>(row, cols));
+        double* b = best.data() + i * K;
+        constexpr index_t chunk = 256;  // most chunks: one vectorised maximum, nothing enters
+        for (index_t c0 = 0; c0 < cols; c0 += chunk) {
+          const index_t m = std::min(chunk, cols - c0);
+          if (!(static_cast<double>(detail::max_of(row + c0, m)) > b[K - 1])) continue;
+          for (index_t c = c0; c < c0 + m; ++c) {
+            const double s = static_cast<double>(row[c]);
             if (s <= b[K - 1]) continue;
             index_t e = K - 1;  // insertion into the descending list
             while (e > 0 && b[e - 1] < s) {
@@ -109,6 +114,8 @@ megaface_result megaface_single_mate(const Policy& pol, matrix_view<E> probes,
         }
       },
       o.tiles);
+  metrics::genuine_buckets& buckets = shares.front();
+  for (std::size_t k = 1; k < shares.size(); ++k) buckets.merge(shares[k]);
 
   // Rank of (p, q) = 1 + the distractors scoring >= score(p, q); K + 1: beyond the list.
   megaface_result r;

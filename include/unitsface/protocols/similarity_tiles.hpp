@@ -24,6 +24,7 @@
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/config.hpp"
 #include "unitsface/core/error.hpp"
+#include "unitsface/core/shares.hpp"
 #include "unitsface/core/view.hpp"
 
 namespace unitsface::protocols {
@@ -37,6 +38,10 @@ struct tile_options {
   /// fewer tiles as k grows, and every part gets early and late bands alike.
   index_t part = 0;
   index_t parts = 1;
+  /// Host threads that reduce each tile, its rows shared out among them (core/shares.hpp): 0 =
+  /// OpenMP's default team size (1 without OpenMP). Results depend on this number only where a
+  /// protocol says so; the protocols here give the same results for every value.
+  index_t threads = 0;
 };
 
 namespace detail {
@@ -49,7 +54,55 @@ inline void require_tiles(const tile_options& o) {
   require(o.parts > 0, "parts", "must be > 0");
   require(o.part >= 0 && o.part < o.parts, "part",
           std::to_string(o.part) + " is not in [0, " + std::to_string(o.parts) + ")");
+  require(o.threads >= 0, "threads", "must be >= 0 (0: OpenMP's default)");
 }
+
+/// The shares a tile's rows are cut into (one state each).
+inline index_t row_shares(const tile_options& o) {
+  require_tiles(o);
+  return unitsface::detail::host_shares(o.threads);
+}
+
+/// The largest of x[0..n), n > 0, in 16 lanes (a reduction the compiler vectorises without
+/// -ffast-math: each lane is an element-wise select) then across them.
+template <class T>
+T max_of(const T* x, index_t n) {
+  constexpr index_t lanes = 16;
+  T m = x[0];
+  index_t j = 0;
+  if (n >= lanes) {
+    T lane[lanes];
+    for (index_t l = 0; l < lanes; ++l) lane[l] = x[l];
+    for (j = lanes; j + lanes <= n; j += lanes)
+      for (index_t l = 0; l < lanes; ++l) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+    for (index_t l = 0; l < lanes; ++l) m = lane[l] > m ? lane[l] : m;
+  }
+  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
+  return m;
+}
+
+/// The rows of a labelled set grouped by label: rows(l) are the rows labelled l, ascending.
+class label_groups {
+ public:
+  explicit label_groups(const std::vector<long long>& labels) : rows_(labels.size()) {
+    for (std::size_t i = 0; i < rows_.size(); ++i) rows_[i] = index_t(i);
+    std::stable_sort(rows_.begin(), rows_.end(), [&](index_t a, index_t b) {
+      return labels[std::size_t(a)] < labels[std::size_t(b)];
+    });
+    sorted_.resize(rows_.size());
+    for (std::size_t k = 0; k < rows_.size(); ++k) sorted_[k] = labels[std::size_t(rows_[k])];
+  }
+  /// [first, last) of the rows labelled l (empty when none is).
+  std::pair<const index_t*, const index_t*> rows(long long l) const {
+    const auto [a, b] = std::equal_range(sorted_.begin(), sorted_.end(), l);
+    return {rows_.data() + (a - sorted_.begin()), rows_.data() + (b - sorted_.begin())};
+  }
+  bool has(long long l) const { return std::binary_search(sorted_.begin(), sorted_.end(), l); }
+
+ private:
+  std::vector<index_t> rows_;      // row indices by (label, row)
+  std::vector<long long> sorted_;  // their labels
+};
 
 }  // namespace detail
 
@@ -144,6 +197,29 @@ void for_each_similarity_tile(const Policy& pol, const unit_rows<T, Policy>& a,
       visit(i0, j0, matrix_view<const T>(out, nr, nc));
     }
   }
+}
+
+/// for_each_similarity_tile with each tile's rows shared out among host threads: `states` holds
+/// one state per share (sized by detail::row_shares(o)); row(state, i, j0, scores, cols) is
+/// called for row i of the tile at column j0, scores[c] = cos(a_i, b_{j0 + c}) for c < cols.
+/// A share's rows are visited in order, always with the same state; the caller merges the
+/// states in share order.
+template <class T, class Policy, class State, class Row>
+void for_each_similarity_row(const Policy& pol, const unit_rows<T, Policy>& a,
+                             const unit_rows<T, Policy>& b, std::vector<State>& states, Row&& row,
+                             const tile_options& o = {}, bool upper = false) {
+  detail::require(!states.empty(), "states", "needs one state per share");
+  for_each_similarity_tile(
+      pol, a, b,
+      [&](index_t i0, index_t j0, matrix_view<const T> tile) {
+        unitsface::detail::for_each_share(tile.rows, index_t(states.size()),
+                                          [&](index_t k, index_t r0, index_t r1) {
+                                            State& s = states[std::size_t(k)];
+                                            for (index_t r = r0; r < r1; ++r)
+                                              row(s, i0 + r, j0, &tile(r, 0), tile.cols);
+                                          });
+      },
+      o, upper);
 }
 
 }  // namespace unitsface::protocols
