@@ -1,5 +1,5 @@
 // unitsface: the core (module header): configuration, errors, views, policies, scalar math,
-// reductions and the gradient checker.
+// reductions, host shares and the gradient checker.
 #pragma once
 
 #include "unitsface/core/config.hpp"
@@ -9,5 +9,6 @@
 #include "unitsface/core/policy.hpp"
 #include "unitsface/core/policy_concept.hpp"
 #include "unitsface/core/reduction.hpp"
+#include "unitsface/core/shares.hpp"
 #include "unitsface/core/view.hpp"
 #include "unitsface/core/workspace.hpp"
