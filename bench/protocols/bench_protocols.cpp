@@ -1,13 +1,14 @@
 // Protocols benchmark: each protocol against its product floor, side by side in one run.
 //   bench_protocols [repeats, default 3] [scale, default 1] [dim, default 128]
 //                   [protocols, default identify,megaface,all-pairs]
+//                   [tile_rows, default 512] [tile_cols, default 8192]
 // Synthetic clustered embeddings (protocols/synthetic.hpp, float32). For each CPU backend with a
 // BLAS product (eigen, xtensor) and each protocol the median wall time of `repeats` runs is
-// printed with the floor: the same similarity tiles computed by the backend's product, with a
-// visitor that does nothing (for MegaFace: its two products; for all-pairs: both of its
-// passes). The ratio is what the protocol's reductions add to the products. `scale` multiplies
-// the gallery, the distractors and the all-pairs set: scale 10 with dim 512 is MegaFace's
-// 1,000,000 distractors of 512 dimensions (3,520 probes: 80 identities of 44 images).
+// printed with the product floor: the same tiles computed by the backend's product alone, one
+// gemm each into one buffer (for MegaFace: its two products; for all-pairs: both of its
+// passes). The ratio is what normalisation, scaling and the reductions add to the products. `scale`
+// multiplies the gallery, the distractors and the all-pairs set: scale 10 with dim 512 is
+// MegaFace's 1,000,000 distractors of 512 dimensions (3,520 probes: 80 identities of 44 images).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -56,10 +57,30 @@ struct setup {
   int repeats = 3;
   index_t scale = 1, dim = 128;
   std::string protocols = "identify,megaface,all-pairs";
+  up::tile_options tiles;  // the protocols' tiles, and the floor's
   bool wants(const char* p) const {
     return ("," + protocols + ",").find(std::string(",") + p + ",") != std::string::npos;
   }
 };
+
+/// The product floor: the tiles of for_each_similarity_tile (the same shape and bands; with
+/// `upper` only those holding a pair i < j), each one backends::gemm into one buffer, and
+/// nothing else (no normalisation, no scaling, no reduction).
+template <class Policy>
+void products(const Policy& pol, unitsface::matrix_view<const float> a,
+              unitsface::matrix_view<const float> b, bool upper, const up::tile_options& o) {
+  const index_t tr = std::min(o.tile_rows, a.rows), tc = std::min(o.tile_cols, b.rows);
+  auto buf = unitsface::backends::make_buffer<float>(pol, tr * tc);
+  for (index_t i0 = 0; i0 < a.rows; i0 += tr) {
+    const index_t nr = std::min(tr, a.rows - i0);
+    for (index_t j0 = upper ? (i0 + 1) / tc * tc : 0; j0 < b.rows; j0 += tc) {
+      const index_t nc = std::min(tc, b.rows - j0);
+      unitsface::backends::gemm(
+          pol, 1.0f, a.row_block(i0, nr), unitsface::backends::transpose(b.row_block(j0, nc)), 0.0f,
+          unitsface::matrix_view<float>(unitsface::backends::data_ptr(buf), nr, nc));
+    }
+  }
+}
 
 template <class Policy>
 void run(const Policy& pol, const char* backend, const setup& su) {
@@ -81,14 +102,13 @@ void run(const Policy& pol, const char* backend, const setup& su) {
     const std::string shape1 = std::to_string(probes.rows()) + " x " +
                                std::to_string(gallery.rows()) + " x " + std::to_string(g.dim);
     const double t1 = median_seconds(repeats, [&] {
+      up::open_set_options o;
+      o.tiles = su.tiles;
       up::identification_1toN<float>(pol, gallery.view(), gallery.label_view(), probes.view(),
-                                     probes.label_view());
+                                     probes.label_view(), o);
     });
-    const double f1 = median_seconds(repeats, [&] {
-      const up::unit_rows<float, Policy> a(pol, probes.view(), "probes");
-      const up::unit_rows<float, Policy> b(pol, gallery.view(), "gallery");
-      up::for_each_similarity_tile(pol, a, b, [](index_t, index_t, auto) {});
-    });
+    const double f1 = median_seconds(
+        repeats, [&] { products(pol, probes.view(), gallery.view(), false, su.tiles); });
     row("identify", backend, shape1, t1, f1);
   }
 
@@ -111,13 +131,14 @@ void run(const Policy& pol, const char* backend, const setup& su) {
     const std::string shape = std::to_string(probes.rows()) + " x " +
                               std::to_string(distractors.rows()) + " x " + std::to_string(p.dim);
     const double t = median_seconds(repeats, [&] {
-      up::megaface_single_mate<float>(pol, probes.view(), probes.label_view(), distractors.view());
+      up::megaface_options o;
+      o.tiles = su.tiles;
+      up::megaface_single_mate<float>(pol, probes.view(), probes.label_view(), distractors.view(),
+                                      o);
     });
     const double f = median_seconds(repeats, [&] {
-      const up::unit_rows<float, Policy> a(pol, probes.view(), "probes");
-      const up::unit_rows<float, Policy> b(pol, distractors.view(), "distractors");
-      up::for_each_similarity_tile(pol, a, a, [](index_t, index_t, auto) {});
-      up::for_each_similarity_tile(pol, a, b, [](index_t, index_t, auto) {});
+      products(pol, probes.view(), probes.view(), false, su.tiles);
+      products(pol, probes.view(), distractors.view(), false, su.tiles);
     });
     row("megaface", backend, shape, t, f);
   }
@@ -131,13 +152,13 @@ void run(const Policy& pol, const char* backend, const setup& su) {
     s.seed = 3;
     const auto set = up::clustered_embeddings<float>(s);
     const std::string shape2 = std::to_string(set.rows()) + " x " + std::to_string(s.dim);
-    const double t2 =
-        median_seconds(repeats, [&] { up::all_pairs<float>(pol, set.view(), set.label_view()); });
+    const double t2 = median_seconds(repeats, [&] {
+      up::all_pairs_options o;
+      o.tiles = su.tiles;
+      up::all_pairs<float>(pol, set.view(), set.label_view(), o);
+    });
     const double f2 = median_seconds(repeats, [&] {
-      const up::unit_rows<float, Policy> a(pol, set.view(), "features");
-      for (int pass = 0; pass < 2; ++pass)
-        up::for_each_similarity_tile(
-            pol, a, a, [](index_t, index_t, auto) {}, {}, true);
+      for (int pass = 0; pass < 2; ++pass) products(pol, set.view(), set.view(), true, su.tiles);
     });
     row("all-pairs", backend, shape2, t2, f2);
   }
@@ -151,6 +172,8 @@ int main(int argc, char** argv) {
   if (argc > 2) su.scale = std::max(1, std::atoi(argv[2]));
   if (argc > 3) su.dim = std::max(1, std::atoi(argv[3]));
   if (argc > 4) su.protocols = argv[4];
+  if (argc > 5) su.tiles.tile_rows = std::max(1, std::atoi(argv[5]));
+  if (argc > 6) su.tiles.tile_cols = std::max(1, std::atoi(argv[6]));
 #if defined(UNITSFACE_BENCH_OPENBLAS)
   std::printf("openblas: %s | core %s\n", openblas_get_config(), openblas_get_corename());
 #endif

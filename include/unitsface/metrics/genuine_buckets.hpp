@@ -315,23 +315,35 @@ class genuine_buckets {
         for (index_t l = 0; l < lanes; ++l) c.min = low[l] < c.min ? low[l] : c.min;
         counted += n_below;
       }
-      if (n_below < m) {
-        index_t k = 0;  // the others, gathered without a branch
+      // The others: where they are few (MegaFace, all-pairs), only the groups of 16 that
+      // hold any are read; otherwise (IJB-C: about half) they are gathered without a branch.
+      const auto count_one = [&](index_t j) {
+        if (!impostor(i0 + j)) return;
+        cell& c = cells[e[j]];
+        if (c.bucket >= 0) {
+          count_in_cell(c, v[j]);
+          ++counted;
+        } else {
+          add_at(v[j], i0 + j, "scores");
+        }
+      };
+      if (8 * (m - n_below) <= m) {
+        constexpr index_t group = 16;
+        for (index_t g0 = 0; g0 < m; g0 += group) {
+          const index_t gm = std::min(group, m - g0);
+          int other = 0;  // an int: g++ does not vectorise a bool reduction
+          for (index_t l = 0; l < gm; ++l) other |= int(e[g0 + l] != below);
+          if (!other) continue;
+          for (index_t j = g0; j < g0 + gm; ++j)
+            if (e[j] != below) count_one(j);
+        }
+      } else {
+        index_t k = 0;
         for (index_t j = 0; j < m; ++j) {
           rest[k] = std::int32_t(j);
           k += e[j] != below;
         }
-        for (index_t r = 0; r < k; ++r) {
-          const index_t j = rest[r];
-          if (!impostor(i0 + j)) continue;
-          cell& c = cells[e[j]];
-          if (c.bucket >= 0) {
-            count_in_cell(c, v[j]);
-            ++counted;
-          } else {
-            add_at(v[j], i0 + j, "scores");
-          }
-        }
+        for (index_t r = 0; r < k; ++r) count_one(rest[r]);
       }
       impostor_ += counted;
     }

@@ -4,8 +4,10 @@
 // agree. The N(N - 1) / 2 scores are never stored: a first tiled pass of the backend's product
 // (upper triangle only) keeps the genuine scores, few next to the impostors; a second counts
 // every impostor score into the buckets of the sorted genuine scores (metrics::genuine_buckets),
-// which give the exact AUC, EER and at-most TAR@FAR. Memory O(genuine + tile); the products are
-// computed twice (2x the floor of one pass), against storing or sorting 10^12 impostor scores.
+// which give the exact AUC, EER and at-most TAR@FAR. Memory O(genuine + tile), the buckets once
+// per host thread (each tile's rows are shared out among them); the products are computed twice
+// (2x the floor of one pass), against storing or sorting 10^12 impostor scores. A row's genuine
+// columns come from the label groups, so its impostors are counted in runs, with no label test.
 //
 // all_pairs_histogram, for sets whose genuine pairs are too many to keep as well: the first
 // pass bins every score into a metrics::score_histogram (mergeable, serialisable: the AUC and

@@ -19,7 +19,9 @@
 // reduced as each tile arrives: per probe the true identity's score, the top-1 score and the
 // max_rank best other identities (an identity evicted from that list can never return to it,
 // since the list's scores only rise), so memory is O(probes x max_rank + tile), never
-// probes x gallery.
+// probes x gallery. The tile's rows (probes) are shared out among the host's threads; the true
+// identity's columns come from the gallery's label groups, and the others are read in chunks
+// of 256 whose maximum alone decides whether any of them can enter the list.
 #pragma once
 
 #include <algorithm>

@@ -12,7 +12,8 @@
 // sum k(k - 1)); probes x distractors keeps, per probe, its max_rank highest distractor scores
 // (all a rank up to max_rank needs) and counts every impostor into the buckets of the genuine
 // scores (metrics::genuine_buckets: exact AUC, EER and at-most TAR@FAR without keeping the
-// n x M impostor scores). Memory: O(mate pairs + probes x max_rank + tile).
+// n x M impostor scores). Memory: O(mate pairs + probes x max_rank + tile), and one bucket set
+// per host thread (the tiles' rows are shared out among them, their buckets merged).
 #pragma once
 
 #include <algorithm>

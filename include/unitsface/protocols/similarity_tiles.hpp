@@ -1,13 +1,19 @@
 // unitsface protocols: cosine similarities of two sets of embeddings, one tile at a time, by the
 // backend's matrix product.
 //
-// The rows are L2-normalised once on the host (in double, then stored as T; NaN/Inf and
-// zero-norm rows refused, naming the argument and the row), placed in the policy's memory, and
-// every tile of rows [i0, i0 + tile_rows) x [j0, j0 + tile_cols) is one backends::gemm into a
-// buffer of the policy's memory, handed to the caller's visitor (copied to the host first when
-// the policy's memory is not the host's) before the next tile is computed. Memory: the two
-// normalised sets and one tile (tile_rows x tile_cols), never the whole similarity matrix; a
-// protocol reduces each tile as it arrives (best scores per identity, rank counts, bucket counts).
+// Each row's norm is computed once on the host (in double; NaN/Inf and zero-norm rows refused,
+// naming the argument and the row). Where the policy's memory is the host's and the rows are
+// already T, the product reads the caller's rows in place and each tile's entries are scaled by
+// the two rows' inverse norms; otherwise the rows are normalised into a copy in T in the
+// policy's memory (see unit_rows). Every tile of rows [i0, i0 + tile_rows) x [j0, j0 +
+// tile_cols) is one backends::gemm into a buffer of the policy's memory, handed to the caller's
+// visitor (copied to the host first when the policy's memory is not the host's) before the next
+// tile is computed. Memory: one tile (tile_rows x tile_cols) and one inverse norm per row, or
+// the normalised copies; never the whole similarity matrix; a protocol reduces each tile as it
+// arrives (best scores per identity, rank counts, bucket counts).
+// for_each_similarity_row shares each tile's rows out among the host's threads (core/shares.hpp),
+// each share with its own state, so that the reductions run on every core between the products
+// (which the backend runs on every core too) instead of on one.
 //
 // Scores that are equal by construction (a row and its copy against a third row) must stay
 // equal for a protocol's ties to be counted as ties: that holds when the backend's product
@@ -18,6 +24,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -104,82 +111,155 @@ class label_groups {
   std::vector<long long> sorted_;  // their labels
 };
 
+/// Whether a policy's memory is the host's (its buffers can be read and written in place).
+template <class Policy>
+inline constexpr bool in_host_memory = [] {
+  if constexpr (requires { Policy::host_memory; }) {
+    return bool(Policy::host_memory);
+  } else {
+    return false;
+  }
+}();
+
 }  // namespace detail
 
-/// The L2-normalised rows of a host matrix, held in the policy's memory as T.
+/// The L2-normalised rows of a host matrix as the policy's product reads them: a normalised
+/// copy in the policy's memory as T, or, where the policy's memory is the host's and the rows
+/// are already T with contiguous columns, the caller's rows themselves with their inverse
+/// norms (no copy: a 1,000,000 x 512 float gallery is 2 GiB that need not be written again,
+/// and the tiles are scaled after each product instead, see for_each_similarity_tile). The
+/// caller's rows must then outlive this object, unchanged.
 template <class T, class Policy>
 class unit_rows {
  public:
-  /// Normalises `features` (host memory, any element type convertible to double); `name`
-  /// names the argument in errors.
+  /// Checks `features` (host memory, any element type convertible to double; NaN/Inf and
+  /// zero-norm rows refused, naming `name` and the row) and computes each row's norm in
+  /// double.
   template <class E>
   unit_rows(const Policy& pol, matrix_view<E> features, const char* name)
-      : rows_(features.rows),
-        cols_(features.cols),
-        buf_(backends::make_buffer<T>(pol, checked_size(features, name))) {
-    std::vector<T> host(static_cast<std::size_t>(rows_ * cols_));
-    for (index_t i = 0; i < rows_; ++i) {
-      double ss = 0;
-      for (index_t c = 0; c < cols_; ++c) {
-        const double x = static_cast<double>(features(i, c));
-        if (!std::isfinite(x)) {
-          throw invalid_argument(
-              name, "row " + std::to_string(i) + " column " + std::to_string(c) + " is not finite");
-        }
-        ss += x * x;
+      : rows_(features.rows), cols_(features.cols) {
+    detail::require(features.rows > 0, name, "has no row");
+    detail::require(features.cols > 0, name, "has no column");
+    std::vector<double> norm(static_cast<std::size_t>(rows_));
+    // Rows shared out among the host's threads; a share stops at its first bad row, and the
+    // lowest share's error is the one thrown: the first bad row of all.
+    unitsface::detail::for_each_share(rows_, unitsface::detail::host_shares(0),
+                                      [&](index_t, index_t r0, index_t r1) {
+                                        for (index_t i = r0; i < r1; ++i)
+                                          norm[std::size_t(i)] = row_norm(features, i, name);
+                                      });
+    bool in_range = true;  // every norm where the product of raw rows cannot over- or underflow
+    for (double n : norm) in_range = in_range && n >= 1e-8 && n <= 1e8;
+    if constexpr (detail::in_host_memory<Policy> && std::is_same_v<std::remove_const_t<E>, T>) {
+      if (features.col_stride == 1 && in_range) {
+        raw_ = matrix_view<const T>(features.data, rows_, cols_, features.row_stride, 1);
+        inverse_.resize(norm.size());
+        for (std::size_t i = 0; i < norm.size(); ++i) inverse_[i] = static_cast<T>(1.0 / norm[i]);
+        return;
       }
-      detail::require(ss > 0, name, "row " + std::to_string(i) + " has zero norm");
-      detail::require(std::isfinite(ss), name,
-                      "row " + std::to_string(i) + " has a norm beyond the range of double");
-      const double n = std::sqrt(ss);
-      for (index_t c = 0; c < cols_; ++c)
-        host[static_cast<std::size_t>(i * cols_ + c)] =
-            static_cast<T>(static_cast<double>(features(i, c)) / n);
     }
-    backends::copy_from_host(pol, host.data(), rows_ * cols_, backends::data_ptr(buf_));
+    buf_ = backends::make_buffer<T>(pol, rows_ * cols_);
+    std::vector<T> staged(detail::in_host_memory<Policy> ? 0 : std::size_t(rows_ * cols_));
+    T* out = detail::in_host_memory<Policy> ? backends::data_ptr(buf_) : staged.data();
+    for (index_t i = 0; i < rows_; ++i) {
+      const double n = norm[std::size_t(i)];
+      for (index_t c = 0; c < cols_; ++c)
+        out[i * cols_ + c] = static_cast<T>(static_cast<double>(features(i, c)) / n);
+    }
+    if (!staged.empty())
+      backends::copy_from_host(pol, staged.data(), rows_ * cols_, backends::data_ptr(buf_));
   }
 
   index_t rows() const { return rows_; }
   index_t cols() const { return cols_; }
-  /// The rows in the policy's memory.
+
+  /// The norm of row i in double: the sum of squares in 8 lanes (a loop the compiler
+  /// vectorises), the values checked only when that sum is not finite (a NaN or Inf makes it
+  /// so, as does a norm beyond the range of double): then the culprit is named.
+  template <class E>
+  static double row_norm(matrix_view<E> f, index_t i, const char* name) {
+    constexpr index_t lanes = 8;
+    double lane[lanes] = {};
+    const index_t n = f.cols;
+    index_t c = 0;
+    if (f.col_stride == 1) {
+      const E* x = f.data + i * f.row_stride;
+      for (; c + lanes <= n; c += lanes)
+        for (index_t l = 0; l < lanes; ++l) {
+          const double v = static_cast<double>(x[c + l]);
+          lane[l] += v * v;
+        }
+    }
+    for (; c < n; ++c) {
+      const double v = static_cast<double>(f(i, c));
+      lane[0] += v * v;
+    }
+    double ss = 0;
+    for (index_t l = 0; l < lanes; ++l) ss += lane[l];
+    if (!std::isfinite(ss)) {
+      for (index_t k = 0; k < n; ++k) {
+        if (!std::isfinite(static_cast<double>(f(i, k)))) {
+          throw invalid_argument(
+              name, "row " + std::to_string(i) + " column " + std::to_string(k) + " is not finite");
+        }
+      }
+      throw invalid_argument(name,
+                             "row " + std::to_string(i) + " has a norm beyond the range of double");
+    }
+    detail::require(ss > 0, name, "row " + std::to_string(i) + " has zero norm");
+    return std::sqrt(ss);
+  }
+
+  /// The rows as the product reads them (policy memory): normalised, or the caller's rows
+  /// when inverse_norms() is not null.
   matrix_view<const T> view() const {
+    if (raw_.data != nullptr) return raw_;
     return matrix_view<const T>(backends::data_ptr(buf_), rows_, cols_);
   }
+  /// 1 / norm of each row (host memory) when view() holds the caller's rows, else null.
+  const T* inverse_norms() const { return inverse_.empty() ? nullptr : inverse_.data(); }
 
  private:
-  template <class E>
-  static index_t checked_size(matrix_view<E> features, const char* name) {
-    detail::require(features.rows > 0, name, "has no row");
-    detail::require(features.cols > 0, name, "has no column");
-    return features.rows * features.cols;
-  }
   index_t rows_, cols_;
-  decltype(backends::make_buffer<T>(std::declval<const Policy&>(), 0)) buf_;
+  matrix_view<const T> raw_{};
+  std::vector<T> inverse_;
+  decltype(backends::make_buffer<T>(std::declval<const Policy&>(), 0)) buf_{};
 };
 
-/// Calls visit(i0, j0, tile) for every tile of the cosine similarities of a's rows with b's
-/// rows, tile(r, c) = cos(a_{i0 + r}, b_{j0 + c}) in host memory (valid during the call).
-/// With `upper` (a and b the same set), only tiles that hold some pair i < j are computed; the
-/// visitor still sees whole tiles and keeps the pairs it wants.
+namespace detail {
+
+/// Row r of a tile of raw rows' products into cosines: times the product of the two rows'
+/// inverse norms (ra: 1 where a's rows are normalised; ib: null where b's are), the same
+/// arithmetic for an entry wherever it sits in a tile, and symmetric: the pair (i, j) of one
+/// set scores the same as (j, i), so ties stay ties.
+template <class T>
+void scale_row(T* row, index_t n, T ra, const T* ib) {
+  if (ib != nullptr) {
+    for (index_t k = 0; k < n; ++k) row[k] = row[k] * (ra * ib[k]);
+  } else {
+    for (index_t k = 0; k < n; ++k) row[k] = row[k] * ra;
+  }
+}
+
+/// The tiles of for_each_similarity_tile: visit(i0, j0, tile, scaled) with the tile in host
+/// memory, writable; with `scale` false the rows of raw sets are left to the visitor to scale
+/// (for_each_similarity_row does it row by row, while a row is in cache).
 template <class T, class Policy, class Visit>
-void for_each_similarity_tile(const Policy& pol, const unit_rows<T, Policy>& a,
-                              const unit_rows<T, Policy>& b, Visit&& visit,
-                              const tile_options& o = {}, bool upper = false) {
-  detail::require_tiles(o);
-  detail::require(a.cols() == b.cols(), "features",
-                  "the two sets have different dimensions (" + std::to_string(a.cols()) + " and " +
-                      std::to_string(b.cols()) + ")");
+void similarity_tiles(const Policy& pol, const unit_rows<T, Policy>& a,
+                      const unit_rows<T, Policy>& b, Visit&& visit, const tile_options& o,
+                      bool upper, bool scale) {
+  require_tiles(o);
+  require(a.cols() == b.cols(), "features",
+          "the two sets have different dimensions (" + std::to_string(a.cols()) + " and " +
+              std::to_string(b.cols()) + ")");
   const index_t tr = std::min(o.tile_rows, a.rows()), tc = std::min(o.tile_cols, b.rows());
   // A policy whose memory is the host's hands its own buffer to the visitor (no copy).
-  constexpr bool in_host_memory = [] {
-    if constexpr (requires { Policy::host_memory; }) {
-      return bool(Policy::host_memory);
-    } else {
-      return false;
-    }
-  }();
+  constexpr bool host = in_host_memory<Policy>;
+  const T* const a_inverse = a.inverse_norms();
+  const T* const b_inverse = b.inverse_norms();
+  const index_t shares = row_shares(o);
   auto dev = backends::make_buffer<T>(pol, tr * tc);
-  std::vector<T> host(in_host_memory ? 0 : static_cast<std::size_t>(tr * tc));
+  std::vector<T> staged(host ? 0 : static_cast<std::size_t>(tr * tc));
   for (index_t i0 = o.part * tr; i0 < a.rows(); i0 += tr * o.parts) {
     const index_t nr = std::min(tr, a.rows() - i0);
     // With `upper`, a tile holds a pair i < j when its last column passes its first row.
@@ -189,14 +269,41 @@ void for_each_similarity_tile(const Policy& pol, const unit_rows<T, Policy>& a,
       const matrix_view<T> c(backends::data_ptr(dev), nr, nc);
       backends::gemm(pol, T(1), a.view().row_block(i0, nr),
                      backends::transpose(b.view().row_block(j0, nc)), T(0), c);
-      const T* out = backends::data_ptr(dev);
-      if constexpr (!in_host_memory) {
-        backends::copy_to_host(pol, backends::data_ptr(dev), nr * nc, host.data());
-        out = host.data();
+      T* out = backends::data_ptr(dev);
+      if constexpr (host) {
+        // (raw rows exist in host memory only)
+        if (scale && (a_inverse != nullptr || b_inverse != nullptr)) {
+          unitsface::detail::for_each_share(nr, shares, [&](index_t, index_t r0, index_t r1) {
+            for (index_t r = r0; r < r1; ++r)
+              scale_row(out + r * nc, nc, a_inverse != nullptr ? a_inverse[i0 + r] : T(1),
+                        b_inverse != nullptr ? b_inverse + j0 : nullptr);
+          });
+        }
+      } else {
+        backends::copy_to_host(pol, backends::data_ptr(dev), nr * nc, staged.data());
+        out = staged.data();
       }
-      visit(i0, j0, matrix_view<const T>(out, nr, nc));
+      visit(i0, j0, matrix_view<T>(out, nr, nc));
     }
   }
+}
+
+}  // namespace detail
+
+/// Calls visit(i0, j0, tile) for every tile of the cosine similarities of a's rows with b's
+/// rows, tile(r, c) = cos(a_{i0 + r}, b_{j0 + c}) in host memory (valid during the call).
+/// With `upper` (a and b the same set), only tiles that hold some pair i < j are computed; the
+/// visitor still sees whole tiles and keeps the pairs it wants.
+template <class T, class Policy, class Visit>
+void for_each_similarity_tile(const Policy& pol, const unit_rows<T, Policy>& a,
+                              const unit_rows<T, Policy>& b, Visit&& visit,
+                              const tile_options& o = {}, bool upper = false) {
+  detail::similarity_tiles(
+      pol, a, b,
+      [&](index_t i0, index_t j0, matrix_view<T> tile) {
+        visit(i0, j0, matrix_view<const T>(tile));
+      },
+      o, upper, true);
 }
 
 /// for_each_similarity_tile with each tile's rows shared out among host threads: `states` holds
@@ -209,17 +316,27 @@ void for_each_similarity_row(const Policy& pol, const unit_rows<T, Policy>& a,
                              const unit_rows<T, Policy>& b, std::vector<State>& states, Row&& row,
                              const tile_options& o = {}, bool upper = false) {
   detail::require(!states.empty(), "states", "needs one state per share");
-  for_each_similarity_tile(
+  const T* const a_inverse = a.inverse_norms();
+  const T* const b_inverse = b.inverse_norms();
+  const bool raw = a_inverse != nullptr || b_inverse != nullptr;
+  detail::similarity_tiles(
       pol, a, b,
-      [&](index_t i0, index_t j0, matrix_view<const T> tile) {
-        unitsface::detail::for_each_share(tile.rows, index_t(states.size()),
-                                          [&](index_t k, index_t r0, index_t r1) {
-                                            State& s = states[std::size_t(k)];
-                                            for (index_t r = r0; r < r1; ++r)
-                                              row(s, i0 + r, j0, &tile(r, 0), tile.cols);
-                                          });
+      [&](index_t i0, index_t j0, matrix_view<T> tile) {
+        unitsface::detail::for_each_share(
+            tile.rows, index_t(states.size()), [&](index_t k, index_t r0, index_t r1) {
+              State& s = states[std::size_t(k)];
+              for (index_t r = r0; r < r1; ++r) {
+                T* scores = &tile(r, 0);
+                if (raw) {  // scaled here, then reduced while the row is in cache
+                  detail::scale_row(scores, tile.cols,
+                                    a_inverse != nullptr ? a_inverse[i0 + r] : T(1),
+                                    b_inverse != nullptr ? b_inverse + j0 : nullptr);
+                }
+                row(s, i0 + r, j0, static_cast<const T*>(scores), tile.cols);
+              }
+            });
       },
-      o, upper);
+      o, upper, false);
 }
 
 }  // namespace unitsface::protocols
