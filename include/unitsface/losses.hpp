@@ -8,6 +8,7 @@
 #include "unitsface/losses/feature_memory.hpp"
 #include "unitsface/losses/margins.hpp"
 #include "unitsface/losses/references.hpp"
+#include "unitsface/losses/required_bytes.hpp"
 #include "unitsface/losses/softmax_head.hpp"
 #include "unitsface/losses/ss_bce.hpp"
 #include "unitsface/losses/ss_softmax.hpp"

@@ -374,4 +374,110 @@ TEMPLATE_TEST_CASE("distributed: the memory estimate bounds the measured working
           dist::estimate_memory<T>(bad);
         }) == "rank");
 }
+
+TEMPLATE_TEST_CASE("losses: required_bytes bounds the measured working memory of every loss",
+                   "[losses][memory]", float, double) {
+  using T = TestType;
+  using namespace sharded_tests;
+  // Each loss family, each reference kind, with and without gradients, one tile or several
+  // (whose cosines a statistics pass keeps): the estimate must bound the peak of what the
+  // policy allocates during the call from above, and not by much.
+  const problem<T> p = make_problem<T>(32, 300, 16, 5);
+  const matrix_view<const T> x(p.x.data(), p.B, p.D), w(p.w.data(), p.C, p.D);
+  const vector_view<const index_t> y(p.y.data(), p.B);
+  std::vector<T> gx(std::size_t(p.B * p.D)), gw(std::size_t(p.C * p.D));
+  const gradients<T> g(matrix_view<T>(gx.data(), p.B, p.D), matrix_view<T>(gw.data(), p.C, p.D));
+  const gradients<T> g_input(matrix_view<T>(gx.data(), p.B, p.D));
+  byte_counting_policy pol;
+  const auto check = [&](const char* what, std::size_t estimate, auto&& call) {
+    byte_count::live = byte_count::peak = 0;
+    call();
+    const std::size_t measured = byte_count::peak;
+    INFO(what << ": measured " << measured << " B, estimated " << estimate << " B");
+    CHECK(measured > 0);
+    CHECK(estimate >= measured);
+    CHECK(double(estimate) <= 1.25 * double(measured));
+  };
+  const auto size = [&](reference_kind k, bool grads) {
+    call_size c;
+    c.batch = p.B;
+    c.dim = p.D;
+    c.references = k;
+    c.reference_rows = k == reference_kind::in_batch ? 0 : p.C;
+    c.gradients = grads;
+    return c;
+  };
+  const references<T> weights = references<T>::weights(w);
+  const references<T> memory = references<T>::memory(w, p.valid.data());
+  for (index_t tile : {index_t(0), index_t(64)}) {
+    INFO("tile_columns " << tile);
+    auto co = cosface_options<T>(T(0.35), T(16));
+    co.tile_columns = tile;
+    cosface_loss<T> cosface(co);
+    check("CosFace, weight gradient",
+          required_bytes(cosface, size(reference_kind::class_weights, true)),
+          [&] { cosface.forward_backward(pol, x, y, weights, g); });
+    check("CosFace, forward", required_bytes(cosface, size(reference_kind::class_weights, false)),
+          [&] { cosface.forward(pol, x, y, weights); });
+    ss_softmax_options<T> so;
+    so.tile_columns = tile == 0 ? 0 : 8;  // in-batch: 32 references, 4 tiles
+    ss_softmax_loss<T> ss(so);
+    check("ss_softmax, in-batch", required_bytes(ss, size(reference_kind::in_batch, true)),
+          [&] { ss.forward_backward(pol, x, y, references<T>::in_batch(), g_input); });
+    binary_options<T> bo;
+    bo.s = T(16);
+    bo.tile_columns = tile;
+    uss_loss<T> uss(bo);  // bias 0: initialised from the data, a statistics pass
+    check("USS-m, memory", required_bytes(uss, size(reference_kind::memory, true)),
+          [&] { uss.forward_backward(pol, x, y, memory, g_input); });
+    // Its bias now initialised, the next call makes no statistics pass and keeps no cosine.
+    REQUIRE(uss.bias() > T(0));
+    check("USS-m, memory, bias set", required_bytes(uss, size(reference_kind::memory, true)),
+          [&] { uss.forward_backward(pol, x, y, memory, g_input); });
+    bo.init = bias_init::fixed;
+    bo.tile_columns = tile == 0 ? 0 : 8;
+    uss_loss<T> uss_fixed(bo);
+    check("USS-m, in-batch", required_bytes(uss_fixed, size(reference_kind::in_batch, true)),
+          [&] { uss_fixed.forward_backward(pol, x, y, references<T>::in_batch(), g_input); });
+    bo.tile_columns = tile;
+    bo.form = uss_form::log_of_sums;
+    uss_loss<T> uss_sums(bo);
+    uss_sums.set_bias(T(1));
+    check("USS log-of-sums, memory", required_bytes(uss_sums, size(reference_kind::memory, true)),
+          [&] { uss_sums.forward_backward(pol, x, y, memory, g_input); });
+    binary_options<T> ho = head_options<T>();
+    ho.tile_columns = tile;
+    bce_head<T> bce(p.C, ho);
+    check("BCE head, weight gradient",
+          required_bytes(bce, size(reference_kind::class_weights, true)),
+          [&] { bce.forward_backward(pol, x, y, weights, g); });
+    uce_head<T> uce(p.C, ho);
+    check("UCE head, forward", required_bytes(uce, size(reference_kind::class_weights, false)),
+          [&] { uce.forward(pol, x, y, weights); });
+    binary_options<T> sb;
+    sb.tile_columns = tile;
+    ss_bce_loss<T> ssbce(p.C, sb);
+    check("SS-BCE, memory", required_bytes(ssbce, size(reference_kind::memory, true)),
+          [&] { ssbce.forward_backward(pol, x, y, memory, g_input); });
+  }
+  // The memory with its normalised mirror (no reference tile normalised), and the embedded
+  // step, which runs its two calls one after the other.
+  feature_memory<T, byte_counting_policy> mem(p.C, p.D, {}, pol);
+  mem.update(x, y);
+  uss_loss<T> uss;
+  call_size mirrored = size(reference_kind::memory, true);
+  mirrored.normalized_references = true;
+  check("USS-m, the memory's mirror", required_bytes(uss, mirrored),
+        [&] { uss.forward_backward(pol, x, y, mem.as_references(), g_input); });
+  embedded_loss<T> emb;
+  check("embedded step", required_bytes(emb, size(reference_kind::class_weights, true), mirrored),
+        [&] { emb.step(pol, x, y, w, g, mem, 1); });
+  // Calls that cannot be sized are refused by name.
+  call_size bad = size(reference_kind::class_weights, true);
+  bad.reference_rows = 0;
+  CHECK(unitsface::test::thrown_argument([&] { required_bytes(uss, bad); }) == "reference_rows");
+  bad = size(reference_kind::in_batch, true);
+  bad.batch = 0;
+  CHECK(unitsface::test::thrown_argument([&] { required_bytes(uss, bad); }) == "batch");
+}
 #endif

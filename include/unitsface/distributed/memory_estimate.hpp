@@ -23,13 +23,13 @@
 #include "unitsface/losses/detail/driver.hpp"
 #include "unitsface/losses/loss_result.hpp"
 #include "unitsface/losses/references.hpp"
+#include "unitsface/losses/required_bytes.hpp"
 #include "unitsface/losses/row_stats.hpp"
 
 namespace unitsface::distributed {
 
-/// The biases of a loss: none (softmax heads, ss_softmax), one scalar (USS, UCE head), one
-/// per class (SS-BCE, BCE head).
-enum class bias_kind { none, scalar, per_class };
+/// The biases of a loss (losses/required_bytes.hpp).
+using bias_kind = losses::bias_kind;
 
 /// A class-sharded loss call to size.
 struct shard_problem {
@@ -101,27 +101,19 @@ memory_estimate estimate_memory(const shard_problem& p) {
   const index_t nbias = p.bias == bias_kind::per_class ? C : p.bias == bias_kind::scalar ? 1 : 0;
   e.bias = sz(nbias, t) * (p.gradients ? 2 : 1);
 
-  // The tile driver (driver.hpp): x_hat and the norms, one tile of references, of cosines.
-  index_t tile =
-      p.tile_columns > 0
-          ? p.tile_columns
-          : std::max<index_t>(
-                64, losses::detail::tile_driver<host_policy, T>::default_tile_elements / B);
-  tile = std::max<index_t>(1, std::min(tile, K));
-  std::size_t w = sz(B * D + B, t) + sz(tile * D + tile, t) + sz(B * tile, t);
-  if (p.statistics && losses::detail::tile_driver<host_policy, T>::keeps_cosines(
-                          B, K, tile, p.cosine_cache_bytes)) {
-    w += sz(B * K, t);  // every cosine, kept between the passes
-  }
-  w += sz(B, sizeof(losses::row_stats<T>));  // the statistics
-  w += sz(B, t);                             // the per-anchor losses
-  if (p.gradients) {
-    w += sz(B * D, t);  // d loss / d x_hat
-    // gradient sums (per column for a per-class bias, per anchor for a scalar one), and the
-    // bias gradient's own buffer
-    if (nbias > 0) w += sz(p.bias == bias_kind::scalar ? B : K, t) + sz(nbias, t);
-  }
-  w += sz(nbias, t);  // the bias in the policy's memory
+  // The tile driver and the evaluation over the K evaluated rows (losses/required_bytes.hpp).
+  losses::detail::working_problem wp;
+  wp.batch = B;
+  wp.dim = D;
+  wp.references = K;
+  wp.masked = memory;
+  wp.gradients = p.gradients;
+  wp.statistics = p.statistics;
+  wp.bias = p.bias;
+  wp.bias_classes = C;
+  wp.tile_columns = p.tile_columns;
+  wp.cosine_cache_bytes = p.cosine_cache_bytes;
+  std::size_t w = losses::detail::working_bytes<T>(wp);
   if (K < N || p.sample_rate < 1.0) {
     // sampled_shard: the kept rows, their classes and flags, their weight gradient.
     w += sz(K * D, t) + sz(K, idx) + (memory ? sz(K, 1) : 0) +

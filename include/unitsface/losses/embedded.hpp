@@ -118,6 +118,8 @@ class embedded_loss {
 
   S2C& sample_to_class() { return s2c_; }
   S2S& sample_to_sample() { return s2s_; }
+  const S2C& sample_to_class() const { return s2c_; }
+  const S2S& sample_to_sample() const { return s2s_; }
   const embedded_options<T>& opts() const { return opt_; }
   bool uses_sample_to_sample(index_t epoch) const { return epoch >= opt_.warmup_epochs; }
 
