@@ -3,9 +3,12 @@
 //   uss      USS-m (per pair, official clamp, fixed bias) over a feature_memory (its
 //            normalised mirror), input gradient;
 //   cosface  CosFace over class weights, input and weight gradients;
-//   floor2, floor3
+//   embedded the UniTSFace step: CosFace over class weights (input and weight gradients) +
+//            USS-m over a feature_memory of C identities (its mirror), then the memory written;
+//   floor2, floor3, floor5
 //            the matrix products those calls cannot avoid, by the backend's own gemm:
-//            X W^T (B x C) and G W (B x D); and G^T X (C x D) for the weight gradient.
+//            X W^T (B x C) and G W (B x D); and G^T X (C x D) for the weight gradient; for the
+//            embedded step, CosFace's three and USS-m's two.
 // Each loss call draws its scratch from a workspace kept across the iterations, as a training
 // loop keeps it. Counters: GFLOP/s of the products (2 B C D per product), and for a loss
 // `floor_ratio`, its time over its floor's measured in the same benchmark (median of 3).
@@ -19,6 +22,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "unitsface/core/workspace.hpp"
@@ -68,8 +72,15 @@ double seconds(F&& f) {
 
 // The products of a call that has `products` of them (2: USS-m, 3: CosFace with its weight
 // gradient), on the backend's gemm, with the full B x C matrix.
+// (5: the embedded step, CosFace's three then USS-m's two, over the same rows: the product
+// costs do not depend on the values.)
 template <class T, class Policy>
 void floor_products(const Policy& pol, problem<T>& p, int products) {
+  if (products == 5) {
+    floor_products(pol, p, 3);
+    floor_products(pol, p, 2);
+    return;
+  }
   p.cos.resize(std::size_t(p.B * p.C));
   const matrix_view<const T> x(p.x.data(), p.B, p.D), w(p.w.data(), p.C, p.D);
   const matrix_view<T> cos(p.cos.data(), p.B, p.C);
@@ -87,19 +98,24 @@ void bench_case(benchmark::State& state, Policy pol, std::string loss, index_t B
                 index_t D) {
   problem<T> p = make_problem<T>(B, C, D);
   const bool is_floor = loss.rfind("floor", 0) == 0;
-  const int products = loss == "uss" || loss == "floor2" ? 2 : 3;
+  const int products = loss == "uss" || loss == "floor2"        ? 2
+                       : loss == "embedded" || loss == "floor5" ? 5
+                                                                : 3;
   workspace ws;
   const auto pooled = with_workspace(pol, ws);
   const matrix_view<const T> x(p.x.data(), B, D), w(p.w.data(), C, D);
   const vector_view<const index_t> y(p.y.data(), B);
   // USS-m's memory, written once (load), with its normalised mirror.
-  feature_memory<T, Policy> memory(loss == "uss" ? C : 1, D, {}, pol);
-  if (loss == "uss") memory.load(p.w, std::vector<unsigned char>(std::size_t(C), 1));
+  const bool with_memory = loss == "uss" || loss == "embedded";
+  using pooled_policy = std::decay_t<decltype(pooled)>;
+  feature_memory<T, pooled_policy> memory(with_memory ? C : 1, D, {}, pooled);
+  if (with_memory) memory.load(p.w, std::vector<unsigned char>(std::size_t(C), 1));
   binary_options<T> uo;
   uo.init = bias_init::fixed;
   uss_loss<T> uss(uo);
   uss.set_bias(T(30));
   cosface_loss<T> cosface;
+  embedded_loss<T> embedded(cosface, uss);
   const gradients<T> g_in(matrix_view<T>(p.gx.data(), B, D));
   const gradients<T> g_both(matrix_view<T>(p.gx.data(), B, D), matrix_view<T>(p.gw.data(), C, D));
   auto call = [&] {
@@ -107,6 +123,8 @@ void bench_case(benchmark::State& state, Policy pol, std::string loss, index_t B
       floor_products(pol, p, products);
     } else if (loss == "uss") {
       benchmark::DoNotOptimize(uss.forward_backward(pooled, x, y, memory.as_references(), g_in));
+    } else if (loss == "embedded") {
+      benchmark::DoNotOptimize(embedded.step(pooled, x, y, w, g_both, memory, 1));
     } else {
       benchmark::DoNotOptimize(
           cosface.forward_backward(pooled, x, y, references<T>::weights(w), g_both));
@@ -132,7 +150,7 @@ void register_backend(const Policy& pol, const char* backend) {
   };
   const shape shapes[] = {
       {512, 85742, 512}, {512, 10572, 512}, {128, 10572, 512}, {128, 1000, 128}};
-  for (const char* loss : {"uss", "floor2", "cosface", "floor3"}) {
+  for (const char* loss : {"uss", "floor2", "cosface", "floor3", "embedded", "floor5"}) {
     for (const char* dtype : {"float", "double"}) {
       for (const shape& s : shapes) {
         const std::string name = std::string(loss) + "/" + backend + "/" + dtype + "/" +

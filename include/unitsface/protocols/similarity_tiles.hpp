@@ -241,8 +241,8 @@ void scale_row(T* row, index_t n, T ra, const T* ib) {
   }
 }
 
-/// The tiles of for_each_similarity_tile: visit(i0, j0, tile, scaled) with the tile in host
-/// memory, writable; with `scale` false the rows of raw sets are left to the visitor to scale
+/// The tiles of for_each_similarity_tile: visit(i0, j0, tile) with the tile in host memory,
+/// writable; with `scale` false the products of raw rows are left to the visitor to scale
 /// (for_each_similarity_row does it row by row, while a row is in cache).
 template <class T, class Policy, class Visit>
 void similarity_tiles(const Policy& pol, const unit_rows<T, Policy>& a,
