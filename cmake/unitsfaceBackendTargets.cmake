@@ -7,7 +7,8 @@
 #   unitsface::host        the generic primitives, plain loops (unitsface::unitsface)
 #   unitsface::eigen       Eigen 3.4 (backends/eigen.hpp), products by OpenBLAS when found,
 #                          OpenMP when found
-#   unitsface::xtensor     xtensor 0.24 (backends/xtensor.hpp), products by OpenBLAS when found
+#   unitsface::xtensor     xtensor 0.24 (backends/xtensor.hpp), products by OpenBLAS when found,
+#                          OpenMP when found
 #   unitsface::thrust_cpp  Thrust's CPP system (backends/thrust.hpp) from the CUDA toolkit's
 #                          CCCL headers, compiled by the host compiler; OpenBLAS when found
 #   unitsface::thrust_omp  the same on Thrust's OpenMP system (OpenMP)
@@ -61,20 +62,21 @@ endif()
 
 # Eigen: its products go to the C BLAS where one is found (as xtensor's do), and with OpenMP
 # its element-wise passes (eigen_policy::for_each_index) and its own products use every core.
+set(_uf_host_omp "")
+if(OpenMP_CXX_FOUND)
+  set(_uf_host_omp OpenMP::OpenMP_CXX)
+endif()
 find_package(Eigen3 3.4 QUIET NO_MODULE)
 if(TARGET Eigen3::Eigen)
-  set(_uf_eigen_omp "")
-  if(OpenMP_CXX_FOUND)
-    set(_uf_eigen_omp OpenMP::OpenMP_CXX)
-  endif()
-  _unitsface_target(eigen Eigen3::Eigen ${_uf_blas} ${_uf_eigen_omp})
+  _unitsface_target(eigen Eigen3::Eigen ${_uf_blas} ${_uf_host_omp})
 endif()
 
 # xtensor-blas is not used: its CMake package also requires LAPACK, and the products are all
-# the backend needs.
+# the backend needs. With OpenMP its element-wise passes (xtensor_policy::for_each_index) use
+# every core, as Eigen's do.
 find_package(xtensor 0.24 QUIET)
 if(TARGET xtensor)
-  _unitsface_target(xtensor xtensor ${_uf_blas})
+  _unitsface_target(xtensor xtensor ${_uf_blas} ${_uf_host_omp})
 endif()
 
 # Thrust's CPU systems from the CUDA toolkit's CCCL headers (Debian's older libthrust-dev in

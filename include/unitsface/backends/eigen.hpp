@@ -11,6 +11,7 @@
 #include <string>
 #include <type_traits>
 
+#include "unitsface/backends/openmp_loop.hpp"
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/error.hpp"
 #include "unitsface/core/policy.hpp"
@@ -71,13 +72,7 @@ struct eigen_policy : host_policy {
 
   template <class F>
   void for_each_index(index_t n, F f) const {
-#if defined(_OPENMP)
-    // Small loops stay on the calling thread: a parallel region costs microseconds.
-#pragma omp parallel for schedule(static) if (n >= 64)
-    for (index_t i = 0; i < n; ++i) f(i);
-#else
-    for (index_t i = 0; i < n; ++i) f(i);
-#endif
+    backends::detail::openmp_for_each_index(n, f);
   }
 
   template <class T>

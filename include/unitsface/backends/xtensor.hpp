@@ -3,7 +3,9 @@
 // Requires xtensor 0.24. `xtensor_policy` runs on host memory; its matrix products go
 // through the C BLAS interface (OpenBLAS) when the program defines UNITSFACE_USE_CBLAS and
 // links a BLAS (the CMake target unitsface_backend_xtensor does both), and through the
-// generic loops otherwise. Everything else is the generic host code, as for Eigen.
+// generic loops otherwise; its element-wise passes (for_each_index) run on OpenMP threads
+// when compiled with OpenMP (as that target is where OpenMP is found). Everything else is the
+// generic host code, as for Eigen.
 //
 // The adapters in `unitsface::xtensor_adapt` view the caller's containers without copying:
 // xt::xtensor<T, N>, xt::xarray<T> and the results of xt::adapt, row- or column-major (any
@@ -17,6 +19,7 @@
 #include <xtensor/xarray.hpp>
 #include <xtensor/xtensor.hpp>
 
+#include "unitsface/backends/openmp_loop.hpp"
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/error.hpp"
 #include "unitsface/core/policy.hpp"
@@ -28,8 +31,10 @@
 
 namespace unitsface {
 
-/// Host execution with BLAS matrix products (when built with UNITSFACE_USE_CBLAS) and the
-/// generic code for the rest.
+/// Host execution on all cores: BLAS matrix products (when built with UNITSFACE_USE_CBLAS),
+/// element-wise passes over OpenMP threads (when compiled with OpenMP; each index writes its
+/// own outputs, so these passes do not depend on the number of threads), the generic code for
+/// the rest.
 struct xtensor_policy : host_policy {
   static constexpr const char* name = "xtensor";
   /// Whether gemm goes to BLAS (views without a unit stride still use the generic loops).
@@ -38,6 +43,11 @@ struct xtensor_policy : host_policy {
 #else
   static constexpr bool uses_blas = false;
 #endif
+
+  template <class F>
+  void for_each_index(index_t n, F f) const {
+    backends::detail::openmp_for_each_index(n, f);
+  }
 
   template <class T>
   void gemm(T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
