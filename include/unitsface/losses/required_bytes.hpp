@@ -101,8 +101,10 @@ std::size_t working_bytes(const working_problem& p) {
   if (p.gradients) {
     w += sz(B * D, t);  // d loss / d x_hat
     // the gradient sums (per anchor for a scalar bias, per column for one per class), the
-    // bias gradient's own buffer, and a scalar bias's 256 partial sums
-    if (nbias > 0) w += sz(p.bias == bias_kind::scalar ? B + 256 : N, t) + sz(nbias, t);
+    // bias gradient's own buffer, and a scalar bias's partial sums (evaluate.hpp: 256 chunks,
+    // one below 256 anchors)
+    const index_t partial = B < 256 ? 1 : 256;
+    if (nbias > 0) w += sz(p.bias == bias_kind::scalar ? B + partial : N, t) + sz(nbias, t);
   }
   w += sz(nbias, t);  // the bias in the policy's memory
   return w;
