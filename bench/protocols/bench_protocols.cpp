@@ -11,6 +11,7 @@
 // MegaFace's 1,000,000 distractors of 512 dimensions (3,520 probes: 80 identities of 44 images).
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -82,25 +83,32 @@ void products(const Policy& pol, unitsface::matrix_view<const float> a,
   }
 }
 
+/// `identities` x `per_identity` clustered float embeddings of `dim` dimensions.
+up::synthetic_set<float> embeddings(index_t identities, index_t per_identity, index_t dim,
+                                    std::uint64_t seed, long long first_label = 0) {
+  up::synthetic_options o;
+  o.identities = identities;
+  o.per_identity = per_identity;
+  o.dim = dim;
+  o.seed = seed;
+  o.first_label = first_label;
+  return up::clustered_embeddings<float>(o);
+}
+
+std::string shape(index_t a, index_t b, index_t d) {
+  return std::to_string(a) + " x " + std::to_string(b) + " x " + std::to_string(d);
+}
+
 template <class Policy>
 void run(const Policy& pol, const char* backend, const setup& su) {
   const int repeats = su.repeats;
   const index_t scale = su.scale;
   if (su.wants("identify")) {
     // Open-set 1:N: 1,000 probes (half mated) against a gallery of 100,000 x scale, D = dim.
-    up::synthetic_options g;
-    g.identities = 20000 * scale;
-    g.per_identity = 5;
-    g.dim = su.dim;
-    const auto gallery = up::clustered_embeddings<float>(g);
-    up::synthetic_options p = g;
-    p.identities = 1000;
-    p.per_identity = 1;
-    p.first_label = 19500 * scale;  // the first 500 probes' identities are in the gallery
-    p.seed = 2;
-    const auto probes = up::clustered_embeddings<float>(p);
-    const std::string shape1 = std::to_string(probes.rows()) + " x " +
-                               std::to_string(gallery.rows()) + " x " + std::to_string(g.dim);
+    const auto gallery = embeddings(20000 * scale, 5, su.dim, 1);
+    // the first 500 probes' identities are in the gallery
+    const auto probes = embeddings(1000, 1, su.dim, 2, 19500 * scale);
+    const std::string shape1 = shape(probes.rows(), gallery.rows(), su.dim);
     const double t1 = median_seconds(repeats, [&] {
       up::open_set_options o;
       o.tiles = su.tiles;
@@ -115,21 +123,9 @@ void run(const Policy& pol, const char* backend, const setup& su) {
   if (su.wants("megaface")) {
     // MegaFace single mate: 3,520 probes (80 identities of 44) against 100,000 x scale
     // distractors, D = dim.
-    up::synthetic_options p;
-    p.identities = 80;
-    p.per_identity = 44;
-    p.dim = su.dim;
-    p.seed = 4;
-    const auto probes = up::clustered_embeddings<float>(p);
-    up::synthetic_options d;
-    d.identities = 100000 * scale;
-    d.per_identity = 1;
-    d.dim = su.dim;
-    d.first_label = 1000;
-    d.seed = 5;
-    const auto distractors = up::clustered_embeddings<float>(d);
-    const std::string shape = std::to_string(probes.rows()) + " x " +
-                              std::to_string(distractors.rows()) + " x " + std::to_string(p.dim);
+    const auto probes = embeddings(80, 44, su.dim, 4);
+    const auto distractors = embeddings(100000 * scale, 1, su.dim, 5, 1000);
+    const std::string shape2 = shape(probes.rows(), distractors.rows(), su.dim);
     const double t = median_seconds(repeats, [&] {
       up::megaface_options o;
       o.tiles = su.tiles;
@@ -140,18 +136,13 @@ void run(const Policy& pol, const char* backend, const setup& su) {
       products(pol, probes.view(), probes.view(), false, su.tiles);
       products(pol, probes.view(), distractors.view(), false, su.tiles);
     });
-    row("megaface", backend, shape, t, f);
+    row("megaface", backend, shape2, t, f);
   }
 
   if (su.wants("all-pairs")) {
     // All pairs of 20,000 x scale rows (2,000 identities of 10), D = dim.
-    up::synthetic_options s;
-    s.identities = 2000 * scale;
-    s.per_identity = 10;
-    s.dim = su.dim;
-    s.seed = 3;
-    const auto set = up::clustered_embeddings<float>(s);
-    const std::string shape2 = std::to_string(set.rows()) + " x " + std::to_string(s.dim);
+    const auto set = embeddings(2000 * scale, 10, su.dim, 3);
+    const std::string shape3 = std::to_string(set.rows()) + " x " + std::to_string(su.dim);
     const double t2 = median_seconds(repeats, [&] {
       up::all_pairs_options o;
       o.tiles = su.tiles;
@@ -160,7 +151,7 @@ void run(const Policy& pol, const char* backend, const setup& su) {
     const double f2 = median_seconds(repeats, [&] {
       for (int pass = 0; pass < 2; ++pass) products(pol, set.view(), set.view(), true, su.tiles);
     });
-    row("all-pairs", backend, shape2, t2, f2);
+    row("all-pairs", backend, shape3, t2, f2);
   }
 }
 

@@ -368,6 +368,14 @@ TEMPLATE_TEST_CASE("distributed: the memory estimate bounds the measured working
   CHECK(e4.shard_classes == 21436);
   CHECK(e4.references == std::size_t(21436) * 512 * sizeof(T));
   CHECK(e4.exchange > std::size_t(4) * 512 * 512 * sizeof(T));
+  // A rank without classes (3 classes over 4 ranks) still holds the batch and the exchange.
+  dist::shard_problem none = big;
+  none.classes = 3;
+  none.rank = 3;
+  const dist::memory_estimate e0 = dist::estimate_memory<T>(none);
+  CHECK(e0.shard_classes == 0);
+  CHECK(e0.references == 0);
+  CHECK(e0.working >= e0.exchange + std::size_t(512) * 512 * sizeof(T));
   CHECK(unitsface::test::thrown_argument([&] {
           dist::shard_problem bad = big;
           bad.rank = 4;

@@ -94,8 +94,8 @@ protocols::all_pairs_histogram_result all_pairs_histogram(
   // Each tile's rows shared out among the host's threads, their histograms merged in share order.
   metrics::score_histogram own(bins, -1.0, 1.0);
   std::vector<metrics::score_histogram> h(std::size_t(set->shares(tiles)), own);
-  set->for_each_pair(pol, tiles, h, protocols::detail::histogram_impostors<T>,
-                     protocols::detail::histogram_genuine);
+  set->for_each_pair(pol, tiles, h, protocols::detail::add_impostor_run{},
+                     protocols::detail::add_genuine{});
   for (const auto& part : h) own.merge(part);
   std::ostringstream blob;
   own.save(blob);
@@ -110,8 +110,8 @@ protocols::all_pairs_histogram_result all_pairs_histogram(
   std::vector<metrics::histogram_refinement> refine(
       std::size_t(set->shares(tiles)), metrics::histogram_refinement(r.histogram, o.far_targets));
   metrics::histogram_refinement others(r.histogram, o.far_targets);
-  set->for_each_pair(pol, tiles, refine, protocols::detail::refinement_impostors<T>,
-                     protocols::detail::refinement_genuine);
+  set->for_each_pair(pol, tiles, refine, protocols::detail::add_impostor_run{},
+                     protocols::detail::add_genuine{});
   for (std::size_t k = 1; k < refine.size(); ++k) refine.front().merge_kept(refine[k].kept());
   const std::vector<double> kept = refine.front().kept();
   std::string bytes(kept.size() * sizeof(double), '\0');

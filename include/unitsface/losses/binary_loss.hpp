@@ -95,6 +95,10 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
     store_bias(b);
   }
   bool per_column_bias() const { return per_column_; }
+  /// Whether the next call (over the whole set of references) initialises the bias from the
+  /// data first (bias_init, and a mean bias <= 0): a statistics pass (losses/required_bytes.hpp
+  /// sizes it).
+  bool initialises_bias() const { return initialises_at(mean_of(current_bias())); }
 
   /// Keeps the bias in the caller's host memory, as the class weights are: every call reads b
   /// from `b` (checked finite), the data-dependent initialisation writes into it, and the
@@ -196,11 +200,7 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
   /// rank's per-class bias are not its to read), added in rank order.
   T mean_bias(const detail::call<T>& c) const {
     const std::vector<T>& b = current_bias();
-    if (c.comm == nullptr || !per_column_) {
-      T mean_b = T(0);
-      for (T v : b) mean_b += v;
-      return mean_b / T(b.size());
-    }
+    if (c.comm == nullptr || !per_column_) return mean_of(b);
     T own = T(0);
     for (index_t j = 0; j < c.refs.rows.rows; ++j) {
       own += b[static_cast<std::size_t>(c.refs.label_offset + j)];
@@ -212,14 +212,25 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
     return sum / T(b.size());
   }
 
+  static T mean_of(const std::vector<T>& b) {
+    T sum = T(0);
+    for (T v : b) sum += v;
+    return sum / T(b.size());
+  }
+
+  /// Whether a call whose mean bias is `mean_bias` initialises the bias from the data.
+  bool initialises_at(T mean_bias) const {
+    if (opt_.init == bias_init::fixed) return false;
+    if (opt_.init == bias_init::data_dependent_once && initialised_) return false;
+    return !(mean_bias > T(0));
+  }
+
   // The official data-dependent initialisation: runs before the loss of the same forward.
   // Over class shards every rank decides on the same mean bias and the same merged
   // statistics, so every rank initialises to the same value.
   template <class Driver, class Policy>
   void maybe_initialise(Driver& drv, const Policy& pol, const detail::call<T>& c) {
-    if (opt_.init == bias_init::fixed) return;
-    if (opt_.init == bias_init::data_dependent_once && initialised_) return;
-    if (mean_bias(c) > T(0)) return;
+    if (!initialises_at(mean_bias(c))) return;
     std::vector<T> b = current_bias();  // a copy, written back by store_bias
     const auto stats = detail::statistics(drv, pol, kernels::negative_lse<T>{opt_.s}, c.comm);
     T acc = T(0);

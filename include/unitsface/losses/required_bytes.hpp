@@ -70,15 +70,16 @@ struct working_problem {
   std::size_t cosine_cache_bytes = 0;
 };
 
+/// The values a bias of this kind holds over n references.
+inline index_t bias_values(bias_kind k, index_t n) {
+  return k == bias_kind::per_class ? n : k == bias_kind::scalar ? 1 : 0;
+}
+
 /// The driver's and the evaluation's buffers for one call, in bytes (an upper bound of their
-/// peak: see the file's comment).
+/// peak: see the file's comment). The callers check the shape (a shard may hold no reference).
 template <class T>
 std::size_t working_bytes(const working_problem& p) {
-  using unitsface::detail::require;
-  require(p.batch > 0, "batch", "must be > 0");
-  require(p.dim > 0, "dim", "must be > 0");
-  require(p.references > 0, "reference_rows", "must be > 0");
-  require(p.tile_columns >= 0, "tile_columns", "must be >= 0");
+  unitsface::detail::require(p.tile_columns >= 0, "tile_columns", "must be >= 0");
   const auto sz = [](index_t n, std::size_t bytes) { return std::size_t(n) * bytes; };
   const std::size_t t = sizeof(T);
   const index_t B = p.batch, D = p.dim, N = p.references;
@@ -86,9 +87,7 @@ std::size_t working_bytes(const working_problem& p) {
   index_t tile = p.tile_columns > 0 ? p.tile_columns
                                     : std::max<index_t>(64, driver::default_tile_elements / B);
   tile = std::max<index_t>(1, std::min(tile, N));
-  const index_t nbias = p.bias == bias_kind::per_class ? (p.bias_classes > 0 ? p.bias_classes : N)
-                        : p.bias == bias_kind::scalar  ? 1
-                                                       : 0;
+  const index_t nbias = bias_values(p.bias, p.bias_classes > 0 ? p.bias_classes : N);
   std::size_t w = sz(B * D + B, t);                                    // x_hat, its norms
   if (!p.in_batch && !p.unit_references) w += sz(tile * D + tile, t);  // a reference tile
   w += sz(B * tile, t);                                                // a tile of cosines
@@ -128,16 +127,12 @@ loss_traits traits_of(const ss_softmax_loss<T>& l) {
   return {bias_kind::none, true, l.opts().tile_columns, l.opts().cosine_cache_bytes};
 }
 /// USS / USS-m, SS-BCE, the BCE and UCE heads. The log-of-sums form has statistics passes; so
-/// has the next call when it initialises the bias from the data (bias_init other than fixed
-/// and a mean bias <= 0, as the loss holds it now: the initialisation is a statistics pass,
-/// whose cosines the loss's own pass then reuses).
+/// has the next call when it initialises the bias from the data (binary_loss::initialises_bias:
+/// the initialisation is a statistics pass, whose cosines the loss's own pass then reuses).
 template <class T>
 loss_traits traits_of(const binary_loss<T>& l) {
-  T mean = T(0);
-  for (T b : l.biases()) mean += b;
-  const bool initialises = l.opts().init != bias_init::fixed && !(mean > T(0));
   return {l.per_column_bias() ? bias_kind::per_class : bias_kind::scalar,
-          l.opts().form == uss_form::log_of_sums || initialises, l.opts().tile_columns,
+          l.opts().form == uss_form::log_of_sums || l.initialises_bias(), l.opts().tile_columns,
           l.opts().cosine_cache_bytes};
 }
 
@@ -197,10 +192,8 @@ std::size_t required_bytes(const embedded_loss<T, S2C, S2S>& loss, const call_si
                            const call_size& s2s) {
   const std::size_t first = required_bytes(loss.sample_to_class(), head);
   std::size_t second = required_bytes(loss.sample_to_sample(), s2s);
-  const detail::loss_traits l = detail::traits_of(loss.sample_to_sample());
-  const index_t nbias = l.bias == bias_kind::per_class ? s2s.reference_rows
-                        : l.bias == bias_kind::scalar  ? 1
-                                                       : 0;
+  const index_t nbias =
+      detail::bias_values(detail::traits_of(loss.sample_to_sample()).bias, s2s.reference_rows);
   if (s2s.gradients) second += std::size_t(s2s.batch * s2s.dim) * sizeof(T);
   return std::max(first, second) + std::size_t(3 + nbias) * sizeof(T);
 }

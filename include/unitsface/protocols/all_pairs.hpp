@@ -37,34 +37,17 @@ struct all_pairs_options {
 
 namespace detail {
 
-/// The checked, normalised rows of an all-pairs set, with their labels.
+/// The checked, normalised rows of an all-pairs set, with their labels grouped.
 template <class T, class Policy>
 struct labelled_rows {
   std::vector<long long> labels;
+  label_groups groups;
   unit_rows<T, Policy> rows;
   template <class E, class L>
   labelled_rows(const Policy& pol, matrix_view<E> features, vector_view<L> l,
                 const all_pairs_options& o)
-      : labels(checked_labels(features, l, o)), rows(pol, features, "features") {
+      : labels(checked_labels(features, l, o)), groups(labels), rows(pol, features, "features") {
     require(rows.rows() >= 2, "features", "needs at least two rows");
-    // Rows by (label, row): the rows after i that share its label are same_[next_[i], end_[i]).
-    const std::size_t n = labels.size();
-    same_.resize(n);
-    for (std::size_t i = 0; i < n; ++i) same_[i] = index_t(i);
-    std::stable_sort(same_.begin(), same_.end(), [&](index_t x, index_t y) {
-      return labels[std::size_t(x)] < labels[std::size_t(y)];
-    });
-    next_.resize(n);
-    end_.resize(n);
-    for (std::size_t k = 0; k < n;) {
-      std::size_t e = k;
-      while (e < n && labels[std::size_t(same_[e])] == labels[std::size_t(same_[k])]) ++e;
-      for (std::size_t q = k; q < e; ++q) {
-        next_[std::size_t(same_[q])] = index_t(q + 1);
-        end_[std::size_t(same_[q])] = index_t(e);
-      }
-      k = e;
-    }
   }
   template <class E, class L>
   static std::vector<long long> checked_labels(matrix_view<E> features, vector_view<L> l,
@@ -87,9 +70,8 @@ struct labelled_rows {
         [&](State& st, index_t i, index_t j0, const T* row, index_t cols) {
           index_t c = i + 1 > j0 ? i + 1 - j0 : 0;  // the pairs i < j only
           if (c >= cols) return;
-          const index_t* g = same_.data() + next_[std::size_t(i)];
-          const index_t* const g_end = same_.data() + end_[std::size_t(i)];
-          for (g = std::lower_bound(g, g_end, j0 + c); g != g_end && *g < j0 + cols; ++g) {
+          const auto [first, last] = groups.rows(labels[std::size_t(i)]);
+          for (auto g = std::lower_bound(first, last, j0 + c); g != last && *g < j0 + cols; ++g) {
             const index_t cg = *g - j0;
             if (cg > c) impostors(st, row + c, cg - c);
             genuine(st, static_cast<double>(row[cg]));
@@ -99,26 +81,22 @@ struct labelled_rows {
         },
         tiles, true);
   }
-
- private:
-  std::vector<index_t> same_, next_, end_;
 };
 
-/// The passes of all_pairs_histogram, as functions a distributed pass can share.
-template <class T>
-void histogram_impostors(metrics::score_histogram& h, const T* s, index_t n) {
-  for (index_t c = 0; c < n; ++c) h.add(static_cast<double>(s[c]), false);
-}
-inline void histogram_genuine(metrics::score_histogram& h, double s) {
-  h.add(s, true);
-}
-template <class T>
-void refinement_impostors(metrics::histogram_refinement& r, const T* s, index_t n) {
-  for (index_t c = 0; c < n; ++c) r.add(static_cast<double>(s[c]), false);
-}
-inline void refinement_genuine(metrics::histogram_refinement& r, double s) {
-  r.add(s, true);
-}
+/// The passes of all_pairs_histogram (into a score_histogram, then a histogram_refinement:
+/// both add(score, genuine)), as function objects a distributed pass can share.
+struct add_impostor_run {
+  template <class Sink, class T>
+  void operator()(Sink& sink, const T* s, index_t n) const {
+    for (index_t c = 0; c < n; ++c) sink.add(static_cast<double>(s[c]), false);
+  }
+};
+struct add_genuine {
+  template <class Sink>
+  void operator()(Sink& sink, double s) const {
+    sink.add(s, true);
+  }
+};
 
 }  // namespace detail
 
@@ -166,14 +144,13 @@ all_pairs_histogram_result all_pairs_histogram(const Policy& pol, matrix_view<E>
   all_pairs_histogram_result r{metrics::score_histogram(bins, -1.0, 1.0), 0.0, {}, {}};
   const index_t shares = set.shares(o.tiles);
   std::vector<metrics::score_histogram> h(std::size_t(shares), r.histogram);
-  set.for_each_pair(pol, o.tiles, h, detail::histogram_impostors<T>, detail::histogram_genuine);
+  set.for_each_pair(pol, o.tiles, h, detail::add_impostor_run{}, detail::add_genuine{});
   for (const auto& part : h) r.histogram.merge(part);
   unitsface::detail::require(r.histogram.genuine_total() > 0, "labels",
                              "no two rows share a label: there is no genuine pair");
   std::vector<metrics::histogram_refinement> refine(
       std::size_t(shares), metrics::histogram_refinement(r.histogram, o.far_targets));
-  set.for_each_pair(pol, o.tiles, refine, detail::refinement_impostors<T>,
-                    detail::refinement_genuine);
+  set.for_each_pair(pol, o.tiles, refine, detail::add_impostor_run{}, detail::add_genuine{});
   for (std::size_t k = 1; k < refine.size(); ++k) refine.front().merge_kept(refine[k].kept());
   r.at_most = refine.front().results();
   r.auc = r.histogram.auc();

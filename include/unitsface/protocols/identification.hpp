@@ -162,23 +162,18 @@ open_set_result identification_1toN(const Policy& pol, matrix_view<E> gallery,
         for (const index_t* t = std::lower_bound(first, last, j0); t != last && *t < j0 + cols; ++t)
           truth = std::max(truth, static_cast<double>(row[*t - j0]));
         r.true_score[std::size_t(i)] = truth;
-        // The others, in chunks: a chunk whose best score cannot enter the list (all but a
-        // few once it is full) costs one vectorised maximum.
+        // The others: a chunk whose best score cannot enter the list (all but a few once it
+        // is full) costs one vectorised maximum.
         auto& b = best[std::size_t(i)];
-        double top = r.outcomes[std::size_t(i)].top_score;
-        constexpr index_t chunk = 256;
-        for (index_t c0 = 0; c0 < cols; c0 += chunk) {
-          const index_t m = std::min(chunk, cols - c0);
-          const double high = static_cast<double>(detail::max_of(row + c0, m));
-          top = std::max(top, high);
-          if (!(high > b.floor)) continue;
-          for (index_t c = c0; c < c0 + m; ++c) {
-            const double s = static_cast<double>(row[c]);
-            const long long l = gl[std::size_t(j0 + c)];
-            if (s > b.floor && l != label) b.offer(s, l);
-          }
-        }
-        r.outcomes[std::size_t(i)].top_score = top;
+        const double top = detail::for_each_chunk_above(
+            row, cols, [&] { return b.floor; },
+            [&](index_t c) {
+              const double s = static_cast<double>(row[c]);
+              const long long l = gl[std::size_t(j0 + c)];
+              if (s > b.floor && l != label) b.offer(s, l);
+            });
+        auto& out = r.outcomes[std::size_t(i)];
+        out.top_score = std::max(out.top_score, top);
       },
       o.tiles);
 

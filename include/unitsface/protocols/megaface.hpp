@@ -97,22 +97,19 @@ megaface_result megaface_single_mate(const Policy& pol, matrix_view<E> probes,
       pol, p, d, shares,
       [&](metrics::genuine_buckets& buckets, index_t i, index_t, const T* row, index_t cols) {
         buckets.add_impostors(vector_view<const T>(row, cols));
-        double* b = best.data() + i * K;
-        constexpr index_t chunk = 256;  // most chunks: one vectorised maximum, nothing enters
-        for (index_t c0 = 0; c0 < cols; c0 += chunk) {
-          const index_t m = std::min(chunk, cols - c0);
-          if (!(static_cast<double>(detail::max_of(row + c0, m)) > b[K - 1])) continue;
-          for (index_t c = c0; c < c0 + m; ++c) {
-            const double s = static_cast<double>(row[c]);
-            if (s <= b[K - 1]) continue;
-            index_t e = K - 1;  // insertion into the descending list
-            while (e > 0 && b[e - 1] < s) {
-              b[e] = b[e - 1];
-              --e;
-            }
-            b[e] = s;
-          }
-        }
+        double* b = best.data() + i * K;  // most chunks: one vectorised maximum, nothing enters
+        detail::for_each_chunk_above(
+            row, cols, [&] { return b[K - 1]; },
+            [&](index_t c) {
+              const double s = static_cast<double>(row[c]);
+              if (s <= b[K - 1]) return;
+              index_t e = K - 1;  // insertion into the descending list
+              while (e > 0 && b[e - 1] < s) {
+                b[e] = b[e - 1];
+                --e;
+              }
+              b[e] = s;
+            });
       },
       o.tiles);
   metrics::genuine_buckets& buckets = shares.front();

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -88,6 +89,24 @@ T max_of(const T* x, index_t n) {
   return m;
 }
 
+/// The columns of a row worth a closer look, in chunks of 256: each chunk's maximum (one
+/// vectorised pass) is compared with floor(), read before each chunk as f may raise it, and
+/// f(c) is called for every column of the chunks whose maximum exceeds it. Returns the row's
+/// maximum. (A list of the best scores, once full, lets almost every chunk pass.)
+template <class T, class Floor, class F>
+double for_each_chunk_above(const T* row, index_t cols, Floor&& floor, F&& f) {
+  constexpr index_t chunk = 256;
+  double top = -std::numeric_limits<double>::infinity();
+  for (index_t c0 = 0; c0 < cols; c0 += chunk) {
+    const index_t m = std::min(chunk, cols - c0);
+    const double high = static_cast<double>(max_of(row + c0, m));
+    top = std::max(top, high);
+    if (!(high > floor())) continue;
+    for (index_t c = c0; c < c0 + m; ++c) f(c);
+  }
+  return top;
+}
+
 /// The rows of a labelled set grouped by label: rows(l) are the rows labelled l, ascending.
 class label_groups {
  public:
@@ -110,16 +129,6 @@ class label_groups {
   std::vector<index_t> rows_;      // row indices by (label, row)
   std::vector<long long> sorted_;  // their labels
 };
-
-/// Whether a policy's memory is the host's (its buffers can be read and written in place).
-template <class Policy>
-inline constexpr bool in_host_memory = [] {
-  if constexpr (requires { Policy::host_memory; }) {
-    return bool(Policy::host_memory);
-  } else {
-    return false;
-  }
-}();
 
 }  // namespace detail
 
@@ -150,7 +159,7 @@ class unit_rows {
                                       });
     bool in_range = true;  // every norm where the product of raw rows cannot over- or underflow
     for (double n : norm) in_range = in_range && n >= 1e-8 && n <= 1e8;
-    if constexpr (detail::in_host_memory<Policy> && std::is_same_v<std::remove_const_t<E>, T>) {
+    if constexpr (Policy::host_memory && std::is_same_v<std::remove_const_t<E>, T>) {
       if (features.col_stride == 1 && in_range) {
         raw_ = matrix_view<const T>(features.data, rows_, cols_, features.row_stride, 1);
         inverse_.resize(norm.size());
@@ -159,8 +168,8 @@ class unit_rows {
       }
     }
     buf_ = backends::make_buffer<T>(pol, rows_ * cols_);
-    std::vector<T> staged(detail::in_host_memory<Policy> ? 0 : std::size_t(rows_ * cols_));
-    T* out = detail::in_host_memory<Policy> ? backends::data_ptr(buf_) : staged.data();
+    std::vector<T> staged(Policy::host_memory ? 0 : std::size_t(rows_ * cols_));
+    T* out = Policy::host_memory ? backends::data_ptr(buf_) : staged.data();
     for (index_t i = 0; i < rows_; ++i) {
       const double n = norm[std::size_t(i)];
       for (index_t c = 0; c < cols_; ++c)
@@ -248,16 +257,15 @@ template <class T, class Policy, class Visit>
 void similarity_tiles(const Policy& pol, const unit_rows<T, Policy>& a,
                       const unit_rows<T, Policy>& b, Visit&& visit, const tile_options& o,
                       bool upper, bool scale) {
-  require_tiles(o);
+  const index_t shares = row_shares(o);  // checks o
   require(a.cols() == b.cols(), "features",
           "the two sets have different dimensions (" + std::to_string(a.cols()) + " and " +
               std::to_string(b.cols()) + ")");
   const index_t tr = std::min(o.tile_rows, a.rows()), tc = std::min(o.tile_cols, b.rows());
   // A policy whose memory is the host's hands its own buffer to the visitor (no copy).
-  constexpr bool host = in_host_memory<Policy>;
+  constexpr bool host = Policy::host_memory;
   const T* const a_inverse = a.inverse_norms();
   const T* const b_inverse = b.inverse_norms();
-  const index_t shares = row_shares(o);
   auto dev = backends::make_buffer<T>(pol, tr * tc);
   std::vector<T> staged(host ? 0 : static_cast<std::size_t>(tr * tc));
   for (index_t i0 = o.part * tr; i0 < a.rows(); i0 += tr * o.parts) {
