@@ -263,17 +263,6 @@ TEMPLATE_TEST_CASE(
         }) == "memory");
 }
 
-/// Row statistics carried into a later statistics pass by a shard other than the first:
-/// only the values derived from the merged statistics, so that merging the shards' results
-/// counts every pair once.
-template <class T>
-row_stats<T> carried(const row_stats<T>& merged) {
-  row_stats<T> c;
-  c.cache0 = merged.cache0;
-  c.cache1 = merged.cache1;
-  return c;
-}
-
 /// The protocol of a class-sharded evaluation (docs/architecture.md) through the public
 /// phases of the tile driver: every statistics pass on every shard, the per-row statistics
 /// merged (an all-reduce) and finished on every shard, then the element pass on every shard
@@ -286,6 +275,7 @@ template <class T, class MakeKernel>
 outcome<T> over_shards_by_phases(const problem<T>& p, refs_mode mode, MakeKernel make_kernel,
                                  const index_t* bounds, std::size_t nbounds) {
   using K = decltype(make_kernel(index_t(0)));
+  using Stats = typename K::stats;
   using driver = losses::detail::tile_driver<policy_type, T>;
   const auto& pol = policy();
   const device_problem<T> d(p);
@@ -309,21 +299,24 @@ outcome<T> over_shards_by_phases(const problem<T>& p, refs_mode mode, MakeKernel
     drivers.push_back(losses::detail::make_driver(pol, c, eo));
     kernel.push_back(make_kernel(first));
   }
-  std::vector<decltype(drivers[0].make_stats())> stats;
-  for (std::size_t s = 0; s < S; ++s) stats.push_back(drivers[s].make_stats());
+  std::vector<decltype(drivers[0].make_stats(kernel[0]))> stats;
+  for (std::size_t s = 0; s < S; ++s) stats.push_back(drivers[s].make_stats(kernel[s]));
 
-  std::vector<row_stats<T>> merged(static_cast<std::size_t>(B));
+  // Row statistics carried into a later statistics pass by a shard other than the first:
+  // only the values derived from the merged statistics (Stats::carried), so that merging the
+  // shards' results counts every pair once.
+  std::vector<Stats> merged(static_cast<std::size_t>(B));
   for (int pass = 1; pass <= K::stat_passes; ++pass) {
-    std::vector<std::vector<row_stats<T>>> got(S);
+    std::vector<std::vector<Stats>> got(S);
     for (std::size_t s = 0; s < S; ++s) {
       if (pass > 1) {
-        std::vector<row_stats<T>> start = merged;
+        std::vector<Stats> start = merged;
         if (s > 0)
-          for (auto& st : start) st = carried(st);
+          for (auto& st : start) st = st.carried();
         backends::copy_from_host(pol, start.data(), B, backends::data_ptr(stats[s]));
       }
       drivers[s].statistics_pass(kernel[s], pass, backends::data_ptr(stats[s]));
-      got[s] = download<row_stats<T>>(backends::data_ptr(stats[s]), B);
+      got[s] = download<Stats>(backends::data_ptr(stats[s]), B);
     }
     merged = got[0];
     for (std::size_t s = 1; s < S; ++s)
@@ -332,7 +325,7 @@ outcome<T> over_shards_by_phases(const problem<T>& p, refs_mode mode, MakeKernel
       backends::copy_from_host(pol, merged.data(), B, backends::data_ptr(stats[s]));
       drivers[s].finish_pass(kernel[s], pass, backends::data_ptr(stats[s]));
     }
-    merged = download<row_stats<T>>(backends::data_ptr(stats[0]), B);
+    merged = download<Stats>(backends::data_ptr(stats[0]), B);
   }
 
   outcome<T> out;
@@ -1343,11 +1336,25 @@ namespace {
 // A kernel without its element term: not a loss_kernel.
 template <class T>
 struct no_element {
+  using stats = no_row_stats;
   static constexpr int stat_passes = 0;
   static constexpr bool has_bias = false;
-  void accumulate(int, row_stats<T>&, T, pair_kind, index_t) const {}
-  void finish_pass(int, row_stats<T>&) const {}
-  T row_loss(const row_stats<T>&) const { return T(0); }
+  void accumulate(int, stats&, T, pair_kind, index_t) const {}
+  void finish_pass(int, stats&) const {}
+  T row_loss(const stats&) const { return T(0); }
+};
+// A kernel whose statistics do not merge: not a loss_kernel either.
+struct unmergeable {
+  void count(index_t, index_t) {}
+  unmergeable carried() const { return {}; }
+};
+template <class T>
+struct no_merge : no_element<T> {
+  using stats = unmergeable;
+  void accumulate(int, stats&, T, pair_kind, index_t) const {}
+  void finish_pass(int, stats&) const {}
+  T row_loss(const stats&) const { return T(0); }
+  element_value<T> element(T, pair_kind, index_t, const stats&) const { return {T(0), T(0)}; }
 };
 }  // namespace
 
@@ -1361,6 +1368,7 @@ TEMPLATE_TEST_CASE("loss_kernel: every kernel models the driver's contract", "[l
   STATIC_REQUIRE(kernels::loss_kernel<kernels::softmax<T, cosface_margin<T>>, T>);
   STATIC_REQUIRE(kernels::loss_kernel<kernels::softmax<T, arcface_margin<T>>, T>);
   STATIC_REQUIRE_FALSE(kernels::loss_kernel<no_element<T>, T>);
+  STATIC_REQUIRE_FALSE(kernels::loss_kernel<no_merge<T>, T>);
   STATIC_REQUIRE_FALSE(kernels::loss_kernel<int, T>);
 }
 

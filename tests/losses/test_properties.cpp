@@ -61,13 +61,14 @@ TEMPLATE_TEST_CASE("sharded references: merged row statistics give the unsharded
                         losses::detail::make_pairing(yp, nullptr, bounds[s], false), true, 3);
   }
   // Pass 1 on every shard, then the merge.
-  std::vector<std::vector<row_stats<T>>> host(3);
+  using S = typename decltype(k)::stats;
+  std::vector<std::vector<S>> host(3);
   for (int s = 0; s < 3; ++s) {
-    auto st = shards[s].make_stats();
+    auto st = shards[s].make_stats(k);
     shards[s].statistics_pass(k, 1, backends::data_ptr(st));
-    host[s] = download<row_stats<T>>(backends::data_ptr(st), p.B);
+    host[s] = download<S>(backends::data_ptr(st), p.B);
   }
-  std::vector<row_stats<T>> merged = host[0];
+  std::vector<S> merged = host[0];
   for (int s = 1; s < 3; ++s)
     for (index_t i = 0; i < p.B; ++i) merged[i].merge(host[s][i]);
   for (auto& st : merged) k.finish_pass(1, st);  // what every shard's finish_pass computes

@@ -24,7 +24,6 @@
 #include "unitsface/losses/loss_result.hpp"
 #include "unitsface/losses/references.hpp"
 #include "unitsface/losses/required_bytes.hpp"
-#include "unitsface/losses/row_stats.hpp"
 
 namespace unitsface::distributed {
 
@@ -113,6 +112,8 @@ memory_estimate estimate_memory(const shard_problem& p) {
   wp.bias_classes = C;
   wp.tile_columns = p.tile_columns;
   wp.cosine_cache_bytes = p.cosine_cache_bytes;
+  // The loss is not named here: the largest statistics of any kernel.
+  wp.stats_bytes = losses::detail::largest_row_stats_bytes<T>();
   std::size_t w = losses::detail::working_bytes<T>(wp);
   if (K < N || p.sample_rate < 1.0) {
     // sampled_shard: the kept rows, their classes and flags, their weight gradient.
@@ -121,8 +122,8 @@ memory_estimate estimate_memory(const shard_problem& p) {
   }
   // What the other ranks send (shard_exchange.hpp): statistics, per-anchor losses, partial
   // d loss / d x_hat, a scalar bias gradient.
-  e.exchange = sz(R * B, sizeof(losses::row_stats<T>)) + sz(R * B, t) +
-               (p.gradients ? sz(R * B * D, t) + sz(R, t) : 0);
+  e.exchange =
+      sz(R * B, wp.stats_bytes) + sz(R * B, t) + (p.gradients ? sz(R * B * D, t) + sz(R, t) : 0);
   e.working = w + e.exchange;
   return e;
 }

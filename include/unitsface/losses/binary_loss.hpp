@@ -237,7 +237,7 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
     index_t rows = 0;
     for (const auto& st : stats) {
       if (st.n_neg == 0) continue;  // an anchor without negatives has no LSE to contribute
-      acc += st.cache0;
+      acc += st.lse_neg;
       ++rows;
     }
     detail::require(rows > 0, "references",

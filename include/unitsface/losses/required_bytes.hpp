@@ -25,9 +25,12 @@
 #include "unitsface/losses/binary_loss.hpp"
 #include "unitsface/losses/detail/driver.hpp"
 #include "unitsface/losses/embedded.hpp"
+#include "unitsface/losses/kernels/log_of_sums.hpp"
+#include "unitsface/losses/kernels/per_pair.hpp"
+#include "unitsface/losses/kernels/softmax.hpp"
+#include "unitsface/losses/kernels/ss_softmax.hpp"
 #include "unitsface/losses/loss_result.hpp"
 #include "unitsface/losses/references.hpp"
-#include "unitsface/losses/row_stats.hpp"
 #include "unitsface/losses/softmax_head.hpp"
 #include "unitsface/losses/ss_softmax.hpp"
 
@@ -68,7 +71,18 @@ struct working_problem {
   index_t bias_classes = 0;
   index_t tile_columns = 0;
   std::size_t cosine_cache_bytes = 0;
+  std::size_t stats_bytes = 0;  ///< one anchor's statistics (the kernel's stats type)
 };
+
+/// The largest statistics of any kernel (a bound where the loss is not known).
+template <class T>
+constexpr std::size_t largest_row_stats_bytes() {
+  return std::max({sizeof(typename kernels::per_pair<T>::stats),
+                   sizeof(typename kernels::log_of_sums<T>::stats),
+                   sizeof(typename kernels::softmax<T, cosface_margin<T>>::stats),
+                   sizeof(typename kernels::ss_softmax<T>::stats),
+                   sizeof(typename kernels::negative_lse<T>::stats)});
+}
 
 /// The values a bias of this kind holds over n references.
 inline index_t bias_values(bias_kind k, index_t n) {
@@ -94,9 +108,9 @@ std::size_t working_bytes(const working_problem& p) {
   if (p.statistics && driver::keeps_cosines(B, N, tile, p.cosine_cache_bytes)) {
     w += sz(B * N, t);  // every cosine, kept between the passes
   }
-  if (p.masked) w += sz(tile, t);    // a tile's valid flags as T
-  w += sz(B, sizeof(row_stats<T>));  // the statistics
-  w += sz(B, t);                     // the per-anchor losses
+  if (p.masked) w += sz(tile, t);  // a tile's valid flags as T
+  w += sz(B, p.stats_bytes);       // the statistics
+  w += sz(B, t);                   // the per-anchor losses
   if (p.gradients) {
     w += sz(B * D, t);  // d loss / d x_hat
     // the gradient sums (per anchor for a scalar bias, per column for one per class), the
@@ -116,24 +130,32 @@ struct loss_traits {
   bool statistics = true;
   index_t tile_columns = 0;
   std::size_t cosine_cache_bytes = 0;
+  std::size_t stats_bytes = 0;  ///< the largest statistics the call keeps per anchor
 };
 
 template <class T, class Margin>
 loss_traits traits_of(const softmax_head<T, Margin>& l) {
-  return {bias_kind::none, true, l.opts().tile_columns, l.opts().cosine_cache_bytes};
+  return {bias_kind::none, true, l.opts().tile_columns, l.opts().cosine_cache_bytes,
+          sizeof(typename kernels::softmax<T, Margin>::stats)};
 }
 template <class T>
 loss_traits traits_of(const ss_softmax_loss<T>& l) {
-  return {bias_kind::none, true, l.opts().tile_columns, l.opts().cosine_cache_bytes};
+  return {bias_kind::none, true, l.opts().tile_columns, l.opts().cosine_cache_bytes,
+          sizeof(typename kernels::ss_softmax<T>::stats)};
 }
 /// USS / USS-m, SS-BCE, the BCE and UCE heads. The log-of-sums form has statistics passes; so
 /// has the next call when it initialises the bias from the data (binary_loss::initialises_bias:
 /// the initialisation is a statistics pass, whose cosines the loss's own pass then reuses).
 template <class T>
 loss_traits traits_of(const binary_loss<T>& l) {
+  const bool sums = l.opts().form == uss_form::log_of_sums;
+  // The initialisation's statistics are freed before the loss's own are made: the larger counts.
+  const std::size_t stats =
+      std::max(sums ? sizeof(typename kernels::log_of_sums<T>::stats)
+                    : sizeof(typename kernels::per_pair<T>::stats),
+               l.initialises_bias() ? sizeof(typename kernels::negative_lse<T>::stats) : 0);
   return {l.per_column_bias() ? bias_kind::per_class : bias_kind::scalar,
-          l.opts().form == uss_form::log_of_sums || l.initialises_bias(), l.opts().tile_columns,
-          l.opts().cosine_cache_bytes};
+          sums || l.initialises_bias(), l.opts().tile_columns, l.opts().cosine_cache_bytes, stats};
 }
 
 inline void require_call(const call_size& c) {
@@ -160,6 +182,7 @@ std::size_t call_bytes(const loss_traits& l, const call_size& c) {
   p.bias = l.bias;
   p.tile_columns = l.tile_columns;
   p.cosine_cache_bytes = l.cosine_cache_bytes;
+  p.stats_bytes = l.stats_bytes;
   return working_bytes<T>(p);
 }
 

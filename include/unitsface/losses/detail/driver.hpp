@@ -10,7 +10,8 @@
 //
 // The phases are public (statistics_pass, finish_pass, element_pass, finish) so that a loss
 // can run over a shard of the references and merge the per-row statistics across shards
-// between passes (row_stats::merge), which is what a class-sharded multi-device loss does.
+// between passes (the kernel's stats::merge), which is what a class-sharded multi-device loss
+// does.
 #pragma once
 
 #include <algorithm>
@@ -50,12 +51,13 @@ UNITSFACE_HD inline bool lane_form(const pairing& pairs, const matrix_view<U>& t
 
 template <class T, class K>
 struct stats_row {
+  using S = typename K::stats;
   K kernel;
   int pass;
   matrix_view<const T> tile;
   index_t j0;
   pairing pairs;
-  row_stats<T>* stats;
+  S* stats;
   lane_mask<T> mask = {};
   UNITSFACE_HD void operator()(index_t i) const {
 #if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
@@ -68,19 +70,16 @@ struct stats_row {
       }
     }
 #endif
-    row_stats<T>& st = stats[i];
+    S& st = stats[i];
+    index_t n_pos = 0, n_neg = 0;
     for (index_t jj = 0; jj < tile.cols; ++jj) {
       const pair_kind k = pairs(i, j0 + jj);
       if (k == pair_kind::skip) continue;
-      if (pass == 1) {
-        if (k == pair_kind::positive) {
-          ++st.n_pos;
-        } else {
-          ++st.n_neg;
-        }
-      }
+      n_pos += k == pair_kind::positive ? 1 : 0;
+      n_neg += k == pair_kind::positive ? 0 : 1;
       kernel.accumulate(pass, st, tile(i, jj), k, j0 + jj);
     }
+    if (pass == 1) st.count(n_pos, n_neg);
   }
 
   // The lane form of one row: the tile's negatives reach the row's logsumexp as one
@@ -92,16 +91,13 @@ struct stats_row {
   template <bool Valid>
   void lanes(index_t i) const {
     const K k = kernel;  // a local copy: the compiler keeps its parameters in registers
-    row_stats<T>& st = stats[i];
+    S& st = stats[i];
     const T* row = &tile(i, 0);
     const index_t n = tile.cols;
     const index_t jp = pairs.anchor_labels[i] - pairs.label_offset - j0;  // may be off the tile
     const bool has_pos = jp >= 0 && jp < n && (!Valid || pairs.ref_valid[j0 + jp] != 0);
     const T* vm = mask.flags;
-    if (pass == 1) {
-      st.n_pos += has_pos ? 1 : 0;
-      st.n_neg += (Valid ? mask.valid : n) - (has_pos ? 1 : 0);
-    }
+    if (pass == 1) st.count(has_pos ? 1 : 0, (Valid ? mask.valid : n) - (has_pos ? 1 : 0));
     if (k.negatives_in_lse(pass)) {
       const T ninf = -math::infinity<T>();
       // v_j, or -inf where column j is not a negative (invalid, or the positive)
@@ -149,24 +145,24 @@ struct stats_row {
 /// 0). A device buffer comes zero-filled, not constructed, and all-zero bytes are not the
 /// empty state: an LSE that starts from max = 0, sum = 0 adds e^v for v < 0 unscaled, which
 /// underflows to 0 in float for v below about -87 (a log of 0 then, and a NaN gradient).
-template <class T>
+template <class S>
 struct stats_init {
-  row_stats<T>* stats;
-  UNITSFACE_HD void operator()(index_t i) const { stats[i] = row_stats<T>(); }
+  S* stats;
+  UNITSFACE_HD void operator()(index_t i) const { stats[i] = S(); }
 };
 
 template <class T, class K>
 struct finish_row {
   K kernel;
   int pass;
-  row_stats<T>* stats;
+  typename K::stats* stats;
   UNITSFACE_HD void operator()(index_t i) const { kernel.finish_pass(pass, stats[i]); }
 };
 
 template <class T, class K>
 struct row_loss_init {
   K kernel;
-  const row_stats<T>* stats;
+  const typename K::stats* stats;
   T* row_loss;
   bool row_term;  // false: 0 (a shard other than the first: the term is counted once)
   UNITSFACE_HD void operator()(index_t i) const {
@@ -178,11 +174,12 @@ struct row_loss_init {
 /// overwrites the tile's cosines with row_scale_i * d loss_i / d cos_ij (0 for skipped pairs).
 template <class T, class K>
 struct element_row {
+  using S = typename K::stats;
   K kernel;
   matrix_view<T> tile;
   index_t j0;
   pairing pairs;
-  const row_stats<T>* stats;
+  const S* stats;
   const T* row_scale;  // null: every row scaled by scale_all; else also by row_scale[i * stride]
   T scale_all;
   index_t row_scale_stride;  // 1: one factor per row (reduction::none); 0: one for all
@@ -191,7 +188,7 @@ struct element_row {
   T* row_gsum;  // non-null: row_gsum[i] += sum_j of the row's written gradients (scalar bias)
   lane_mask<T> mask = {};
   UNITSFACE_HD void operator()(index_t i) const {
-    const row_stats<T>& st = stats[i];
+    const S& st = stats[i];
     const T scale = row_scale != nullptr ? row_scale[i * row_scale_stride] * scale_all : scale_all;
 #if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
     // References indexed by class (weights, the per-identity memory) with contiguous rows:
@@ -237,7 +234,7 @@ struct element_row {
   // A kernel's term for a negative: its negative_element where it has one (no branch on the
   // pair kind left for the inliner to fold), else its element.
   template <class F>
-  static element_value<T> negative_element(const F& f, T c, index_t j, const row_stats<T>& st) {
+  static element_value<T> negative_element(const F& f, T c, index_t j, const S& st) {
     if constexpr (requires { f.negative_element(c, j, st); }) {
       return f.negative_element(c, j, st);
     } else {
@@ -245,7 +242,7 @@ struct element_row {
     }
   }
   template <class F>
-  void lanes_dispatch(const F& form, index_t i, const row_stats<T>& st, T scale) const {
+  void lanes_dispatch(const F& form, index_t i, const S& st, T scale) const {
     if (pairs.ref_valid != nullptr) {
       if (grad) return lanes<true, true>(form, i, st, scale);
       return lanes<true, false>(form, i, st, scale);
@@ -254,11 +251,11 @@ struct element_row {
     return lanes<false, false>(form, i, st, scale);
   }
   template <bool Valid, bool Grad, class F>
-  void lanes(const F& form_ref, index_t i, const row_stats<T>& st_ref, T scale) const {
+  void lanes(const F& form_ref, index_t i, const S& st_ref, T scale) const {
     // Local copies: the tile's stores cannot alias them (a reference could), so the compiler
     // keeps them in registers across the loop.
     const F form = form_ref;
-    const row_stats<T> st = st_ref;
+    const S st = st_ref;
     T* row = &tile(i, 0);
     const index_t n = tile.cols;
     const index_t jp = pairs.anchor_labels[i] - pairs.label_offset - j0;  // may be off the tile
@@ -340,8 +337,9 @@ class tile_driver {
   // The call's working memory: make_scratch (from the policy's workspace where it has one);
   // buffers written before they are read are uninitialised scratch.
   using buffer = decltype(backends::make_scratch<T>(std::declval<const Policy&>(), 0));
+  template <class K>
   using stats_buffer =
-      decltype(backends::make_scratch<row_stats<T>>(std::declval<const Policy&>(), 0));
+      decltype(backends::make_scratch<typename K::stats>(std::declval<const Policy&>(), 0));
 
   /// x: B x D anchors; refs: N x D references (ignored with in_batch, where the references
   /// are the anchors themselves). All views address the policy's memory. tile_cols = 0
@@ -392,17 +390,19 @@ class tile_driver {
     return tile < N && std::size_t(B) * std::size_t(N) * sizeof(T) <= cache_bytes;
   }
 
-  /// B statistics in their empty state, in the policy's memory.
-  stats_buffer make_stats() const {
-    auto stats = backends::make_uninitialized_scratch<row_stats<T>>(pol_, B_);  // set just below
-    backends::for_each_index(pol_, B_, stats_init<T>{backends::data_ptr(stats)});
+  /// B statistics of `kernel` (K::stats) in their empty state, in the policy's memory.
+  template <class K>
+  stats_buffer<K> make_stats(const K&) const {
+    using S = typename K::stats;
+    auto stats = backends::make_uninitialized_scratch<S>(pol_, B_);  // set just below
+    backends::for_each_index(pol_, B_, stats_init<S>{backends::data_ptr(stats)});
     return stats;
   }
 
   /// One statistics pass over every tile (pass = 1 or 2).
   template <class K>
   requires kernels::loss_kernel<K, T>
-  void statistics_pass(const K& kernel, int pass, row_stats<T>* stats) {
+  void statistics_pass(const K& kernel, int pass, typename K::stats* stats) {
     if (pass == 1 && keeps_cosines(B_, N_, T_, cache_bytes_) && all_cos_.empty()) {
       // allocated here, not in the constructor: a kernel without statistics passes has no
       // use for it
@@ -418,7 +418,7 @@ class tile_driver {
 
   /// Lets the kernel derive its cached values from the (merged) statistics of a pass.
   template <class K>
-  void finish_pass(const K& kernel, int pass, row_stats<T>* stats) {
+  void finish_pass(const K& kernel, int pass, typename K::stats* stats) {
     backends::for_each_index(pol_, B_, finish_row<T, K>{kernel, pass, stats});
   }
 
@@ -432,7 +432,7 @@ class tile_driver {
   /// exactly one shard counts it.
   template <class K>
   requires kernels::loss_kernel<K, T>
-  void element_pass(const K& kernel, const row_stats<T>* stats, T* row_loss, bool grad,
+  void element_pass(const K& kernel, const typename K::stats* stats, T* row_loss, bool grad,
                     const T* row_scale, T scale_all, index_t row_scale_stride = 1,
                     bool row_term = true) {
     backends::for_each_index(pol_, B_, row_loss_init<T, K>{kernel, stats, row_loss, row_term});

@@ -7,6 +7,7 @@
 
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/error.hpp"
+#include "unitsface/losses/detail/call.hpp"
 #include "unitsface/losses/detail/evaluate.hpp"
 #include "unitsface/losses/detail/validate.hpp"
 #include "unitsface/losses/detail/validate_shards.hpp"
@@ -14,23 +15,6 @@
 #include "unitsface/losses/references.hpp"
 
 namespace unitsface::losses::detail {
-
-/// Everything about one call that does not depend on the kernel.
-template <class T>
-struct call {
-  matrix_view<const T> x;
-  vector_view<const index_t> labels;
-  references<T> refs;
-  const gradients<T>* grads = nullptr;  ///< null: forward only
-  vector_view<T> per_anchor;            ///< optional per-anchor losses out
-  vector_view<const T> upstream;        ///< upstream gradient: B values (none) or 1 (mean, sum)
-  T* loss_out = nullptr;        ///< forward only: the loss goes here (policy memory), not read back
-  bool values_checked = false;  ///< the caller has made the value checks (labels, NaN/Inf)
-  bool gradients_only = false;  ///< backward(): the gradients are the result, not the loss
-  /// The ranks holding the other shards of the references (unitsface::distributed), or null:
-  /// `refs` is the whole set.
-  collective* comm = nullptr;
-};
 
 inline pairing make_pairing(const index_t* labels, const unsigned char* valid, index_t offset,
                             bool in_batch, const index_t* row_classes = nullptr) {
@@ -107,38 +91,17 @@ void validate_call(const Policy& pol, const call<T>& c, const evaluation_options
 }
 
 /// Runs kernel `k` for call `c`. With a bias kernel, `bias_host` is the bias the kernel was
-/// built on (1 value, or one per class) and the bias gradient comes back in the same layout
-/// (or goes to gradients::bias); `s` converts cosine gradients into bias gradients
-/// (d/db = -(1/s) d/dc).
+/// built on (1 value, or one per class), returned as loss_result::bias_used, and the bias
+/// gradient comes back in the same layout (or goes to gradients::bias); `s` converts cosine
+/// gradients into bias gradients (d/db = -(1/s) d/dc).
 template <class Policy, class T, class K>
 loss_result<T> run(tile_driver<Policy, T>& drv, const Policy& pol, const call<T>& c,
                    const evaluation_options& eo, const K& k, const std::vector<T>& bias_host,
                    bool bias_per_column, T s) {
-  eval_request<T> req;
-  req.red = eo.reduce;
-  req.grad = c.grads != nullptr;
-  req.loss_out = c.loss_out;
-  if (req.grad) {
-    req.grad_x = c.grads->input;
-    req.grad_refs = c.grads->weight;
-    req.loss_out = c.grads->loss;
-    req.bias_out = c.grads->bias.empty() ? nullptr : c.grads->bias.data;
-  }
-  req.comm = c.comm;
-  req.upstream = c.upstream.empty() ? nullptr : c.upstream.data;
-  req.per_anchor = c.per_anchor.empty() ? nullptr : c.per_anchor.data;
-  req.bias_scale = T(-1) / s;
-  req.bias_per_column = bias_per_column;
-  req.bias_size = static_cast<index_t>(bias_host.size());
-  req.bias_offset = bias_per_column ? c.refs.label_offset : 0;
-  eval_result<T> e = evaluate(drv, pol, k, req);
-
-  loss_result<T> out;
-  out.loss = e.loss;
-  if constexpr (K::has_bias) {
-    out.bias_used = bias_host;
-    out.grad_bias = std::move(e.grad_bias);
-  }
+  const bias_layout<T> bias{T(-1) / s, bias_per_column, static_cast<index_t>(bias_host.size()),
+                            bias_per_column ? c.refs.label_offset : 0};
+  loss_result<T> out = evaluate(drv, pol, k, c, eo.reduce, bias);
+  if constexpr (K::has_bias) out.bias_used = bias_host;
   return out;
 }
 

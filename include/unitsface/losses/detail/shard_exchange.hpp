@@ -5,8 +5,6 @@
 // why); the combining runs on the policy, where the data is.
 #pragma once
 
-#include <type_traits>
-
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/collective.hpp"
 #include "unitsface/core/config.hpp"
@@ -15,28 +13,23 @@
 namespace unitsface::losses::detail {
 
 /// Before a later statistics pass, a rank other than the first keeps of the merged
-/// statistics only what the kernel derived from them (its caches): the merge after the pass
+/// statistics only what the kernel derived from them (S::carried): the merge after the pass
 /// then counts the earlier passes' sums once, from rank 0.
-template <class T>
+template <class S>
 struct carry_stats {
-  row_stats<T>* stats;
-  UNITSFACE_HD void operator()(index_t i) const {
-    row_stats<T> c;
-    c.cache0 = stats[i].cache0;
-    c.cache1 = stats[i].cache1;
-    stats[i] = c;
-  }
+  S* stats;
+  UNITSFACE_HD void operator()(index_t i) const { stats[i] = stats[i].carried(); }
 };
 
 /// out[i] = the rank-ordered merge of every rank's statistics of anchor i (rank 0's caches).
-template <class T>
+template <class S>
 struct merge_gathered_stats {
-  const row_stats<T>* all;  // ranks x n
+  const S* all;  // ranks x n
   index_t n;
   int ranks;
-  row_stats<T>* out;
+  S* out;
   UNITSFACE_HD void operator()(index_t i) const {
-    row_stats<T> m = all[i];
+    S m = all[i];
     for (int r = 1; r < ranks; ++r) m.merge(all[index_t(r) * n + i]);
     out[i] = m;
   }
@@ -57,14 +50,12 @@ struct sum_gathered {
 };
 
 /// Replaces the B statistics at `stats` (policy memory) by their merge over the ranks.
-template <class Policy, class T>
-void merge_statistics(collective& comm, const Policy& pol, row_stats<T>* stats, index_t B) {
-  static_assert(std::is_trivially_copyable_v<row_stats<T>>,
-                "row statistics travel between ranks as bytes");
-  auto all = backends::make_buffer<row_stats<T>>(pol, B * comm.size());
-  comm.all_gather(stats, backends::data_ptr(all), sizeof(row_stats<T>) * std::size_t(B));
+template <class Policy, row_statistics S>
+void merge_statistics(collective& comm, const Policy& pol, S* stats, index_t B) {
+  auto all = backends::make_buffer<S>(pol, B * comm.size());
+  comm.all_gather(stats, backends::data_ptr(all), sizeof(S) * std::size_t(B));
   backends::for_each_index(pol, B,
-                           merge_gathered_stats<T>{backends::data_ptr(all), B, comm.size(), stats});
+                           merge_gathered_stats<S>{backends::data_ptr(all), B, comm.size(), stats});
 }
 
 /// Replaces the n values at `v` (policy memory) by their sum over the ranks.
@@ -77,12 +68,11 @@ void sum_over_ranks(collective& comm, const Policy& pol, T* v, index_t n) {
 }
 
 /// Before statistics pass `pass` of a sharded loss: ranks other than the first carry only
-/// the kernel's caches into it (carry_stats).
-template <class Policy, class T>
-void start_statistics_pass(collective* comm, const Policy& pol, int pass, row_stats<T>* stats,
-                           index_t B) {
+/// what the kernel derived from the merged statistics into it (carry_stats).
+template <class Policy, row_statistics S>
+void start_statistics_pass(collective* comm, const Policy& pol, int pass, S* stats, index_t B) {
   if (comm == nullptr || pass == 1 || comm->rank() == 0) return;
-  backends::for_each_index(pol, B, carry_stats<T>{stats});
+  backends::for_each_index(pol, B, carry_stats<S>{stats});
 }
 
 }  // namespace unitsface::losses::detail

@@ -11,6 +11,7 @@ namespace unitsface::losses::kernels {
 
 /// A loss kernel for scalar type T: the per-element math of one loss, written once and called
 /// by the driver (losses/detail/driver.hpp) from host and device code.
+///   stats                           the per-anchor statistics (losses/row_stats.hpp)
 ///   stat_passes                     statistics passes over the references before the
 ///                                   element pass (0, 1 or 2)
 ///   has_bias                        d loss / d bias comes from the sums of d loss / d cos
@@ -19,11 +20,12 @@ namespace unitsface::losses::kernels {
 ///   row_loss(st)                    the anchor's term that is not a sum over pairs
 ///   element(c, kind, j, st)         a pair's loss term and d loss / d cos
 /// Optional members let the host driver run rows as vectorised lanes (docs/architecture.md):
-/// negatives_in_lse(pass) with negative_logit(c, j), negative_element(c, j, st),
-/// with_lane_form(f).
+/// negatives_in_lse(pass) with negative_logit(c, j) (its stats then hold the negatives'
+/// logsumexp as `neg`), negative_element(c, j, st), with_lane_form(f).
 template <class K, class T>
-concept loss_kernel = requires(const K k, row_stats<T>& st, const row_stats<T>& cst, T c,
-                               pair_kind kind, index_t j, int pass) {
+concept loss_kernel = row_statistics<typename K::stats> &&
+    requires(const K k, typename K::stats& st, const typename K::stats& cst, T c, pair_kind kind,
+             index_t j, int pass) {
   { K::stat_passes } -> std::convertible_to<int>;
   { K::has_bias } -> std::convertible_to<bool>;
   k.accumulate(pass, st, c, kind, j);

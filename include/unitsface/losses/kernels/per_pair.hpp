@@ -19,6 +19,7 @@ namespace unitsface::losses::kernels {
 /// does not report it separately.
 template <class T>
 struct per_pair {
+  using stats = no_row_stats;  // no statistics passes
   static constexpr int stat_passes = 0;
   static constexpr bool has_bias = true;
 
@@ -29,11 +30,11 @@ struct per_pair {
   bool clamp;
 
   UNITSFACE_HD T b(index_t j) const { return bias_per_column ? bias[j] : bias[0]; }
-  UNITSFACE_HD void accumulate(int, row_stats<T>&, T, pair_kind, index_t) const {}
-  UNITSFACE_HD void finish_pass(int, row_stats<T>&) const {}
-  UNITSFACE_HD T row_loss(const row_stats<T>&) const { return T(0); }
+  UNITSFACE_HD void accumulate(int, stats&, T, pair_kind, index_t) const {}
+  UNITSFACE_HD void finish_pass(int, stats&) const {}
+  UNITSFACE_HD T row_loss(const stats&) const { return T(0); }
 
-  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t j, const row_stats<T>&) const {
+  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t j, const stats&) const {
     return pair_term(s, m, clamp, c, k == pair_kind::positive, b(j));
   }
 
@@ -57,7 +58,7 @@ struct per_pair {
   struct scalar_bias_form {
     T s, m, b0;
     bool clamp;
-    element_value<T> element(T c, pair_kind kind, index_t, const row_stats<T>&) const {
+    element_value<T> element(T c, pair_kind kind, index_t, const stats&) const {
       return pair_term(s, m, clamp, c, kind == pair_kind::positive, b0);
     }
   };
@@ -65,7 +66,7 @@ struct per_pair {
     T s, m;
     const T* bias;
     bool clamp;
-    element_value<T> element(T c, pair_kind kind, index_t j, const row_stats<T>&) const {
+    element_value<T> element(T c, pair_kind kind, index_t j, const stats&) const {
       return pair_term(s, m, clamp, c, kind == pair_kind::positive, bias[j]);
     }
   };

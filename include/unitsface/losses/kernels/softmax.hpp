@@ -16,42 +16,61 @@ namespace unitsface::losses::kernels {
 /// positive (possible only when the target is not among the references) contributes 0.
 template <class T, class Margin>
 struct softmax {
+  /// The logsumexp as two mergeable halves (the target's logit, the others'), its value once
+  /// merged, and whether the target is among the references.
+  struct stats {
+    math::lse_accumulator<T> pos;
+    math::lse_accumulator<T> neg;
+    T lse = T(0);    // LSE_j(z_ij), set by finish_pass; not merged
+    T n_pos = T(0);  // a count, as T: no padding bytes (row_statistics)
+    UNITSFACE_HD void merge(const stats& o) {
+      pos.merge(o.pos);
+      neg.merge(o.neg);
+      n_pos += o.n_pos;
+    }
+    UNITSFACE_HD stats carried() const {
+      stats c;
+      c.lse = lse;
+      return c;
+    }
+    UNITSFACE_HD void count(index_t p, index_t) { n_pos += T(p); }
+  };
   static constexpr int stat_passes = 1;
   static constexpr bool has_bias = false;
 
   T s;
   Margin margin;
 
-  UNITSFACE_HD void accumulate(int, row_stats<T>& st, T c, pair_kind k, index_t) const {
+  UNITSFACE_HD void accumulate(int, stats& st, T c, pair_kind k, index_t) const {
     if (k == pair_kind::positive) {
       st.pos.add(s * margin.value(c));
     } else {
       st.neg.add(s * c);
     }
   }
-  UNITSFACE_HD void finish_pass(int, row_stats<T>& st) const {
+  UNITSFACE_HD void finish_pass(int, stats& st) const {
     math::lse_accumulator<T> all = st.pos;
     all.merge(st.neg);
-    st.cache0 = all.value();
+    st.lse = all.value();
   }
-  UNITSFACE_HD T row_loss(const row_stats<T>& st) const { return st.n_pos > 0 ? st.cache0 : T(0); }
+  UNITSFACE_HD T row_loss(const stats& st) const { return st.n_pos > 0 ? st.lse : T(0); }
   /// The driver's lane form of the statistics pass: every negative adds negative_logit to
   /// st.neg, and nothing else.
   UNITSFACE_HD bool negatives_in_lse(int) const { return true; }
   UNITSFACE_HD T negative_logit(T c, index_t) const { return s * c; }
 
-  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t, const row_stats<T>& st) const {
+  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t, const stats& st) const {
     using std::exp;
     if (k != pair_kind::positive) return negative_element(c, 0, st);
     if (st.n_pos == 0) return {T(0), T(0)};
     const T z = s * margin.value(c);
-    const T p = exp(z - st.cache0);
+    const T p = exp(z - st.lse);
     return {-z, s * (p - T(1)) * margin.derivative(c)};
   }
   /// element() of a negative, which the driver's lane loop calls directly; a select, not an
   /// early return, and math::vexp, so that the loop vectorises.
-  UNITSFACE_HD element_value<T> negative_element(T c, index_t, const row_stats<T>& st) const {
-    const T d = s * math::vexp(s * c - st.cache0);
+  UNITSFACE_HD element_value<T> negative_element(T c, index_t, const stats& st) const {
+    const T d = s * math::vexp(s * c - st.lse);
     return {T(0), st.n_pos > 0 ? d : T(0)};
   }
 };

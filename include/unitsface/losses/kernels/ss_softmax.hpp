@@ -16,62 +16,98 @@ namespace unitsface::losses::kernels {
 /// Gradients: d/dc_ip = -s sigma(w_p) / |P|,  d/dc_in = s e^{s c_in - L} sum_p sigma(w_p) / |P|.
 template <class T>
 struct ss_softmax {
+  /// Pass 1: L_i (the negatives' logsumexp); pass 2: the positives' sums of sigma(w_p) and
+  /// softplus(w_p).
+  struct stats {
+    math::lse_accumulator<T> neg;
+    T lse_neg = T(0);       // L_i, set by finish_pass after pass 1; not merged
+    T sum_sigmoid = T(0);   // sum_p sigma(w_p)
+    T sum_softplus = T(0);  // sum_p softplus(w_p)
+    T n_pos = T(0);         // a count, as T: no padding bytes (row_statistics)
+    UNITSFACE_HD void merge(const stats& o) {
+      neg.merge(o.neg);
+      sum_sigmoid += o.sum_sigmoid;
+      sum_softplus += o.sum_softplus;
+      n_pos += o.n_pos;
+    }
+    UNITSFACE_HD stats carried() const {
+      stats c;
+      c.lse_neg = lse_neg;
+      return c;
+    }
+    UNITSFACE_HD void count(index_t p, index_t) { n_pos += T(p); }
+  };
   static constexpr int stat_passes = 2;
   static constexpr bool has_bias = false;
 
   T s;
   T m;
 
-  UNITSFACE_HD void accumulate(int pass, row_stats<T>& st, T c, pair_kind k, index_t) const {
+  UNITSFACE_HD void accumulate(int pass, stats& st, T c, pair_kind k, index_t) const {
     if (pass == 1) {
       if (k == pair_kind::negative) st.neg.add(s * c);
     } else if (k == pair_kind::positive) {
-      const T w = st.cache0 - s * c + s * m;
-      st.aux += math::sigmoid(w);
-      st.aux_loss += math::softplus(w);
+      const T w = st.lse_neg - s * c + s * m;
+      st.sum_sigmoid += math::sigmoid(w);
+      st.sum_softplus += math::softplus(w);
     }
   }
-  UNITSFACE_HD void finish_pass(int pass, row_stats<T>& st) const {
-    if (pass == 1) st.cache0 = st.neg.value();
+  UNITSFACE_HD void finish_pass(int pass, stats& st) const {
+    if (pass == 1) st.lse_neg = st.neg.value();
   }
-  UNITSFACE_HD T row_loss(const row_stats<T>& st) const {
-    return st.n_pos > 0 ? st.aux_loss / T(st.n_pos) : T(0);
+  UNITSFACE_HD T row_loss(const stats& st) const {
+    return st.n_pos > 0 ? st.sum_softplus / st.n_pos : T(0);
   }
   /// The driver's lane form of the statistics passes: in pass 1 every negative adds
   /// negative_logit to st.neg and nothing else; in pass 2 negatives add nothing.
   UNITSFACE_HD bool negatives_in_lse(int pass) const { return pass == 1; }
   UNITSFACE_HD T negative_logit(T c, index_t) const { return s * c; }
 
-  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t, const row_stats<T>& st) const {
+  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t, const stats& st) const {
     if (k != pair_kind::positive) return negative_element(c, 0, st);
     if (st.n_pos == 0) return {T(0), T(0)};
-    return {T(0), -s * math::sigmoid(st.cache0 - s * c + s * m) / T(st.n_pos)};
+    return {T(0), -s * math::sigmoid(st.lse_neg - s * c + s * m) / st.n_pos};
   }
   /// element() of a negative, which the driver's lane loop calls directly; a select, not an
   /// early return, and math::vexp, so that the loop vectorises.
-  UNITSFACE_HD element_value<T> negative_element(T c, index_t, const row_stats<T>& st) const {
-    // sum_p sigma(w_p) / |P|; without positives aux is 0, and so is this (no division in a
+  UNITSFACE_HD element_value<T> negative_element(T c, index_t, const stats& st) const {
+    // sum_p sigma(w_p) / |P|; without positives sum_sigmoid is 0, and so is this (no division in a
     // branch: g++ keeps that a branch, which stops the vectoriser)
-    const T w = st.aux / T(st.n_pos > 0 ? st.n_pos : 1);
-    return {T(0), s * math::vexp(s * c - st.cache0) * w};
+    const T w = st.sum_sigmoid / (st.n_pos > 0 ? st.n_pos : T(1));
+    return {T(0), s * math::vexp(s * c - st.lse_neg) * w};
   }
 };
 
-/// Only the statistics: LSE over the negatives of s c, per anchor (cache0). This is the
+/// Only the statistics: LSE over the negatives of s c, per anchor (lse_neg). This is the
 /// official data-dependent bias initialisation of USS and SS-BCE: b = mean_i LSE_n(s c_in).
 template <class T>
 struct negative_lse {
+  struct stats {
+    math::lse_accumulator<T> neg;
+    T lse_neg = T(0);  // set by finish_pass; not merged
+    T n_neg = T(0);    // a count, as T: no padding bytes (row_statistics)
+    UNITSFACE_HD void merge(const stats& o) {
+      neg.merge(o.neg);
+      n_neg += o.n_neg;
+    }
+    UNITSFACE_HD stats carried() const {
+      stats c;
+      c.lse_neg = lse_neg;
+      return c;
+    }
+    UNITSFACE_HD void count(index_t, index_t n) { n_neg += T(n); }
+  };
   static constexpr int stat_passes = 1;
   static constexpr bool has_bias = false;
   T s;
-  UNITSFACE_HD void accumulate(int, row_stats<T>& st, T c, pair_kind k, index_t) const {
+  UNITSFACE_HD void accumulate(int, stats& st, T c, pair_kind k, index_t) const {
     if (k == pair_kind::negative) st.neg.add(s * c);
   }
   UNITSFACE_HD bool negatives_in_lse(int) const { return true; }
   UNITSFACE_HD T negative_logit(T c, index_t) const { return s * c; }
-  UNITSFACE_HD void finish_pass(int, row_stats<T>& st) const { st.cache0 = st.neg.value(); }
-  UNITSFACE_HD T row_loss(const row_stats<T>&) const { return T(0); }
-  UNITSFACE_HD element_value<T> element(T, pair_kind, index_t, const row_stats<T>&) const {
+  UNITSFACE_HD void finish_pass(int, stats& st) const { st.lse_neg = st.neg.value(); }
+  UNITSFACE_HD T row_loss(const stats&) const { return T(0); }
+  UNITSFACE_HD element_value<T> element(T, pair_kind, index_t, const stats&) const {
     return {T(0), T(0)};
   }
 };
