@@ -23,6 +23,10 @@ struct softmax {
     math::lse_accumulator<T> neg;
     T lse = T(0);    // LSE_j(z_ij), set by finish_pass; not merged
     T n_pos = T(0);  // a count, as T: no padding bytes (row_statistics)
+    // d loss / d c_in = neg_scale e^{s c_in - LSE}: s, or 0 for an anchor without its target
+    // (set by finish_pass, not merged). A factor, not a select on n_pos in the element pass: a
+    // select on a float there keeps g++ from inlining math::vexp, and the lane loop stays scalar.
+    T neg_scale = T(0);
     UNITSFACE_HD void merge(const stats& o) {
       pos.merge(o.pos);
       neg.merge(o.neg);
@@ -31,6 +35,7 @@ struct softmax {
     UNITSFACE_HD stats carried() const {
       stats c;
       c.lse = lse;
+      c.neg_scale = neg_scale;
       return c;
     }
     UNITSFACE_HD void count(index_t p, index_t) { n_pos += T(p); }
@@ -52,6 +57,7 @@ struct softmax {
     math::lse_accumulator<T> all = st.pos;
     all.merge(st.neg);
     st.lse = all.value();
+    st.neg_scale = st.n_pos > 0 ? s : T(0);
   }
   UNITSFACE_HD T row_loss(const stats& st) const { return st.n_pos > 0 ? st.lse : T(0); }
   /// The driver's lane form of the statistics pass: every negative adds negative_logit to
@@ -67,11 +73,10 @@ struct softmax {
     const T p = exp(z - st.lse);
     return {-z, s * (p - T(1)) * margin.derivative(c)};
   }
-  /// element() of a negative, which the driver's lane loop calls directly; a select, not an
-  /// early return, and math::vexp, so that the loop vectorises.
+  /// element() of a negative, which the driver's lane loop calls directly; no branch, and
+  /// math::vexp, so that the loop vectorises.
   UNITSFACE_HD element_value<T> negative_element(T c, index_t, const stats& st) const {
-    const T d = s * math::vexp(s * c - st.lse);
-    return {T(0), st.n_pos > 0 ? d : T(0)};
+    return {T(0), st.neg_scale * math::vexp(s * c - st.lse)};
   }
 };
 

@@ -24,6 +24,10 @@ struct ss_softmax {
     T sum_sigmoid = T(0);   // sum_p sigma(w_p)
     T sum_softplus = T(0);  // sum_p softplus(w_p)
     T n_pos = T(0);         // a count, as T: no padding bytes (row_statistics)
+    // d loss / d c_in = neg_scale e^{s c_in - L_i}: s sum_p sigma(w_p) / |P|, 0 without
+    // positives (set by finish_pass after pass 2, not merged): the element pass then has no
+    // select on a float, which keeps g++ from inlining math::vexp into the lane loop.
+    T neg_scale = T(0);
     UNITSFACE_HD void merge(const stats& o) {
       neg.merge(o.neg);
       sum_sigmoid += o.sum_sigmoid;
@@ -54,6 +58,7 @@ struct ss_softmax {
   }
   UNITSFACE_HD void finish_pass(int pass, stats& st) const {
     if (pass == 1) st.lse_neg = st.neg.value();
+    if (pass == 2) st.neg_scale = st.n_pos > 0 ? s * st.sum_sigmoid / st.n_pos : T(0);
   }
   UNITSFACE_HD T row_loss(const stats& st) const {
     return st.n_pos > 0 ? st.sum_softplus / st.n_pos : T(0);
@@ -68,13 +73,10 @@ struct ss_softmax {
     if (st.n_pos == 0) return {T(0), T(0)};
     return {T(0), -s * math::sigmoid(st.lse_neg - s * c + s * m) / st.n_pos};
   }
-  /// element() of a negative, which the driver's lane loop calls directly; a select, not an
-  /// early return, and math::vexp, so that the loop vectorises.
+  /// element() of a negative, which the driver's lane loop calls directly; no branch, and
+  /// math::vexp, so that the loop vectorises.
   UNITSFACE_HD element_value<T> negative_element(T c, index_t, const stats& st) const {
-    // sum_p sigma(w_p) / |P|; without positives sum_sigmoid is 0, and so is this (no division in a
-    // branch: g++ keeps that a branch, which stops the vectoriser)
-    const T w = st.sum_sigmoid / (st.n_pos > 0 ? st.n_pos : T(1));
-    return {T(0), s * math::vexp(s * c - st.lse_neg) * w};
+    return {T(0), st.neg_scale * math::vexp(s * c - st.lse_neg)};
   }
 };
 
