@@ -18,6 +18,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -58,4 +59,62 @@ TEST_CASE("every loss case of the reference vectors on the cuda backend", "[conf
   CHECK(unitsface::test::run_cuda_conformance(conformance_losses_unit::conformance_main,
                                               "conformance_losses",
                                               UNITSFACE_CUDA_CONFORMANCE_CASES) == 0);
+}
+
+// cuda_policy's reduced-precision products (product_precision): CosFace with its weight
+// gradient through TF32 and BF16 tensor-core products stays close to the FP32 products'
+// result. A cosine's error is about 2^-11 (TF32) or 2^-8 (BF16) of its operands' norms; at
+// s = 64 that moves the softmax's probabilities by up to a few percent (TF32) or tens of
+// percent (BF16), so the bounds are loose: they catch a wrong product (operands mapped wrongly,
+// a wrong compute type), not a change in rounding.
+TEST_CASE("cuda_policy: TF32 and BF16 products give FP32's loss and gradients closely",
+          "[losses][cuda][precision]") {
+  using namespace unitsface;
+  const index_t B = 64, C = 1000, D = 128;
+  std::mt19937 gen(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> xh(std::size_t(B * D)), wh(std::size_t(C * D));
+  for (float& v : xh) v = normal(gen);
+  for (float& v : wh) v = normal(gen);
+  std::vector<index_t> yh(static_cast<std::size_t>(B));
+  for (index_t i = 0; i < B; ++i) yh[std::size_t(i)] = (i * 37) % C;
+  const cuda_policy fp32{};
+  auto x = backends::make_buffer<float>(fp32, B * D);
+  auto w = backends::make_buffer<float>(fp32, C * D);
+  auto y = backends::make_buffer<index_t>(fp32, B);
+  auto gx = backends::make_buffer<float>(fp32, B * D);
+  auto gw = backends::make_buffer<float>(fp32, C * D);
+  backends::copy_from_host(fp32, xh.data(), B * D, backends::data_ptr(x));
+  backends::copy_from_host(fp32, wh.data(), C * D, backends::data_ptr(w));
+  backends::copy_from_host(fp32, yh.data(), B, backends::data_ptr(y));
+  const matrix_view<const float> xv(backends::data_ptr(x), B, D), wv(backends::data_ptr(w), C, D);
+  const vector_view<const index_t> yv(backends::data_ptr(y), B);
+  const losses::gradients<float> g(matrix_view<float>(backends::data_ptr(gx), B, D),
+                                   matrix_view<float>(backends::data_ptr(gw), C, D));
+  losses::cosface_loss<float> loss;
+  const auto run = [&](const cuda_policy& pol, std::vector<float>& grad) {
+    const float l =
+        loss.forward_backward(pol, xv, yv, losses::references<float>::weights(wv), g).loss;
+    grad.resize(std::size_t(B * D));
+    backends::copy_to_host(pol, backends::data_ptr(gx), B * D, grad.data());
+    return l;
+  };
+  std::vector<float> g32, g_tf32, g_bf16;
+  const float l32 = run(fp32, g32);
+  const float l_tf32 = run(cuda_policy({nullptr, product_precision::tf32}), g_tf32);
+  const float l_bf16 = run(cuda_policy({nullptr, product_precision::bf16}), g_bf16);
+  const auto rel = [&](const std::vector<float>& a) {
+    double diff = 0, scale = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      diff = std::max(diff, std::abs(double(a[i]) - double(g32[i])));
+      scale = std::max(scale, std::abs(double(g32[i])));
+    }
+    return diff / scale;
+  };
+  INFO("loss fp32 " << l32 << ", tf32 " << l_tf32 << ", bf16 " << l_bf16 << "; gradient error tf32 "
+                    << rel(g_tf32) << ", bf16 " << rel(g_bf16));
+  CHECK(std::abs(l_tf32 - l32) <= 1e-2 * std::abs(l32));
+  CHECK(std::abs(l_bf16 - l32) <= 5e-2 * std::abs(l32));
+  CHECK(rel(g_tf32) <= 0.1);
+  CHECK(rel(g_bf16) <= 0.5);
 }

@@ -2,8 +2,9 @@
 # The GPU check: on a machine with an NVIDIA GPU, builds the CUDA targets for its
 # architecture, runs the CUDA conformance runners (losses, metrics) and test suites (the
 # agreement suite also under compute-sanitizer when it is installed), runs the GPU benchmarks
-# (losses, IJB-C-size metrics), and prints a short table — all within a budget of 8 minutes
-# (CHECK_BUDGET_S).
+# (losses against the cuBLAS product floor at C = 85,742 and 2,000,000, in FP32, TF32 and BF16;
+# IJB-C-size metrics; all-pairs verification of ALL_PAIRS_N embeddings), and prints a short
+# table — all within a budget of 8 minutes (CHECK_BUDGET_S).
 #
 #   bench/gpu/prepare.sh      # once, on a machine with apt (fills .gpu/)
 #   bench/gpu/check.sh        # on the GPU machine, from a checkout that carries .gpu/
@@ -69,7 +70,7 @@ step() {
 step configure 120 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$prefix" \
   -DUNITSFACE_BUILD_EXAMPLES=OFF -DUNITSFACE_BUILD_BENCHMARKS=ON -DUNITSFACE_ENABLE_CUDA=ON
-targets=(losses_cuda bench_backends_cuda metrics_cuda bench_metrics_cuda)
+targets=(losses_cuda bench_backends_cuda metrics_cuda bench_metrics_cuda bench_all_pairs_cuda)
 # The sharded losses through NCCL need MPI (to hand out the NCCL id) and its launcher.
 mpirun_=$(command -v mpirun || true)
 [[ -n $mpirun_ ]] && targets+=(distributed_nccl)
@@ -111,11 +112,17 @@ if [[ -n $sanitizer ]]; then
 else
   rows+=("memcheck|not run (no compute-sanitizer)|0" "racecheck|not run (no compute-sanitizer)|0")
 fi
-step bench 120 "$build/bench/backends/bench_backends_cuda" --benchmark_min_time=0.2 \
+# USS-m and CosFace against their cuBLAS floors (B = 512, C = 85,742 and 2,000,000: issue 9's
+# table; the TF32 and BF16 rows with their error against FP32).
+step bench 150 "$build/bench/backends/bench_backends_cuda" --benchmark_min_time=0.2 \
   --benchmark_out="$results/bench_cuda.json" --benchmark_out_format=json
 # IJB-C-size verification summary on the device (15.7 M scores; a few seconds).
 step metrics_bench 60 "$build/cuda/bench_metrics_cuda" --benchmark_min_time=0.5 \
   --benchmark_out="$results/bench_metrics_cuda.json" --benchmark_out_format=json
+# All-pairs verification of ALL_PAIRS_N synthetic embeddings (D = 512, 10 per identity):
+# cuBLAS tiles, reduced on the host's threads. 100,000 (5e9 pairs) by default; 1,000,000
+# (5e11 pairs) moves 4 TB of tiles to the host and takes many minutes.
+step all_pairs 120 "$build/cuda/bench_all_pairs_cuda" "${ALL_PAIRS_N:-100000}"
 
 echo
 echo "GPU check on ${gpu:-an unknown GPU} (sm_$arch), $((SECONDS - start)) s"
@@ -134,11 +141,14 @@ echo
 echo "CUDA protocols conformance (summary; failures listed):"
 grep -E '^FAIL|passed, .* failed' "$results/protocols_conformance.log" 2>/dev/null | tail -20
 echo
-echo "Benchmark (float, B = 256, D = 512):"
-grep -E '^(uss|cosface)_' "$results/bench.log" 2>/dev/null
+echo "Losses against their cuBLAS floors (float, D = 512; floor_ratio, TF32/BF16 error vs FP32):"
+grep -E '^(uss|cosface|floor)' "$results/bench.log" 2>/dev/null
 echo
 echo "Metrics benchmark (IJB-C size, float, wall time):"
 grep -E '^cuda/' "$results/metrics_bench.log" 2>/dev/null
+echo
+echo "All-pairs verification:"
+grep -E 'all_pairs/|TAR' "$results/all_pairs.log" 2>/dev/null
 # The end of each failed step's log, so that one run's output is enough to start a fix.
 failed=0 skipped=0
 for r in "${rows[@]}"; do

@@ -3,13 +3,15 @@
 //   cudaStream_t s = ...;
 //   unitsface::cuda_policy pol(s);        // or cuda_policy{} for the default stream
 //   loss.forward_backward(pol, x, labels, refs, grads);   // views of device memory
+//   unitsface::cuda_policy fast({s, unitsface::product_precision::tf32});  // tensor cores
 //
 // Every primitive runs on `s`: the per-element terms and row reductions are the same
 // host/device functors as the CPU backends, launched by thrust::for_each (without a
 // synchronisation); reductions read their sum back to the host; buffers are allocated and
 // freed in stream order (cudaMallocAsync); matrix products go to cuBLAS (float, double),
 // row-major views mapped onto column-major calls, and views without a unit stride to the
-// generic product kernel. Compile with nvcc and --expt-relaxed-constexpr (the CMake target
+// generic product kernel; float products in TF32 or BF16 on tensor cores where the policy asks
+// (product_precision). Compile with nvcc and --expt-relaxed-constexpr (the CMake target
 // unitsface_backend_cuda adds it); link CUDA::cudart and CUDA::cublas.
 #pragma once
 
@@ -37,6 +39,17 @@ class cuda_error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+/// How cuda_policy multiplies float matrices (double products are FP64 whatever it says):
+///   fp32  cublasSgemm, IEEE single precision: the default, the reference;
+///   tf32  tensor cores on the inputs rounded to TF32 (a 10-bit mantissa), FP32 accumulation
+///         (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_TF32);
+///   bf16  tensor cores on the inputs rounded to BF16 (a 7-bit mantissa), FP32 accumulation
+///         (CUBLAS_COMPUTE_32F_FAST_16BF).
+/// A deliberate deviation from the reference, so an option: a cosine then carries an error of
+/// about 2^-11 (tf32) or 2^-8 (bf16) relative to its operands' norms. The loss's element math
+/// stays FP32 either way.
+enum class product_precision { fp32, tf32, bf16 };
 
 namespace backends::cuda_detail {
 
@@ -129,6 +142,16 @@ inline cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOp
                                 const double* b, int ldb, const double* beta, double* c, int ldc) {
   return cublasDgemm(h, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
+/// A float product on tensor cores (product_precision tf32 or bf16), FP32 in and out.
+inline cublasStatus_t gemm_call(cublasHandle_t h, product_precision p, cublasOperation_t ta,
+                                cublasOperation_t tb, int m, int n, int k, const float* alpha,
+                                const float* a, int lda, const float* b, int ldb, const float* beta,
+                                float* c, int ldc) {
+  const cublasComputeType_t compute =
+      p == product_precision::bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F_FAST_TF32;
+  return cublasGemmEx(h, ta, tb, m, n, k, alpha, a, CUDA_R_32F, lda, b, CUDA_R_32F, ldb, beta, c,
+                      CUDA_R_32F, ldc, compute, CUBLAS_GEMM_DEFAULT);
+}
 
 }  // namespace backends::cuda_detail
 
@@ -138,9 +161,12 @@ struct thrust_system_traits<thrust::system::cuda::tag> {
   static constexpr bool host_memory = false;
 
   struct state {
-    cudaStream_t stream = nullptr;  ///< null: the default stream
+    cudaStream_t stream = nullptr;                          ///< null: the default stream
+    product_precision precision = product_precision::fp32;  ///< float products
     state() = default;
-    state(cudaStream_t s) : stream(s) {}  // NOLINT: implicit, so cuda_policy(stream) reads well
+    state(cudaStream_t s,  // NOLINT: implicit, so cuda_policy(stream) reads well
+          product_precision p = product_precision::fp32)
+        : stream(s), precision(p) {}
   };
 
   // Kernels are launched without a synchronisation; a reduction's result is read back, so it
@@ -187,6 +213,17 @@ struct thrust_system_traits<thrust::system::cuda::tag> {
       if (!call.ok) return false;
       cublasHandle_t h = cublas_handle();
       check(cublasSetStream(h, s.stream), "cublasSetStream");
+      if constexpr (std::is_same_v<T, float>) {
+        if (s.precision != product_precision::fp32) {
+          check(gemm_call(h, s.precision, call.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                          call.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(call.m),
+                          static_cast<int>(call.n), static_cast<int>(call.k), &alpha, call.a,
+                          static_cast<int>(call.lda), call.b, static_cast<int>(call.ldb), &beta,
+                          call.c, static_cast<int>(call.ldc)),
+                "cublasGemmEx");
+          return true;
+        }
+      }
       check(gemm_call(h, call.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                       call.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(call.m),
                       static_cast<int>(call.n), static_cast<int>(call.k), &alpha, call.a,
