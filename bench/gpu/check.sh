@@ -67,9 +67,13 @@ step() {
   return $rc
 }
 
+# The CPU suites' MPI tests stay out (UNITSFACE_TEST_MPI=OFF: they require MPI, which the GPU
+# machine need not have; the check builds CUDA targets only, and distributed_nccl finds MPI
+# by itself where there is one).
 step configure 120 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DUNITSFACE_BUILD_EXAMPLES=OFF -DUNITSFACE_BUILD_BENCHMARKS=ON -DUNITSFACE_ENABLE_CUDA=ON
+  -DUNITSFACE_BUILD_EXAMPLES=OFF -DUNITSFACE_BUILD_BENCHMARKS=ON -DUNITSFACE_ENABLE_CUDA=ON \
+  -DUNITSFACE_TEST_MPI=OFF
 targets=(losses_cuda bench_backends_cuda metrics_cuda bench_metrics_cuda bench_all_pairs_cuda)
 # The sharded losses through NCCL need MPI (to hand out the NCCL id) and its launcher.
 mpirun_=$(command -v mpirun || true)

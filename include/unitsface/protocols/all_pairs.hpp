@@ -1,13 +1,15 @@
 // unitsface protocols: MFR-style all-pairs verification of one labelled set.
 //
 // Every unordered pair i < j of the N rows is scored (cosine); it is genuine when the labels
-// agree. The N(N - 1) / 2 scores are never stored: a first tiled pass of the backend's product
-// (upper triangle only) keeps the genuine scores, few next to the impostors; a second counts
-// every impostor score into the buckets of the sorted genuine scores (metrics::genuine_buckets),
-// which give the exact AUC, EER and at-most TAR@FAR. Memory O(genuine + tile), the buckets once
-// per host thread (each tile's rows are shared out among them); the products are computed twice
-// (2x the floor of one pass), against storing or sorting 10^12 impostor scores. A row's genuine
-// columns come from the label groups, so its impostors are counted in runs, with no label test.
+// agree. The N(N - 1) / 2 scores are never stored: first the genuine scores, few next to the
+// impostors, from the label groups' own products (the rows of whole groups gathered into bands
+// a tile wide: about N * tile_cols * D products); then one tiled pass of the backend's product
+// over every pair (upper triangle only) counts each impostor score into the buckets of the
+// sorted genuine scores (metrics::genuine_buckets), which give the exact AUC, EER and at-most
+// TAR@FAR. Memory O(genuine + tile), the buckets once per host thread (each tile's rows are
+// shared out among them); the products of all pairs are computed once, against storing or
+// sorting 10^12 impostor scores. A row's genuine columns come from the label groups, so its
+// impostors are counted in runs, with no label test.
 //
 // all_pairs_histogram, for sets whose genuine pairs are too many to keep as well: the first
 // pass bins every score into a metrics::score_histogram (mergeable, serialisable: the AUC and
@@ -16,7 +18,9 @@
 // exact. Memory O(bins + the scores of two bins per target + tile).
 #pragma once
 
+#include <algorithm>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "unitsface/core/config.hpp"
@@ -81,6 +85,55 @@ struct labelled_rows {
         },
         tiles, true);
   }
+  /// A pass over the genuine pairs alone (i < j, one label), for a pass that needs no impostor:
+  /// the rows of consecutive label groups (label order) gathered into bands of at most one
+  /// tile's width (a larger group is a band of its own; groups of one row are skipped), each
+  /// band's pairs tiled as every pair is: about N * tile_cols * D products instead of
+  /// N^2 D / 2. genuine(state, score) for each, from the band's own products: a score may
+  /// differ in its last bits from the same pair's in for_each_pair, which only matters where
+  /// both passes read it (they do not).
+  template <class E, class State, class Genuine>
+  void for_each_genuine_pair(const Policy& pol, matrix_view<E> features, const tile_options& tiles,
+                             std::vector<State>& states, Genuine&& genuine) const {
+    const std::vector<index_t>& order = groups.order();
+    const std::vector<long long>& lab = groups.sorted_labels();
+    const index_t n = index_t(order.size()), D = features.cols;
+    const index_t width = tiles.tile_cols;
+    std::vector<std::remove_const_t<E>> band;
+    std::vector<index_t> group_end;  // per band row: where its group ends (band rows)
+    for (index_t b0 = 0; b0 < n;) {
+      // Whole groups, at least one, up to `width` rows; only groups of two or more.
+      index_t b1 = b0, m = 0;
+      band.clear();
+      group_end.clear();
+      while (b1 < n) {
+        index_t g1 = b1 + 1;
+        while (g1 < n && lab[std::size_t(g1)] == lab[std::size_t(b1)]) ++g1;
+        if (m > 0 && m + (g1 - b1) > width) break;
+        if (g1 - b1 > 1) {
+          for (index_t k = b1; k < g1; ++k) {
+            const index_t r = order[std::size_t(k)];
+            for (index_t d = 0; d < D; ++d) band.push_back(features(r, d));
+            group_end.push_back(m + (g1 - b1));
+          }
+          m += g1 - b1;
+        }
+        b1 = g1;
+      }
+      b0 = b1;
+      if (m == 0) continue;
+      const unit_rows<T, Policy> rows_b(
+          pol, matrix_view<const std::remove_const_t<E>>(band.data(), m, D), "features");
+      for_each_similarity_row(
+          pol, rows_b, rows_b, states,
+          [&](State& st, index_t i, index_t j0, const T* row, index_t cols) {
+            const index_t lo = std::max(i + 1, j0);
+            const index_t hi = std::min(group_end[std::size_t(i)], j0 + cols);
+            for (index_t j = lo; j < hi; ++j) genuine(st, static_cast<double>(row[j - j0]));
+          },
+          tiles, true);
+    }
+  }
 };
 
 /// The passes of all_pairs_histogram (into a score_histogram, then a histogram_refinement:
@@ -107,10 +160,11 @@ metrics::corner_summary all_pairs(const Policy& pol, matrix_view<E> features, ve
                                   const all_pairs_options& o = {}) {
   const detail::labelled_rows<T, Policy> set(pol, features, labels, o);
   const index_t shares = set.shares(o.tiles);
+  // First the genuine scores (the label groups' own products), then every pair once, the
+  // impostors counted against them.
   std::vector<std::vector<double>> kept(std::size_t(shares), std::vector<double>{});
-  set.for_each_pair(
-      pol, o.tiles, kept, [](auto&, const T*, index_t) {},
-      [](std::vector<double>& g, double s) { g.push_back(s); });
+  set.for_each_genuine_pair(pol, features, o.tiles, kept,
+                            [](std::vector<double>& g, double s) { g.push_back(s); });
   std::vector<double> genuine;
   for (const auto& g : kept) genuine.insert(genuine.end(), g.begin(), g.end());
   unitsface::detail::require(!genuine.empty(), "labels",

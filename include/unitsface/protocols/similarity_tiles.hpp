@@ -124,6 +124,9 @@ class label_groups {
     return {rows_.data() + (a - sorted_.begin()), rows_.data() + (b - sorted_.begin())};
   }
   bool has(long long l) const { return std::binary_search(sorted_.begin(), sorted_.end(), l); }
+  /// Every row index, by (label, row); their labels (the same order).
+  const std::vector<index_t>& order() const { return rows_; }
+  const std::vector<long long>& sorted_labels() const { return sorted_; }
 
  private:
   std::vector<index_t> rows_;      // row indices by (label, row)
