@@ -2,9 +2,9 @@
 // similarity tiles on the CUDA policy, timed:
 //   bench_all_pairs_cuda [N, default 100000] [D, default 512] [per identity, default 10]
 // Synthetic clustered embeddings (protocols/synthetic.hpp, float32). The tiles are computed by
-// cuBLAS and reduced on the host's threads (OpenMP), two passes over the N (N - 1) / 2 pairs
-// (the genuine scores, then the impostors counted against them): the time covers the products,
-// the tiles' copies to the host and the reductions. Exits with 77 without a CUDA device.
+// cuBLAS and reduced on the host's threads (OpenMP): the genuine scores from the label groups'
+// bands, then one pass over the N (N - 1) / 2 pairs counting the impostors against them. The
+// time covers the products, the tiles' copies to the host and the reductions. Exits with 77 without a CUDA device.
 #include <cuda_runtime.h>
 
 #include <chrono>

@@ -125,7 +125,7 @@ step metrics_bench 60 "$build/cuda/bench_metrics_cuda" --benchmark_min_time=0.5 
   --benchmark_out="$results/bench_metrics_cuda.json" --benchmark_out_format=json
 # All-pairs verification of ALL_PAIRS_N synthetic embeddings (D = 512, 10 per identity):
 # cuBLAS tiles, reduced on the host's threads. 100,000 (5e9 pairs) by default; 1,000,000
-# (5e11 pairs) moves 4 TB of tiles to the host and takes many minutes.
+# (5e11 pairs) moves 2 TB of tiles to the host and takes many minutes.
 step all_pairs 120 "$build/cuda/bench_all_pairs_cuda" "${ALL_PAIRS_N:-100000}"
 
 echo
