@@ -123,6 +123,15 @@ step bench 150 "$build/bench/backends/bench_backends_cuda" --benchmark_min_time=
 # IJB-C-size verification summary on the device (15.7 M scores; a few seconds).
 step metrics_bench 60 "$build/cuda/bench_metrics_cuda" --benchmark_min_time=0.5 \
   --benchmark_out="$results/bench_metrics_cuda.json" --benchmark_out_format=json
+# The official heads in PyTorch on the same GPU (bench/gpu/torch_cuda.py), where the machine
+# has a PyTorch with CUDA; nothing is installed for it.
+py=$(command -v python3 || true)
+if [[ -n $py ]] &&
+  "$py" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  step torch_cuda 120 "$py" "$root/bench/gpu/torch_cuda.py"
+else
+  rows+=("torch_cuda|not run (no PyTorch with CUDA)|0")
+fi
 # All-pairs verification of ALL_PAIRS_N synthetic embeddings (D = 512, 10 per identity):
 # cuBLAS tiles, reduced on the host's threads. 100,000 (5e9 pairs) by default; 1,000,000
 # (5e11 pairs) moves 2 TB of tiles to the host and takes many minutes.
@@ -147,6 +156,7 @@ grep -E '^FAIL|passed, .* failed' "$results/protocols_conformance.log" 2>/dev/nu
 echo
 echo "Losses against their cuBLAS floors (float, D = 512; floor_ratio, TF32/BF16 error vs FP32):"
 grep -E '^(uss|cosface|floor)' "$results/bench.log" 2>/dev/null
+grep -E '^(PyTorch|torch/)' "$results/torch_cuda.log" 2>/dev/null
 echo
 echo "Metrics benchmark (IJB-C size, float, wall time):"
 grep -E '^cuda/' "$results/metrics_bench.log" 2>/dev/null
