@@ -18,13 +18,13 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "floor.hpp"
 #include "unitsface/core/workspace.hpp"
 #include "unitsface/losses.hpp"
 #if defined(UNITSFACE_WITH_EIGEN)
@@ -63,34 +63,14 @@ problem<T> make_problem(index_t B, index_t C, index_t D) {
   return p;
 }
 
-template <class F>
-double seconds(F&& f) {
-  const auto t0 = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// The products of a call that has `products` of them (2: USS-m, 3: CosFace with its weight
-// gradient), on the backend's gemm, with the full B x C matrix.
-// (5: the embedded step, CosFace's three then USS-m's two, over the same rows: the product
-// costs do not depend on the values.)
+// The products of a call that has `products` of them (floor.hpp), with the full B x C matrix.
 template <class T, class Policy>
 void floor_products(const Policy& pol, problem<T>& p, int products) {
-  if (products == 5) {
-    floor_products(pol, p, 3);
-    floor_products(pol, p, 2);
-    return;
-  }
   p.cos.resize(std::size_t(p.B * p.C));
-  const matrix_view<const T> x(p.x.data(), p.B, p.D), w(p.w.data(), p.C, p.D);
-  const matrix_view<T> cos(p.cos.data(), p.B, p.C);
-  backends::gemm(pol, T(1), x, backends::transpose(w), T(0), cos);
-  backends::gemm(pol, T(1), matrix_view<const T>(cos), w, T(0),
-                 matrix_view<T>(p.gx.data(), p.B, p.D));
-  if (products == 3) {
-    backends::gemm(pol, T(1), backends::transpose(matrix_view<const T>(cos)), x, T(0),
-                   matrix_view<T>(p.gw.data(), p.C, p.D));
-  }
+  bench::floor_products(
+      pol, matrix_view<const T>(p.x.data(), p.B, p.D), matrix_view<const T>(p.w.data(), p.C, p.D),
+      matrix_view<T>(p.cos.data(), p.B, p.C), matrix_view<T>(p.gx.data(), p.B, p.D),
+      matrix_view<T>(p.gw.data(), p.C, p.D), products);
 }
 
 template <class T, class Policy>
@@ -131,15 +111,13 @@ void bench_case(benchmark::State& state, Policy pol, std::string loss, index_t B
     }
   };
   double total = 0.0;
-  for (auto _ : state) total += seconds(call);
+  for (auto _ : state) total += bench::seconds(call);
   const double per = total / double(std::max<benchmark::IterationCount>(state.iterations(), 1));
   const double flops = 2.0 * double(B) * double(C) * double(D) * products;
   state.counters["GFLOP/s"] = flops / per * 1e-9;
   if (!is_floor) {
-    std::vector<double> f;
-    for (int r = 0; r < 3; ++r) f.push_back(seconds([&] { floor_products(pol, p, products); }));
-    std::sort(f.begin(), f.end());
-    state.counters["floor_ratio"] = per / f[1];
+    state.counters["floor_ratio"] =
+        per / bench::median_of_3([&] { floor_products(pol, p, products); });
   }
 }
 

@@ -12,12 +12,12 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "../floor.hpp"
 #include "unitsface/backends/primitives.hpp"
 #include "unitsface/core/policy.hpp"
 #include "unitsface/core/workspace.hpp"
@@ -78,40 +78,27 @@ struct inputs {
   matrix_view<float> gxv() { return {backends::data_ptr(gx), B, dim}; }
   matrix_view<float> gwv() { return {backends::data_ptr(gw), C, dim}; }
 
-  /// The products of a call that has `products` of them, by the policy's gemm into the full
-  /// B x C matrix, ending with a read-back (which waits for a device's stream).
+  /// The products of a call that has `products` of them (floor.hpp) into the full B x C
+  /// matrix, ending with a read-back (which waits for a device's stream).
   void floor(const Policy& pol, int products) {
     if (backends::data_ptr(cos) == nullptr) cos = backends::make_buffer<float>(pol, B * C);
-    const matrix_view<float> c(backends::data_ptr(cos), B, C);
-    backends::gemm(pol, 1.0f, xv(), backends::transpose(rv()), 0.0f, c);
-    if (products == 4) backends::gemm(pol, 1.0f, xv(), backends::transpose(rv()), 0.0f, c);
-    backends::gemm(pol, 1.0f, matrix_view<const float>(c), rv(), 0.0f, gxv());
-    if (products >= 3) {
-      backends::gemm(pol, 1.0f, backends::transpose(matrix_view<const float>(c)), xv(), 0.0f,
-                     gwv());
-    }
+    floor_products(pol, xv(), rv(), matrix_view<float>(backends::data_ptr(cos), B, C), gxv(), gwv(),
+                   products);
     float last = 0.0f;
     backends::copy_to_host(pol, backends::data_ptr(gx), 1, &last);
     benchmark::DoNotOptimize(last);
   }
 };
 
-template <class F>
-double seconds(F&& f) {
-  const auto t0 = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 /// The products CosFace with its weight gradient makes: 3 where the default budget keeps its
 /// cosines (or one tile holds them), else 4 (the driver's rule, keeps_cosines).
 inline int cosface_products(index_t B, index_t C) {
   using driver = losses::detail::tile_driver<host_policy, float>;
-  const index_t tile =
-      std::min(C, std::max<index_t>(64, driver::default_tile_elements / std::max<index_t>(B, 1)));
-  const bool kept =
-      driver::keeps_cosines(B, C, tile, losses::evaluation_options{}.cosine_cache_bytes);
-  return tile >= C || kept ? 3 : 4;
+  const index_t tile = driver::tile_width(B, C, 0);
+  return tile >= C ||
+                 driver::keeps_cosines(B, C, tile, losses::evaluation_options{}.cosine_cache_bytes)
+             ? 3
+             : 4;
 }
 
 /// One call of `loss`: "uss_memory" (USS-m against the references as a feature memory holds
@@ -212,10 +199,7 @@ void bench_case(benchmark::State& state, Policy pol, const Policy* reference, st
       total += seconds([&] { benchmark::DoNotOptimize(r.run(loss)); });  // the loss read back
     }
     const double per = total / double(std::max<benchmark::IterationCount>(state.iterations(), 1));
-    std::vector<double> f;
-    for (int k = 0; k < 3; ++k) f.push_back(seconds([&] { in.floor(pol, products); }));
-    std::sort(f.begin(), f.end());
-    state.counters["floor_ratio"] = per / f[1];
+    state.counters["floor_ratio"] = per / median_of_3([&] { in.floor(pol, products); });
   }
   state.counters["pairs/s"] =
       benchmark::Counter(static_cast<double>(B * C), benchmark::Counter::kIsIterationInvariantRate);

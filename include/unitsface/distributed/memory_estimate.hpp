@@ -97,7 +97,7 @@ memory_estimate estimate_memory(const shard_problem& p) {
   e.references = sz(N * D, t) + (memory ? sz(N, 1) : 0);
   e.reference_gradient = p.gradients && !memory ? sz(N * D, t) : 0;
   e.batch = sz(B * D, t) + sz(B, idx) + (p.gradients ? sz(B * D, t) : 0);
-  const index_t nbias = p.bias == bias_kind::per_class ? C : p.bias == bias_kind::scalar ? 1 : 0;
+  const index_t nbias = losses::detail::bias_values(p.bias, C);
   e.bias = sz(nbias, t) * (p.gradients ? 2 : 1);
 
   // The tile driver and the evaluation over the K evaluated rows (losses/required_bytes.hpp).
@@ -107,13 +107,10 @@ memory_estimate estimate_memory(const shard_problem& p) {
   wp.references = K;
   wp.masked = memory;
   wp.gradients = p.gradients;
-  wp.statistics = p.statistics;
-  wp.bias = p.bias;
   wp.bias_classes = C;
-  wp.tile_columns = p.tile_columns;
-  wp.cosine_cache_bytes = p.cosine_cache_bytes;
   // The loss is not named here: the largest statistics of any kernel.
-  wp.stats_bytes = losses::detail::largest_row_stats_bytes<T>();
+  wp.loss = {p.bias, p.statistics, p.tile_columns, p.cosine_cache_bytes,
+             losses::detail::largest_row_stats_bytes<T>()};
   std::size_t w = losses::detail::working_bytes<T>(wp);
   if (K < N || p.sample_rate < 1.0) {
     // sampled_shard: the kept rows, their classes and flags, their weight gradient.
@@ -122,8 +119,8 @@ memory_estimate estimate_memory(const shard_problem& p) {
   }
   // What the other ranks send (shard_exchange.hpp): statistics, per-anchor losses, partial
   // d loss / d x_hat, a scalar bias gradient.
-  e.exchange =
-      sz(R * B, wp.stats_bytes) + sz(R * B, t) + (p.gradients ? sz(R * B * D, t) + sz(R, t) : 0);
+  e.exchange = sz(R * B, wp.loss.stats_bytes) + sz(R * B, t) +
+               (p.gradients ? sz(R * B * D, t) + sz(R, t) : 0);
   e.working = w + e.exchange;
   return e;
 }

@@ -56,6 +56,16 @@ struct call_size {
 
 namespace detail {
 
+/// A loss's part in sizing a call: its bias, whether its call makes statistics passes, its
+/// evaluation options.
+struct loss_traits {
+  bias_kind bias = bias_kind::none;
+  bool statistics = true;
+  index_t tile_columns = 0;
+  std::size_t cosine_cache_bytes = 0;
+  std::size_t stats_bytes = 0;  ///< the largest statistics the call keeps per anchor
+};
+
 /// What sizes a call's working memory: the call, and the loss's part in it.
 struct working_problem {
   index_t batch = 0, dim = 0;
@@ -64,14 +74,10 @@ struct working_problem {
   bool unit_references = false;  ///< no reference tile is normalised
   bool masked = false;           ///< valid flags read as a per-tile mask (the memory, host lanes)
   bool gradients = true;
-  bool statistics = true;  ///< the call makes statistics passes (see loss_traits)
-  bias_kind bias = bias_kind::none;
   /// The values of a per-class bias: every class's (a shard's call holds them all); 0: one
   /// per reference.
   index_t bias_classes = 0;
-  index_t tile_columns = 0;
-  std::size_t cosine_cache_bytes = 0;
-  std::size_t stats_bytes = 0;  ///< one anchor's statistics (the kernel's stats type)
+  loss_traits loss;
 };
 
 /// The largest statistics of any kernel (a bound where the loss is not known).
@@ -93,23 +99,22 @@ inline index_t bias_values(bias_kind k, index_t n) {
 /// peak: see the file's comment). The callers check the shape (a shard may hold no reference).
 template <class T>
 std::size_t working_bytes(const working_problem& p) {
-  unitsface::detail::require(p.tile_columns >= 0, "tile_columns", "must be >= 0");
+  const loss_traits& l = p.loss;
+  unitsface::detail::require(l.tile_columns >= 0, "tile_columns", "must be >= 0");
   const auto sz = [](index_t n, std::size_t bytes) { return std::size_t(n) * bytes; };
   const std::size_t t = sizeof(T);
   const index_t B = p.batch, D = p.dim, N = p.references;
   using driver = tile_driver<host_policy, T>;
-  index_t tile = p.tile_columns > 0 ? p.tile_columns
-                                    : std::max<index_t>(64, driver::default_tile_elements / B);
-  tile = std::max<index_t>(1, std::min(tile, N));
-  const index_t nbias = bias_values(p.bias, p.bias_classes > 0 ? p.bias_classes : N);
+  const index_t tile = driver::tile_width(B, N, l.tile_columns);
+  const index_t nbias = bias_values(l.bias, p.bias_classes > 0 ? p.bias_classes : N);
   std::size_t w = sz(B * D + B, t);                                    // x_hat, its norms
   if (!p.in_batch && !p.unit_references) w += sz(tile * D + tile, t);  // a reference tile
   w += sz(B * tile, t);                                                // a tile of cosines
-  if (p.statistics && driver::keeps_cosines(B, N, tile, p.cosine_cache_bytes)) {
+  if (l.statistics && driver::keeps_cosines(B, N, tile, l.cosine_cache_bytes)) {
     w += sz(B * N, t);  // every cosine, kept between the passes
   }
   if (p.masked) w += sz(tile, t);  // a tile's valid flags as T
-  w += sz(B, p.stats_bytes);       // the statistics
+  w += sz(B, l.stats_bytes);       // the statistics
   w += sz(B, t);                   // the per-anchor losses
   if (p.gradients) {
     w += sz(B * D, t);  // d loss / d x_hat
@@ -117,21 +122,11 @@ std::size_t working_bytes(const working_problem& p) {
     // bias gradient's own buffer, and a scalar bias's partial sums (evaluate.hpp: 256 chunks,
     // one below 256 anchors)
     const index_t partial = B < 256 ? 1 : 256;
-    if (nbias > 0) w += sz(p.bias == bias_kind::scalar ? B + partial : N, t) + sz(nbias, t);
+    if (nbias > 0) w += sz(l.bias == bias_kind::scalar ? B + partial : N, t) + sz(nbias, t);
   }
   w += sz(nbias, t);  // the bias in the policy's memory
   return w;
 }
-
-/// A loss's part in sizing a call: its bias, whether its call makes statistics passes, its
-/// evaluation options.
-struct loss_traits {
-  bias_kind bias = bias_kind::none;
-  bool statistics = true;
-  index_t tile_columns = 0;
-  std::size_t cosine_cache_bytes = 0;
-  std::size_t stats_bytes = 0;  ///< the largest statistics the call keeps per anchor
-};
 
 template <class T, class Margin>
 loss_traits traits_of(const softmax_head<T, Margin>& l) {
@@ -178,11 +173,7 @@ std::size_t call_bytes(const loss_traits& l, const call_size& c) {
   p.unit_references = c.normalized_references && !in_batch;
   p.masked = c.references == reference_kind::memory;
   p.gradients = c.gradients;
-  p.statistics = l.statistics;
-  p.bias = l.bias;
-  p.tile_columns = l.tile_columns;
-  p.cosine_cache_bytes = l.cosine_cache_bytes;
-  p.stats_bytes = l.stats_bytes;
+  p.loss = l;
   return working_bytes<T>(p);
 }
 

@@ -75,8 +75,10 @@ struct stats_row {
     for (index_t jj = 0; jj < tile.cols; ++jj) {
       const pair_kind k = pairs(i, j0 + jj);
       if (k == pair_kind::skip) continue;
-      n_pos += k == pair_kind::positive ? 1 : 0;
-      n_neg += k == pair_kind::positive ? 0 : 1;
+      if (pass == 1) {  // the counts: the first pass's (a later one would count them again)
+        n_pos += k == pair_kind::positive ? 1 : 0;
+        n_neg += k == pair_kind::positive ? 0 : 1;
+      }
       kernel.accumulate(pass, st, tile(i, jj), k, j0 + jj);
     }
     if (pass == 1) st.count(n_pos, n_neg);
@@ -360,9 +362,7 @@ class tile_driver {
     B_ = x.rows;
     D_ = x.cols;
     N_ = refs_.rows;
-    T_ = tile_cols > 0 ? tile_cols
-                       : std::max<index_t>(64, default_tile_elements / std::max<index_t>(B_, 1));
-    T_ = std::max<index_t>(1, std::min(T_, N_));
+    T_ = tile_width(B_, N_, tile_cols);
     xhat_ = backends::make_uninitialized_scratch<T>(pol_, B_ * D_);
     xnorm_ = backends::make_uninitialized_scratch<T>(pol_, B_);
     backends::normalize_rows(pol_, x_, xhat_view(), ptr(xnorm_), normalize_eps<T>);
@@ -377,6 +377,15 @@ class tile_driver {
   /// products run at full speed and that a few-thousand-class head is one tile, small enough
   /// that a million-class head never needs B x C memory.
   static constexpr index_t default_tile_elements = index_t(1) << 22;
+
+  /// The references per tile for B anchors and N references: tile_cols, or 0 for the default
+  /// (about default_tile_elements cosines, at least 64 columns); never more than N, at least 1.
+  static index_t tile_width(index_t B, index_t N, index_t tile_cols) {
+    const index_t t = tile_cols > 0
+                          ? tile_cols
+                          : std::max<index_t>(64, default_tile_elements / std::max<index_t>(B, 1));
+    return std::max<index_t>(1, std::min(t, N));
+  }
 
   index_t batch() const { return B_; }
   index_t references() const { return N_; }
