@@ -170,6 +170,52 @@ TEST_CASE("genuine_buckets: the corners and summary of the sorted path, without 
   }
 }
 
+TEST_CASE("genuine_buckets: float scores against genuine values that are no floats",
+          "[protocols][buckets]") {
+  // Cells of float scores are computed in float only where the highest genuine value is a
+  // float (float_cells): here it is not, and rounding it to a float would shift every score
+  // by about 8 cells, into the buckets of genuine values 2 places away. 201 genuine values
+  // between 1 - 1e-6 and 1 + 1e-8 (as doubles), every float from 1 - 2e-6 to 1 + 2e-7 as an
+  // impostor, and some far off; the corners must be the sorted path's.
+  std::vector<double> genuine;
+  for (int i = 0; i <= 200; ++i) genuine.push_back(1.0 + 1e-8 - i * (1e-6 + 1e-8) / 200.0);
+  std::vector<float> impostors{-1.0f, 0.5f, 2.0f};
+  for (float f = 1.0f - 2e-6f; f <= 1.0f + 2e-7f; f = std::nextafter(f, 2.0f))
+    impostors.push_back(f);
+  std::vector<double> all(genuine);
+  std::vector<int> labels(genuine.size(), 1);
+  for (float f : impostors) {
+    all.push_back(double(f));
+    labels.push_back(0);
+  }
+  const um::sorted_scores<double> sorted(
+      vector_view<const double>(all.data(), index_t(all.size())),
+      vector_view<const int>(labels.data(), index_t(labels.size())));
+  um::genuine_buckets b(genuine);
+  b.add_impostors(vector_view<const float>(impostors.data(), index_t(impostors.size())));
+  check_same_corners(corners(b), corners(sorted));
+}
+
+TEST_CASE("genuine_buckets: cells computed in float on a fine grid", "[protocols][buckets]") {
+  // 100,000 genuine floats: 200,000 cells, where float's roundings of a score's cell reach a
+  // twentieth of a cell (grid_slack must cover them). Impostors on every genuine value and one
+  // float either side of it, where a cell edge between a score and its neighbouring value is
+  // crossed by the rounding; the corners must be the sorted path's.
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> s;
+  std::vector<int> l;
+  for (int i = 0; i < 100000; ++i) {
+    const float g = u(rng);
+    for (float v : {g, g, std::nextafter(g, 2.0f), std::nextafter(g, -2.0f)}) s.push_back(v);
+    for (int label : {1, 0, 0, 0}) l.push_back(label);
+  }
+  const vector_view<const float> sv(s.data(), index_t(s.size()));
+  const vector_view<const int> lv(l.data(), index_t(l.size()));
+  check_same_corners(corners(um::genuine_buckets::from_scores(sv, lv)),
+                     corners(um::sorted_scores<float>(sv, lv)));
+}
+
 TEMPLATE_TEST_CASE("genuine_buckets: scores on and around the grid's cells, from_scores",
                    "[protocols][buckets]", float, double) {
   // The grid counts most impostors per cell, without a search; these scores sit where that
@@ -211,8 +257,12 @@ TEMPLATE_TEST_CASE("genuine_buckets: scores on and around the grid's cells, from
       impostor(std::nextafter(T(g), T(2)));
       impostor(std::nextafter(T(g), T(-2)));
     }
-    const double width = hi > lo ? (hi - lo) / double(4 * gt.size()) : 0.0;
-    for (int b = -3; b <= 4 * int(gt.size()) + 3; ++b) {  // the cell edges and mid-cells
+    // genuine_buckets' grid: 2 cells per distinct genuine value.
+    std::vector<double> distinct(gt);
+    std::sort(distinct.begin(), distinct.end());
+    const int cells = 2 * int(std::unique(distinct.begin(), distinct.end()) - distinct.begin());
+    const double width = hi > lo ? (hi - lo) / double(cells) : 0.0;
+    for (int b = -3; b <= cells + 3; ++b) {  // the cell edges and mid-cells
       impostor(hi - b * width);
       impostor(hi - (b + 0.5) * width);
     }

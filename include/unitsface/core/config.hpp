@@ -23,6 +23,16 @@
 #define UNITSFACE_KEEP_ROLLED
 #endif
 
+// A hot loop kept in a function of its own: inlined into a large caller, g++ can allocate its
+// registers worse (the sort-free IJB-C pass, genuine_buckets).
+#if defined(__GNUC__) || defined(__clang__)
+#define UNITSFACE_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define UNITSFACE_NOINLINE __declspec(noinline)
+#else
+#define UNITSFACE_NOINLINE
+#endif
+
 #include <cstdint>
 
 namespace unitsface {

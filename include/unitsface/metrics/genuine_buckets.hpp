@@ -11,7 +11,11 @@
 // scores without a search; the others narrow a binary search to a few values), so the
 // impostors can stream past (from similarity tiles as they are produced); two bucket sets over
 // the same genuine scores merge by adding counts (shards of the impostor pairs: threads,
-// processes).
+// processes). Impostors go in blocks of 256: their cells computed in one vectorised pass (in
+// float for float scores, where that is exact enough: float_cells), which also counts those
+// below every genuine value; the others packed to the block's front (detail/pack_kept.hpp,
+// AVX-512 where the CPU has it) and counted per cell. IJB-C size (15.6 M impostors, 19,557
+// genuine): 25-30 ms on one core of a 2-core EPYC VM (docs/metrics.md).
 //
 // What corners cannot give: the nearest and interpolated TAR@FAR rules (they look at every
 // impostor threshold) and the EER threshold where the crossing falls inside a run of impostors
@@ -23,12 +27,14 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "unitsface/core/config.hpp"
 #include "unitsface/core/error.hpp"
 #include "unitsface/core/view.hpp"
+#include "unitsface/metrics/detail/pack_kept.hpp"
 #include "unitsface/metrics/eer.hpp"
 #include "unitsface/metrics/roc.hpp"
 #include "unitsface/metrics/tar_at_far.hpp"
@@ -72,9 +78,11 @@ class genuine_buckets {
     constexpr index_t block = 64;
     for (index_t i0 = 0; i0 < n; i0 += block) {
       const index_t m = std::min(block, n - i0);
-      int other = 0;  // an int: g++ does not vectorise a bool reduction
+      // A byte: g++ does not vectorise a bool reduction, and an int one widens every label
+      // to 4 bytes (1.16 ms against 0.80 at IJB-C size).
+      unsigned char other = 0;
       if (labels.stride == 1) {
-        for (index_t j = 0; j < m; ++j) other |= int(!(labels.data[i0 + j] == L(0)));
+        for (index_t j = 0; j < m; ++j) other |= (unsigned char)(!(labels.data[i0 + j] == L(0)));
       } else {
         other = 1;
       }
@@ -91,7 +99,11 @@ class genuine_buckets {
     }
     detail::require_both_classes(index_t(genuine.size()), n - index_t(genuine.size()), "scores");
     genuine_buckets b(std::move(genuine));
-    b.add_where(scores, [&](index_t i) { return labels[i] == L(0); });
+    if (labels.stride == 1) {  // a plain load, which the block's keep loop vectorises
+      b.add_where(scores, [l = labels.data](index_t i) { return l[i] == L(0); });
+    } else {
+      b.add_where(scores, [&](index_t i) { return labels[i] == L(0); });
+    }
     return b;
   }
 
@@ -115,9 +127,12 @@ class genuine_buckets {
       above_[k] += o.above_[k];
       above_min_[k] = std::min(above_min_[k], o.above_min_[k]);
     }
-    for (std::size_t e = 0; e < cells_.size(); ++e) {
-      add_count(cells_[e], o.cells_[e].count);
-      cells_[e].min = std::min(cells_[e].min, o.cells_[e].min);
+    // The other set's cells go straight to their buckets, so that no cell count can pass
+    // 2^32 (reserve_cell_counts).
+    for (const cell& c : o.cells_) {
+      if (c.bucket < 0 || c.count == 0) continue;
+      above_[std::size_t(c.bucket)] += index_t(c.count);
+      above_min_[std::size_t(c.bucket)] = std::min(above_min_[std::size_t(c.bucket)], c.min);
     }
     impostor_ += o.impostor_;
   }
@@ -153,52 +168,68 @@ class genuine_buckets {
 
  private:
   // One cell of the grid: its scores' count and lowest score, and the bucket they all fall
-  // into (-1: the cell or a neighbour holds a genuine value, its scores are searched). One
-  // 16-byte record, so that counting a score touches one cache line; the count wraps at 2^32
-  // into its bucket's count (add_count).
+  // into (-1: a genuine value is near, its scores are searched). One 16-byte record, so that
+  // counting a score touches one cache line. The counts are moved to their buckets before any
+  // could pass 2^32 (reserve_cell_counts), so that counting a score tests nothing but the
+  // cell's kind.
   struct cell {
     double min = std::numeric_limits<double>::infinity();
     std::uint32_t count = 0;
     std::int32_t bucket = -1;
   };
 
-  // The search grid: a uniform grid over [lowest, highest] genuine value, 4 cells per distinct
-  // value. Cell b (b = 0 ... cells) holds the scores s with (hi - s) * scale in [b, b + 1);
-  // first_[b] = the first value <= hi - b / scale, so a score's value index lies between the
-  // entries of its cell's neighbours (one cell of slack either side for rounding). Most cells
-  // have no genuine value in them or their neighbours: their scores all fall into one bucket,
-  // known in advance, and are only counted per cell, joined to their buckets when the corners
-  // are walked. Two more cells take the scores above the highest (bucket 0) and clearly below
-  // the lowest genuine value (bucket K). The impostor loop is then a few arithmetic operations
-  // and one record, with no unpredictable branch (scores below every genuine value, often half
-  // of them, take the same path as the rest).
+  // The search grid: a uniform grid over [lowest, highest] genuine value, cells_per_value cells
+  // per distinct value. Cell b (b = 0 ... cells) holds the scores s with t = (hi - s) * scale in [b, b + 1),
+  // t computed with an error below `slack` cells (grid_slack). A score of cell b can only lie
+  // next to the values v with t_v = (hi - v) * scale in (b - slack, b + 1 + slack): those of
+  // near_from_[b] ... near_to_[b] - 1. Most cells have none: their scores all fall into one
+  // bucket, known in advance, and are only counted per cell, joined to their buckets when the
+  // corners are walked; the others are searched among their few values. Two more cells take
+  // the scores above the highest (bucket 0) and clearly below the lowest genuine value (bucket
+  // K), the latter counted in the vectorised pass (add_blocks).
+  // 2: at IJB-C size (19,557 genuine scores), 24.6-24.9 ms against 25.7-25.9 for 4 cells and
+  // 27.2 for 6 (a smaller table to count in, against more scores near a genuine value to
+  // search), 25.0 for 1.
+  static constexpr index_t cells_per_value = 2;
+
   void build_grid() {
     const std::size_t k = values_.size();
     hi_ = values_.front();
     lo_ = values_.back();
-    cells_count_ = 4 * index_t(k);
+    cells_count_ = cells_per_value * index_t(k);
     scale_ = hi_ > lo_ ? double(cells_count_) / (hi_ - lo_) : 0.0;
     // Buckets are int32 in the cells; past that many distinct values, search them all.
-    const bool fits = k < std::size_t(std::numeric_limits<std::int32_t>::max() / 4);
+    const bool fits =
+        k < std::size_t(std::numeric_limits<std::int32_t>::max() / (cells_per_value + 1));
     if (!(scale_ > 0.0 && std::isfinite(scale_)) || !fits) {
       scale_ = 0.0;  // one distinct value (or a span too narrow for a grid): search them all
       return;
-    }
-    first_.resize(std::size_t(cells_count_) + 2);
-    std::size_t v = 0;
-    for (index_t b = 0; b <= cells_count_ + 1; ++b) {
-      const double edge = hi_ - double(b) / scale_;
-      while (v < k && values_[v] > edge) ++v;
-      first_[std::size_t(b)] = index_t(v);
     }
     // Extended cells e = b + 1 for b = -1 ... cells + 1.
     cells_.assign(std::size_t(cells_count_) + 3, cell{});
     cells_.front().bucket = 0;               // above hi
     cells_.back().bucket = std::int32_t(k);  // below lo by more than a cell
+    near_from_.resize(std::size_t(cells_count_) + 1);
+    near_to_.resize(std::size_t(cells_count_) + 1);
+    const double slack = grid_slack();
+    std::size_t from = 0, to = 0;  // t_v grows with v (values_ falls)
     for (index_t b = 0; b <= cells_count_; ++b) {
-      const auto [from, to] = near_values(b);
+      while (from < k && (hi_ - values_[from]) * scale_ <= double(b) - slack) ++from;
+      while (to < k && (hi_ - values_[to]) * scale_ < double(b + 1) + slack) ++to;
+      near_from_[std::size_t(b)] = std::int32_t(from);
+      near_to_[std::size_t(b)] = std::int32_t(to);
       if (from == to) cells_[std::size_t(b) + 1].bucket = std::int32_t(from);
     }
+  }
+
+  // How far, in cells, the t of a score (cell_of, in double or in float) and the t_v of a
+  // value (build_grid, in double) can be from their exact values: four roundings of at most
+  // 2^-53 (double) or 2^-24 (float, where cells may be computed in float: float_cells) of
+  // t <= cells + 3 each, doubled, plus 2^-20 cells to spare. At most about half a cell, so that
+  // a score of the extended cell cells + 2 is below lo.
+  double grid_slack() const {
+    const double unit = float_cells() ? 0x1p-24 : 0x1p-53;
+    return 8.0 * double(cells_count_ + 3) * unit + 0x1p-20;
   }
 
   // The extended cell of a score: floor((hi - s) * scale) + 1, clamped to [0, cells + 2] as a
@@ -206,49 +237,78 @@ class genuine_buckets {
   // clamp, truncation is the floor. Written so that NaN lands in cell 0 (the caller refuses
   // it) and with comparisons and a truncation only: g++ keeps std::floor out of vectorised
   // loops under its default -ftrapping-math. Rounding in `+ 1` can move a score by one cell,
-  // which the cells' slack covers, but never into cell 0 unless s > hi.
-  double cell_of(double s) const {
-    double t = (hi_ - s) * scale_ + 1.0;
-    t = t >= 0.0 ? t : 0.0;
-    const double top = double(cells_count_) + 2.0;
+  // which grid_slack covers, but never into cell 0 unless s > hi.
+  double cell_of(double s) const { return cell_of(s, hi_, scale_, double(cells_count_) + 2.0); }
+
+  // The same in W (float or double), with hi, scale and cells + 2 given in W.
+  template <class W>
+  static W cell_of(W s, W hi, W scale, W top) {
+    W t = (hi - s) * scale + W(1);
+    t = t >= W(0) ? t : W(0);
     return t <= top ? t : top;
   }
 
-  // The values a score of grid cell b can lie next to: [first, last) of values_, with one
-  // cell of slack either side.
+  // Whether the cells of float scores may be computed in float (16 lanes of AVX-512 against
+  // 8: the IJB-C pass's cells in 4.3-4.8 ms against 7.6-8.6). hi must be a float, so that
+  // hi - s >= 0 whenever s <= hi (nothing lands in cell 0, above hi, unless it is above hi);
+  // then each of the four roundings (hi - s, scale, the product, + 1) moves t by at most 2^-24
+  // of t, in all 4 (cells + 3) 2^-24 < 1/8 of a cell while t is below the clamp (past it, the
+  // clamp gives the same cell), which grid_slack covers twice.
+  bool float_cells() const {
+    return double(float(hi_)) == hi_ && std::isfinite(float(scale_)) && float(scale_) > 0.0f &&
+           cells_count_ + 3 < (index_t(1) << 19);
+  }
+
+  // The least W not below x.
+  template <class W>
+  static W round_up(double x) {
+    W w = W(x);
+    if (double(w) < x) w = std::nextafter(w, std::numeric_limits<W>::infinity());
+    return w;
+  }
+
+  // The values a score of grid cell b can lie next to: [first, last) of values_.
   std::pair<index_t, index_t> near_values(index_t b) const {
-    return {first_[std::size_t(b > 0 ? b - 1 : 0)],
-            first_[std::size_t(std::min(b + 2, cells_count_ + 1))]};
+    return {near_from_[std::size_t(b)], near_to_[std::size_t(b)]};
   }
 
-  void add_count(cell& c, std::uint32_t n) {
-    const std::uint32_t before = c.count;
-    c.count += n;
-    if (c.count < before) above_[std::size_t(c.bucket)] += index_t(1) << 32;  // wrapped
+  // Makes room for `more` scores in the cell counts: when they could pass 2^32, every cell's
+  // count is moved to its bucket first (once per 4 x 10^9 scores).
+  void reserve_cell_counts(index_t more) {
+    const auto limit = index_t(std::numeric_limits<std::uint32_t>::max());
+    if (more > limit - cell_scores_) {
+      for (cell& c : cells_) {
+        if (c.bucket >= 0) above_[std::size_t(c.bucket)] += index_t(c.count);
+        c.count = 0;
+      }
+      cell_scores_ = 0;
+    }
+    cell_scores_ += more;
   }
 
-  // One score of a cell without a search (c.bucket >= 0); the caller counts the impostor.
-  void count_in_cell(cell& c, double s) {
-    if (++c.count == 0) [[unlikely]]
-      above_[std::size_t(c.bucket)] += index_t(1) << 32;  // wrapped
-    if (s < c.min) c.min = s;                             // rarely taken: no store on most scores
+  // One score s of extended cell e (the caller counts the impostor and has reserved room for
+  // it). A counted cell takes an increment and a minimum without a branch: a test of the
+  // minimum, rarely true but not predictably so early on, cost 10% of the IJB-C summary.
+  void count_score(cell* cells, std::int32_t e, double s) {
+    cell& c = cells[e];
+    if (c.bucket >= 0) [[likely]] {
+      ++c.count;
+      c.min = s < c.min ? s : c.min;
+    } else {  // a genuine value near: searched
+      const auto [from, to] = near_values(index_t(e) - 1);
+      search_in(s, from, to);
+    }
   }
 
   void add_at(double s, index_t i, const char* argument) {
     if (!std::isfinite(s)) detail::require_finite_score(s, i, argument);
+    ++impostor_;
     if (scale_ == 0.0) return search_in(s, 0, index_t(values_.size()));
-    const auto e = std::size_t(cell_of(s));
-    cell& c = cells_[e];
-    if (c.bucket >= 0) {  // no genuine value near: no search
-      count_in_cell(c, s);
-      ++impostor_;
-      return;
-    }
-    const auto [from, to] = near_values(index_t(e) - 1);
-    search_in(s, from, to);
+    reserve_cell_counts(1);
+    count_score(cells_.data(), std::int32_t(cell_of(s)), s);
   }
 
-  // Counts s into its bucket, found among values [from, to).
+  // Counts s into its bucket, found among values [from, to); the caller counts the impostor.
   void search_in(double s, index_t from, index_t to) {
     const auto k = std::size_t(
         std::lower_bound(values_.begin() + from, values_.begin() + to, s, std::greater<>()) -
@@ -259,93 +319,95 @@ class genuine_buckets {
       ++above_[k];
       above_min_[k] = std::min(above_min_[k], s);
     }
-    ++impostor_;
   }
 
-  // The scores i with impostor(i) true, in blocks: each block's cells computed first, in a loop
-  // the compiler vectorises, with one finiteness test for the block; then the counting loop,
-  // which is loads and stores only.
+  // The scores i with impostor(i) true, in blocks of 256: the block's cells computed first,
+  // in a loop the compiler vectorises, with one finiteness test for the block; the scores
+  // below every genuine value counted there; the others packed to the front of the block
+  // (detail::pack_kept) and counted by a loop of loads and stores that branches only where a
+  // cell needs a search.
   template <class T, class Impostor>
   void add_where(vector_view<const T> scores, Impostor impostor) {
-    const index_t n = scores.size();
     if (scale_ == 0.0) {
-      for (index_t i = 0; i < n; ++i)
+      for (index_t i = 0; i < scores.size(); ++i)
         if (impostor(i)) add_at(double(scores[i]), i, "scores");
       return;
     }
+    if constexpr (std::is_same_v<T, float>) {
+      if (float_cells()) return add_blocks<float>(scores, impostor);
+    }
+    add_blocks<double>(scores, impostor);
+  }
+
+  // add_where's blocks, with the scores and their cells in W (float or double). Not inlined:
+  // inlined into a caller with more to keep in registers, the IJB-C pass took 35-48 ms
+  // against 31-34.
+  template <class W, class T, class Impostor>
+  UNITSFACE_NOINLINE void add_blocks(vector_view<const T> scores, Impostor impostor) {
+    const index_t n = scores.size();
     constexpr index_t block = 256, lanes = 16;
-    std::int32_t e[block], rest[block];
-    double v[block];
+    alignas(64) std::int32_t e[block], keep[block], packed_cell[block];
+    alignas(64) W buffer[block], packed_score[block];
+    const detail::pack_isa isa = detail::pack_isa_in_use();
+    const W hi = W(hi_), scale = W(scale_), top = W(double(cells_count_) + 2.0);
     // The cell clearly below every genuine value (bucket K): often most impostors (MegaFace's
     // distractors, all-pairs' impostors at a genuine cosine far above 0). Counted in the
     // vectorised pass, its lowest score is the block's lowest (cells only grow as scores
-    // fall): one record updated per block instead of a chain of stores to the same counter.
+    // fall), looked for only when the pass saw a score under the cell's lowest so far: a few
+    // blocks of a stream, not every one.
     const std::int32_t below = std::int32_t(cells_count_ + 2);
     for (index_t i0 = 0; i0 < n; i0 += block) {
       const index_t m = std::min(block, n - i0);
-      if (scores.stride == 1) {  // contiguous: a load the compiler vectorises
-        for (index_t j = 0; j < m; ++j) v[j] = double(scores.data[i0 + j]);
-      } else {
-        for (index_t j = 0; j < m; ++j) v[j] = double(scores[i0 + j]);
+      reserve_cell_counts(m);
+      // The block's scores in W, read where they are if they are W already (a copy is a
+      // memcpy call per block, a fifth of the IJB-C pass).
+      const W* v = buffer;
+      if constexpr (std::is_same_v<T, W>) {
+        if (scores.stride == 1) v = scores.data + i0;
       }
-      int bad = 0;
+      if (v == buffer) {
+        if (scores.stride == 1) {  // contiguous: a load the compiler vectorises
+          for (index_t j = 0; j < m; ++j) buffer[j] = W(scores.data[i0 + j]);
+        } else {
+          for (index_t j = 0; j < m; ++j) buffer[j] = W(scores[i0 + j]);
+        }
+      }
+      int bad = 0, lower = 0;  // ints: g++ does not vectorise a bool reduction
       std::int32_t n_below = 0;
+      // Rounded up to W: a score under the double is under it too.
+      const W below_min = round_up<W>(cells_[std::size_t(below)].min);
       for (index_t j = 0; j < m; ++j) {
-        bad |= !(std::abs(v[j]) <= std::numeric_limits<double>::max());
-        e[j] = std::int32_t(cell_of(v[j]));  // NaN, +-inf: refused below, before any count
+        bad |= !(std::abs(v[j]) <= std::numeric_limits<W>::max());
+        lower |= int(v[j] < below_min);
+        // NaN, +-inf: refused below, before any count
+        e[j] = std::int32_t(cell_of(v[j], hi, scale, top));
         n_below += std::int32_t(e[j] == below);
+        // The others, impostors only, are packed below. In this loop, not one of its own, so
+        // that the labels stream in with the scores (1.5-3 ms at IJB-C size); ints, not bools,
+        // for the vectoriser.
+        keep[j] = std::int32_t(e[j] != below) & std::int32_t(bool(impostor(i0 + j)));
       }
       if (bad) {
         for (index_t j = 0; j < m; ++j)
           detail::require_finite_score(scores[i0 + j], i0 + j, "scores");
       }
-      // Locals for the cells and the count: through the members, every store to a cell might
-      // alias them and the compiler reloads them (3 ms of 35 at IJB-C size).
+      // A local for the cells: through the member, every store to a cell might alias it and
+      // the compiler reloads it.
       cell* const cells = cells_.data();
-      index_t counted = 0;
-      if (n_below > 0) {  // below every genuine value: impostors whatever their labels say
-        double low[lanes];
+      cells[below].count += std::uint32_t(n_below);  // impostors whatever their labels say
+      if (n_below > 0 && lower) {
+        W low[lanes];
         for (index_t l = 0; l < lanes; ++l) low[l] = v[0];
         index_t j = 0;
         for (; j + lanes <= m; j += lanes)
           for (index_t l = 0; l < lanes; ++l) low[l] = v[j + l] < low[l] ? v[j + l] : low[l];
         for (; j < m; ++j) low[0] = v[j] < low[0] ? v[j] : low[0];
         cell& c = cells[below];
-        add_count(c, std::uint32_t(n_below));
         for (index_t l = 0; l < lanes; ++l) c.min = low[l] < c.min ? low[l] : c.min;
-        counted += n_below;
       }
-      // The others: where they are few (MegaFace, all-pairs), only the groups of 16 that
-      // hold any are read; otherwise (IJB-C: about half) they are gathered without a branch.
-      const auto count_one = [&](index_t j) {
-        if (!impostor(i0 + j)) return;
-        cell& c = cells[e[j]];
-        if (c.bucket >= 0) {
-          count_in_cell(c, v[j]);
-          ++counted;
-        } else {
-          add_at(v[j], i0 + j, "scores");
-        }
-      };
-      if (8 * (m - n_below) <= m) {
-        constexpr index_t group = 16;
-        for (index_t g0 = 0; g0 < m; g0 += group) {
-          const index_t gm = std::min(group, m - g0);
-          int other = 0;  // an int: g++ does not vectorise a bool reduction
-          for (index_t l = 0; l < gm; ++l) other |= int(e[g0 + l] != below);
-          if (!other) continue;
-          for (index_t j = g0; j < g0 + gm; ++j)
-            if (e[j] != below) count_one(j);
-        }
-      } else {
-        index_t k = 0;
-        for (index_t j = 0; j < m; ++j) {
-          rest[k] = std::int32_t(j);
-          k += e[j] != below;
-        }
-        for (index_t r = 0; r < k; ++r) count_one(rest[r]);
-      }
-      impostor_ += counted;
+      const index_t k = detail::pack_kept(isa, keep, e, v, m, packed_cell, packed_score);
+      for (index_t r = 0; r < k; ++r) count_score(cells, packed_cell[r], double(packed_score[r]));
+      impostor_ += n_below + k;
     }
   }
 
@@ -354,11 +416,12 @@ class genuine_buckets {
   std::vector<index_t> equal_;  // impostor scores equal to each
   std::vector<index_t> above_;  // impostor scores strictly between value k - 1 (or +inf) and k
   std::vector<double> above_min_;
-  std::vector<index_t> first_;  // the search grid (build_grid)
-  std::vector<cell> cells_;     // the extended cells (build_grid)
+  std::vector<std::int32_t> near_from_, near_to_;  // the search grid (build_grid)
+  std::vector<cell> cells_;                        // the extended cells (build_grid)
   double lo_ = 0, hi_ = 0, scale_ = 0;
   index_t cells_count_ = 0;
   index_t genuine_ = 0, impostor_ = 0;
+  index_t cell_scores_ = 0;  // scores counted in cells since their counts were last moved
 };
 
 /// What the corners of the ROC give exactly.
