@@ -178,20 +178,20 @@ class genuine_buckets {
     std::int32_t bucket = -1;
   };
 
-  // The search grid: a uniform grid over [lowest, highest] genuine value, cells_per_value cells
-  // per distinct value. Cell b (b = 0 ... cells) holds the scores s with t = (hi - s) * scale in [b, b + 1),
-  // t computed with an error below `slack` cells (grid_slack). A score of cell b can only lie
-  // next to the values v with t_v = (hi - v) * scale in (b - slack, b + 1 + slack): those of
-  // near_from_[b] ... near_to_[b] - 1. Most cells have none: their scores all fall into one
-  // bucket, known in advance, and are only counted per cell, joined to their buckets when the
-  // corners are walked; the others are searched among their few values. Two more cells take
-  // the scores above the highest (bucket 0) and clearly below the lowest genuine value (bucket
-  // K), the latter counted in the vectorised pass (add_blocks).
-  // 2: at IJB-C size (19,557 genuine scores), 24.6-24.9 ms against 25.7-25.9 for 4 cells and
-  // 27.2 for 6 (a smaller table to count in, against more scores near a genuine value to
-  // search), 25.0 for 1.
+  // Cells per distinct genuine value. 2: at IJB-C size (19,557 genuine scores) the summary took
+  // 24.6-24.9 ms against 25.7-25.9 with 4 cells, 27.2 with 6 and 25.0 with 1 (a smaller table
+  // to count in, against more scores near a genuine value to search).
   static constexpr index_t cells_per_value = 2;
 
+  // The search grid: a uniform grid over [lowest, highest] genuine value, cells_per_value cells
+  // per distinct value. Cell b (b = 0 ... cells) holds the scores s with t = (hi - s) * scale
+  // in [b, b + 1), t computed with an error below `slack` cells (grid_slack). A score of cell b
+  // can only lie next to the values v with t_v = (hi - v) * scale in (b - slack, b + 1 +
+  // slack): those of near_from_[b] ... near_to_[b] - 1. Most cells have none: their scores all
+  // fall into one bucket, known in advance, and are only counted per cell, joined to their
+  // buckets when the corners are walked; the others are searched among their few values. Two
+  // more cells take the scores above the highest (bucket 0) and clearly below the lowest
+  // genuine value (bucket K), the latter counted in the vectorised pass (add_blocks).
   void build_grid() {
     const std::size_t k = values_.size();
     hi_ = values_.front();
@@ -236,8 +236,8 @@ class genuine_buckets {
   // double first (converting an out-of-range double to an integer is undefined); after the
   // clamp, truncation is the floor. Written so that NaN lands in cell 0 (the caller refuses
   // it) and with comparisons and a truncation only: g++ keeps std::floor out of vectorised
-  // loops under its default -ftrapping-math. Rounding in `+ 1` can move a score by one cell,
-  // which grid_slack covers, but never into cell 0 unless s > hi.
+  // loops under its default -ftrapping-math. Rounding moves t by less than grid_slack, and
+  // never into cell 0 unless s > hi (hi - s >= 0 exactly whenever s <= hi).
   double cell_of(double s) const { return cell_of(s, hi_, scale_, double(cells_count_) + 2.0); }
 
   // The same in W (float or double), with hi, scale and cells + 2 given in W.
