@@ -4,24 +4,20 @@
 // Synthetic clustered embeddings (protocols/synthetic.hpp, float32). The tiles are computed by
 // cuBLAS and reduced on the host's threads (OpenMP): the genuine scores from the label groups'
 // bands, then one pass over the N (N - 1) / 2 pairs counting the impostors against them. The
-// time covers the products, the tiles' copies to the host and the reductions. Exits with 77 without a CUDA device.
-#include <cuda_runtime.h>
-
+// time covers the products, the tiles' copies to the host and the reductions. Exits with 77 without
+// a CUDA device.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
+#include "../bench/cuda_device.hpp"
 #include "unitsface/backends/cuda.hpp"
 #include "unitsface/protocols/all_pairs.hpp"
 #include "unitsface/protocols/synthetic.hpp"
 
 int main(int argc, char** argv) {
   using namespace unitsface;
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::puts("bench_all_pairs_cuda: no CUDA device: skipped");
-    return 77;
-  }
+  if (!bench::cuda_device_present("bench_all_pairs_cuda")) return 77;
   const long long n = argc > 1 ? std::atoll(argv[1]) : 100000;
   const long long d = argc > 2 ? std::atoll(argv[2]) : 512;
   const long long per = argc > 3 ? std::atoll(argv[3]) : 10;

@@ -4,20 +4,13 @@
 // head), there also with the products in TF32 and BF16 on tensor cores (cuda_tf32, cuda_bf16:
 // their loss and input gradient against FP32's as counters). Each call ends with the loss read
 // back, so the time covers the whole device work. Exits with 77 when no CUDA device is present.
-#include <cuda_runtime.h>
-
-#include <cstdio>
-
+#include "../cuda_device.hpp"
 #include "bench_backends.hpp"
 #include "unitsface/backends/cuda.hpp"
 
 int main(int argc, char** argv) {
   using namespace unitsface;
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::puts("bench_backends_cuda: no CUDA device: skipped");
-    return 77;
-  }
+  if (!bench::cuda_device_present("bench_backends_cuda")) return 77;
   static const cuda_policy fp32{};
   const std::vector<bench::shape> large{{512, 85742}, {512, 2000000}};
   bench::register_backend(fp32, "cuda",
