@@ -67,18 +67,69 @@ step() {
   return $rc
 }
 
+# CHECK_STAGE=build (on a machine without a GPU, from the same tree): configure and build only,
+# then copy the executables into .gpu/prebuilt with the tree's checksums and the folder they
+# were built in (their conformance runners read the vectors from there). CHECK_PREBUILT=1 (on
+# the GPU machine): use those executables instead of building, when they load there and the
+# tree is unchanged (else build as usual). The loss unit alone takes nvcc over two minutes,
+# which a time-limited GPU lease then spends on the tests instead.
+stage=${CHECK_STAGE:-all}
+prebuilt_dir=$root/.gpu/prebuilt
+exes=(cuda/losses_cuda cuda/metrics_cuda cuda/bench_metrics_cuda cuda/bench_all_pairs_cuda
+  bench/backends/bench_backends_cuda)
+use_prebuilt() {
+  [[ ${CHECK_PREBUILT:-0} == 1 && -f $prebuilt_dir/SOURCE_ROOT ]] || return 1
+  local src e
+  src=$(cat "$prebuilt_dir/SOURCE_ROOT")
+  if ! (cd "$root" && sha1sum --quiet -c "$prebuilt_dir/SOURCES.sha1" >/dev/null 2>&1); then
+    echo "check.sh: the tree differs from the prebuilt executables' tree: building" >&2
+    return 1
+  fi
+  for e in "${exes[@]}"; do
+    if [[ ! -x $prebuilt_dir/$e ]] || ldd "$prebuilt_dir/$e" | grep -q 'not found'; then
+      echo "check.sh: $e is missing or does not load here: building" >&2
+      ldd "$prebuilt_dir/$e" 2>&1 | grep 'not found' >&2
+      return 1
+    fi
+  done
+  # The conformance runners read the vectors from the folder they were built in.
+  if [[ $src != "$root" && ! -e $src ]]; then
+    mkdir -p "$(dirname "$src")" && ln -s "$root" "$src" || return 1
+  fi
+  [[ -d $src/tests/data/vectors ]] || return 1
+  build=$prebuilt_dir
+}
+
 # The CPU suites' MPI tests stay out (UNITSFACE_TEST_MPI=OFF: they require MPI, which the GPU
 # machine need not have; the check builds CUDA targets only, and distributed_nccl finds MPI
 # by itself where there is one).
-step configure 120 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$prefix" \
-  -DUNITSFACE_BUILD_EXAMPLES=OFF -DUNITSFACE_BUILD_BENCHMARKS=ON -DUNITSFACE_ENABLE_CUDA=ON \
-  -DUNITSFACE_TEST_MPI=OFF
+# Ninja builds the named targets in parallel (Makefiles one after another).
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
 targets=(losses_cuda bench_backends_cuda metrics_cuda bench_metrics_cuda bench_all_pairs_cuda)
 # The sharded losses through NCCL need MPI (to hand out the NCCL id) and its launcher.
 mpirun_=$(command -v mpirun || true)
-[[ -n $mpirun_ ]] && targets+=(distributed_nccl)
+[[ -n $mpirun_ && $stage != build ]] && targets+=(distributed_nccl)
+if use_prebuilt; then
+  rows+=("build|prebuilt (.gpu/prebuilt)|0")
+else
+step configure 120 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DUNITSFACE_BUILD_EXAMPLES=OFF -DUNITSFACE_BUILD_BENCHMARKS=ON -DUNITSFACE_ENABLE_CUDA=ON \
+  -DUNITSFACE_TEST_MPI=OFF
 step build "${CHECK_BUILD_LIMIT_S:-300}" cmake --build "$build" -j"$jobs" --target "${targets[@]}"
+fi
+if [[ $stage == build ]]; then
+  rm -rf "$prebuilt_dir"
+  for e in "${exes[@]}"; do
+    mkdir -p "$prebuilt_dir/$(dirname "$e")" && cp "$build/$e" "$prebuilt_dir/$e" || exit 1
+  done
+  echo "$root" >"$prebuilt_dir/SOURCE_ROOT"
+  (cd "$root" && git ls-files -z CMakeLists.txt cmake include cuda bench tests |
+    xargs -0 sha1sum >"$prebuilt_dir/SOURCES.sha1") || exit 1
+  echo "check.sh: executables in $prebuilt_dir ($(du -sh "$prebuilt_dir" | cut -f1))"
+  exit 0
+fi
 
 # losses_cuda holds the loss module's CUDA tests in one unit (cuda/loss_tests_cuda.cu),
 # selected by tag: the conformance runner, the agreement suite, and the other suites.
@@ -101,21 +152,6 @@ if [[ -n $mpirun_ && -x $build/cuda/distributed_nccl ]]; then
 else
   rows+=("nccl_np1|not run (no mpirun)|0")
 fi
-sanitizer=$(command -v compute-sanitizer || true)
-if [[ -z $sanitizer && -x $cuda_root/compute-sanitizer/compute-sanitizer ]]; then
-  sanitizer=$cuda_root/compute-sanitizer/compute-sanitizer
-fi
-if [[ -n $sanitizer ]]; then
-  # The agreement suite is small (B = 12, D = 24): every loss, float and double, on device.
-  # memcheck: out-of-bounds and misaligned accesses, leaks; racecheck: shared-memory hazards
-  # between the threads of a block (the row reductions).
-  step memcheck 120 "$sanitizer" --tool memcheck --leak-check full --error-exitcode 1 \
-    "$build/cuda/losses_cuda" "[agreement]"
-  step racecheck 120 "$sanitizer" --tool racecheck --error-exitcode 1 "$build/cuda/losses_cuda" \
-    "[agreement]"
-else
-  rows+=("memcheck|not run (no compute-sanitizer)|0" "racecheck|not run (no compute-sanitizer)|0")
-fi
 # USS-m and CosFace against their cuBLAS floors (B = 512, C = 85,742 and 2,000,000: issue 9's
 # table; the TF32 and BF16 rows with their error against FP32).
 step bench 150 "$build/bench/backends/bench_backends_cuda" --benchmark_min_time=0.2 \
@@ -136,6 +172,29 @@ fi
 # cuBLAS tiles, reduced on the host's threads. 100,000 (5e9 pairs) by default; 1,000,000
 # (5e11 pairs) moves 2 TB of tiles to the host and takes many minutes.
 step all_pairs 120 "$build/cuda/bench_all_pairs_cuda" "${ALL_PAIRS_N:-100000}"
+
+# The sanitizers last: they are slow, and the benchmarks above matter more within a budget.
+sanitizer=$(command -v compute-sanitizer || true)
+if [[ -z $sanitizer && -x $cuda_root/compute-sanitizer/compute-sanitizer ]]; then
+  sanitizer=$cuda_root/compute-sanitizer/compute-sanitizer
+fi
+if [[ -n $sanitizer ]]; then
+  # The agreement suite is small (B = 12, D = 24): every loss, float and double, on device.
+  # memcheck: out-of-bounds and misaligned accesses, leaks; racecheck: shared-memory hazards
+  # between the threads of a block (the row reductions).
+  step memcheck 120 "$sanitizer" --tool memcheck --leak-check full --error-exitcode 1 \
+    "$build/cuda/losses_cuda" "[agreement]"
+  step racecheck 120 "$sanitizer" --tool racecheck --error-exitcode 1 "$build/cuda/losses_cuda" \
+    "[agreement]"
+else
+  rows+=("memcheck|not run (no compute-sanitizer)|0" "racecheck|not run (no compute-sanitizer)|0")
+fi
+# All-pairs at a larger N (ALL_PAIRS_LARGE_N, e.g. 1000000: 5e11 pairs), with what is left of
+# the budget, after everything else.
+if [[ -n ${ALL_PAIRS_LARGE_N:-} ]]; then
+  step all_pairs_large "${ALL_PAIRS_LARGE_LIMIT_S:-300}" "$build/cuda/bench_all_pairs_cuda" \
+    "$ALL_PAIRS_LARGE_N"
+fi
 
 echo
 echo "GPU check on ${gpu:-an unknown GPU} (sm_$arch), $((SECONDS - start)) s"
@@ -162,7 +221,7 @@ echo "Metrics benchmark (IJB-C size, float, wall time):"
 grep -E '^cuda/' "$results/metrics_bench.log" 2>/dev/null
 echo
 echo "All-pairs verification:"
-grep -E 'all_pairs/|TAR' "$results/all_pairs.log" 2>/dev/null
+grep -E 'all_pairs/|TAR' "$results"/all_pairs*.log 2>/dev/null
 # The end of each failed step's log, so that one run's output is enough to start a fix.
 failed=0 skipped=0
 for r in "${rows[@]}"; do
