@@ -9,7 +9,8 @@
 // TAR@FAR. Memory O(genuine + tile), the buckets once per host thread (each tile's rows are
 // shared out among them); the products of all pairs are computed once, against storing or
 // sorting 10^12 impostor scores. A row's genuine columns come from the label groups, so its
-// impostors are counted in runs, with no label test.
+// impostors are counted in runs, with no label test. For a policy whose memory is not the
+// host's, all_pairs_device.hpp counts each tile on the device instead (the same results).
 //
 // all_pairs_histogram, for sets whose genuine pairs are too many to keep as well: the first
 // pass bins every score into a metrics::score_histogram (mergeable, serialisable: the AUC and
