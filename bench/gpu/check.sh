@@ -176,8 +176,10 @@ else
   rows+=("torch_cuda|not run (no PyTorch with CUDA)|0")
 fi
 # All-pairs verification of ALL_PAIRS_N synthetic embeddings (D = 512, 10 per identity):
-# cuBLAS tiles, reduced on the host's threads. 100,000 (5e9 pairs) by default; 1,000,000
-# (5e11 pairs) moves 2 TB of tiles to the host and takes many minutes.
+# cuBLAS tiles counted on the device (protocols/all_pairs_device.hpp), then the same tiles'
+# products alone. 100,000 (5e9 pairs) by default; 1,000,000 (5e11 pairs) is estimated at
+# 11-13 s for all_pairs on an H200 plus as much for the products alone and the host's
+# synthetic set (docs/protocols.md).
 step all_pairs 120 "$build/cuda/bench_all_pairs_cuda" "${ALL_PAIRS_N:-100000}"
 
 # The sanitizers last: they are slow, and the benchmarks above matter more within a budget.

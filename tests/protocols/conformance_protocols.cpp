@@ -26,6 +26,10 @@
 #include "backend_registry.hpp"
 #include "conformance_run.hpp"
 #include "unitsface/protocols.hpp"
+#if defined(UNITSFACE_WITH_SIMULATED_DEVICE) || defined(UNITSFACE_WITH_CUDA)
+// all_pairs counts the tiles of a device policy on the device
+#include "unitsface/protocols/all_pairs_device.hpp"
+#endif
 
 #ifndef UNITSFACE_PROTOCOLS_VECTORS_DIR
 #define UNITSFACE_PROTOCOLS_VECTORS_DIR "tests/data/vectors/protocols"

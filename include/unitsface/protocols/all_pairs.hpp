@@ -9,7 +9,8 @@
 // TAR@FAR. Memory O(genuine + tile), the buckets once per host thread (each tile's rows are
 // shared out among them); the products of all pairs are computed once, against storing or
 // sorting 10^12 impostor scores. A row's genuine columns come from the label groups, so its
-// impostors are counted in runs, with no label test.
+// impostors are counted in runs, with no label test. For a policy whose memory is not the
+// host's, all_pairs_device.hpp counts each tile on the device instead (the same results).
 //
 // all_pairs_histogram, for sets whose genuine pairs are too many to keep as well: the first
 // pass bins every score into a metrics::score_histogram (mergeable, serialisable: the AUC and
@@ -37,6 +38,10 @@ namespace unitsface::protocols {
 struct all_pairs_options {
   std::vector<double> far_targets{1e-6, 1e-5, 1e-4, 1e-3, 1e-2};
   tile_options tiles;
+  /// Where the policy's memory is not the host's and all_pairs_device.hpp is included: count
+  /// the tiles' impostors on the device (true) or copy every tile to the host (false, the
+  /// path of the other policies; the same results, kept to compare with).
+  bool device_reduction = true;
 };
 
 namespace detail {
@@ -138,6 +143,14 @@ struct labelled_rows {
   }
 };
 
+/// Whether all_pairs counts the impostors of a policy's tiles on its device: specialised in
+/// all_pairs_device.hpp (the Thrust systems whose memory is not the host's), with
+/// summarize<T>(pol, set, genuine scores, options). Without that header every tile comes to
+/// the host. (The header must then be included before all_pairs is called with such a policy,
+/// as any specialisation must.)
+template <class Policy>
+struct device_pair_reduction : std::false_type {};
+
 /// The passes of all_pairs_histogram (into a score_histogram, then a histogram_refinement:
 /// both add(score, genuine)), as function objects a distributed pass can share.
 struct add_impostor_run {
@@ -171,6 +184,12 @@ metrics::corner_summary all_pairs(const Policy& pol, matrix_view<E> features, ve
   for (const auto& g : kept) genuine.insert(genuine.end(), g.begin(), g.end());
   unitsface::detail::require(!genuine.empty(), "labels",
                              "no two rows share a label: there is no genuine pair");
+  if constexpr (detail::device_pair_reduction<Policy>::value) {
+    if (o.device_reduction) {
+      return detail::device_pair_reduction<Policy>::template summarize<T>(pol, set,
+                                                                          std::move(genuine), o);
+    }
+  }
   std::vector<metrics::genuine_buckets> buckets(std::size_t(shares),
                                                 metrics::genuine_buckets(std::move(genuine)));
   set.for_each_pair(
