@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ijbc_scores.hpp"
@@ -54,12 +55,34 @@ template <class Policy>
 void register_metrics_backend(const Policy& pol) {
   namespace umd = unitsface::metrics::device;
   const std::string name = Policy::name;
-  benchmark::RegisterBenchmark((name + "/summary").c_str(),
+  // summary: the automatic path (sort-free at IJB-C size); summary_full_sort: every score
+  // sorted; summary_host_walk: the host rules walking roc_points (the device summary before
+  // the sparse walk and the sort-free path), for comparison in the same run.
+  const auto summary = [pol](umd::summary_path path) {
+    return [pol, path](benchmark::State& state) {
+      const auto& d = ijbc_data(pol);
+      for (auto _ : state) {
+        const auto r = umd::summarize_verification(pol, d.scores(), d.labels(), {}, path);
+        benchmark::DoNotOptimize(r.auc);
+      }
+      state.SetItemsProcessed(state.iterations() * d.n);
+    };
+  };
+  for (const auto& [suffix, path] :
+       {std::pair{"/summary", umd::summary_path::automatic},
+        std::pair{"/summary_full_sort", umd::summary_path::full_sort}}) {
+    benchmark::RegisterBenchmark((name + suffix).c_str(), summary(path))
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->MinTime(1.0);
+  }
+  benchmark::RegisterBenchmark((name + "/summary_host_walk").c_str(),
                                [pol](benchmark::State& state) {
                                  const auto& d = ijbc_data(pol);
                                  for (auto _ : state) {
+                                   const umd::roc_points points(pol, d.scores(), d.labels());
                                    const auto r =
-                                       umd::summarize_verification(pol, d.scores(), d.labels());
+                                       unitsface::metrics::summarize_verification(points);
                                    benchmark::DoNotOptimize(r.auc);
                                  }
                                  state.SetItemsProcessed(state.iterations() * d.n);

@@ -3,6 +3,7 @@
 // 1e-12, in practice bit for bit), and the same exceptions for bad input. Built once per
 // Thrust backend (tests/support/backends.hpp picks the policy); the scores are uploaded to
 // that policy's memory, so the source also serves a CUDA build.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
@@ -160,6 +161,115 @@ TEMPLATE_TEST_CASE("device ROC points and metrics equal the host path on tied sc
                  um::summarize_verification(host, opt));
     same_summary(um::summarize_verification(points), um::summarize_verification(host));
   }
+}
+
+TEMPLATE_TEST_CASE("device summary: the sort-free and full-sort paths equal the host summary",
+                   "[metrics][device][sort_free]", float, double) {
+  INFO("backend " << ut::backend_name);
+  // Few genuine scores against many impostors (the sort-free path's case), heavy ties to
+  // none, a handful of genuine scores, every score equal, and genuine scores at the extremes.
+  const struct {
+    int gen, imp;
+    double step;
+  } sets[] = {{3, 400, 0.25},     {20, 3000, 0.05}, {60, 9000, 0.01}, {150, 20000, 1e-3},
+              {100, 30000, 1e-4}, {80, 12000, 0.0}, {1, 500, 0.01},   {400, 400, 0.01}};
+  std::uint64_t seed = 101;
+  for (const auto& c : sets) {
+    std::vector<TestType> hs;
+    std::vector<int> hy;
+    make_set<TestType>(seed++, c.gen, c.imp, c.step, hs, hy);
+    INFO("set " << c.gen << " + " << c.imp << ", step " << c.step);
+    const um::sorted_scores<TestType> host(view(hs), view(hy));
+    const on_device<TestType, int> d(hs, hy);
+    for (const auto& far_targets :
+         {um::standard_far_targets(), targets, std::vector<double>{0.5, 1e-3},
+          std::vector<double>{1e-3, 0.02}, std::vector<double>{1.0}}) {
+      um::verification_options opt;
+      opt.far_targets = far_targets;
+      const auto want = um::summarize_verification(host, opt);
+      for (auto path : {umd::summary_path::sort_free, umd::summary_path::full_sort,
+                        umd::summary_path::automatic}) {
+        INFO("path " << int(path) << ", " << far_targets.size() << " targets");
+        same_summary(umd::summarize_verification(ut::policy(), d.scores(), d.labels(), opt, path),
+                     want);
+      }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("device summary, sort-free: all-equal scores, genuine at the extremes",
+                   "[metrics][device][sort_free]", float, double) {
+  INFO("backend " << ut::backend_name);
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> im(0.0, 0.1);
+  const auto check = [&](const std::vector<TestType>& hs, const std::vector<int>& hy) {
+    const um::sorted_scores<TestType> host(view(hs), view(hy));
+    const on_device<TestType, int> d(hs, hy);
+    for (auto path : {umd::summary_path::sort_free, umd::summary_path::full_sort})
+      same_summary(umd::summarize_verification(ut::policy(), d.scores(), d.labels(), {}, path),
+                   um::summarize_verification(host));
+  };
+  std::vector<TestType> hs(5000, TestType(0.25));
+  std::vector<int> hy(5000, 0);
+  for (int i = 0; i < 5000; i += 500) hy[std::size_t(i)] = 1;
+  SECTION("every score equal") {
+    check(hs, hy);
+  }
+  for (auto& v : hs) v = TestType(im(rng));
+  SECTION("genuine above every impostor") {
+    for (std::size_t i = 0; i < hs.size(); i += 500) hs[i] = TestType(2.0);
+    check(hs, hy);
+  }
+  SECTION("genuine below every impostor") {
+    for (std::size_t i = 0; i < hs.size(); i += 500) hs[i] = TestType(-2.0);
+    check(hs, hy);
+  }
+  SECTION("genuine tied with the highest and lowest impostors") {
+    const TestType hi = *std::max_element(hs.begin(), hs.end());
+    const TestType lo = *std::min_element(hs.begin(), hs.end());
+    hs[0] = hi;
+    hs[500] = lo;
+    check(hs, hy);
+  }
+  SECTION("one genuine score") {
+    std::vector<int> one(hs.size(), 0);
+    one[77] = 1;
+    check(hs, one);
+  }
+}
+
+TEST_CASE("device summary, sort-free: bad input throws as the host path does",
+          "[metrics][device][sort_free]") {
+  std::vector<float> hs(1000, 0.1f);
+  std::vector<int> hy(1000, 0);
+  hy[3] = 1;
+  const auto run = [&](const std::vector<float>& s, const std::vector<int>& y) {
+    const on_device<float, int> d(s, y);
+    umd::summarize_verification(ut::policy(), d.scores(), d.labels(), {},
+                                umd::summary_path::sort_free);
+  };
+  const auto argument = [&](const std::vector<float>& s, const std::vector<int>& y) {
+    try {
+      run(s, y);
+    } catch (const unitsface::invalid_argument& e) {
+      return std::string(e.argument());
+    }
+    return std::string("no exception");
+  };
+  auto bad = hs;
+  bad[500] = std::numeric_limits<float>::quiet_NaN();
+  CHECK(argument(bad, hy) == "scores");
+  auto bad_label = hy;
+  bad_label[10] = 2;
+  CHECK(argument(hs, bad_label) == "labels");
+  CHECK(argument(hs, std::vector<int>(1000, 0)) == "labels");
+  CHECK(argument(std::vector<float>{}, std::vector<int>{}) == "labels");
+  um::verification_options opt;
+  opt.far_targets = {0.0};
+  const on_device<float, int> d(hs, hy);
+  CHECK_THROWS_AS(umd::summarize_verification(ut::policy(), d.scores(), d.labels(), opt,
+                                              umd::summary_path::sort_free),
+                  unitsface::invalid_argument);
 }
 
 TEST_CASE("device path: uint8 labels, strided views, extreme classes at the ends",

@@ -40,6 +40,7 @@
 #include <thrust/sort.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -165,6 +166,24 @@ struct is_corner {
   }
 };
 
+/// Keeps the keys at most `top` (the scores at least a floor).
+template <class K>
+struct key_at_most {
+  K top;
+  UNITSFACE_HD bool operator()(K k) const { return k <= top; }
+};
+
+/// The lowest T at least `floor` (a floor above every T: the highest T, which then keeps at
+/// most the scores equal to it; the callers' floors are scores of the set).
+template <class T>
+T floor_score(double floor) {
+  if (!(floor > double(std::numeric_limits<T>::lowest()))) return std::numeric_limits<T>::lowest();
+  if (floor >= double(std::numeric_limits<T>::max())) return std::numeric_limits<T>::max();
+  T t = T(floor);
+  if (double(t) < floor) t = std::nextafter(t, std::numeric_limits<T>::infinity());
+  return t;
+}
+
 template <class Policy>
 auto exec(const Policy& pol) {
   return Policy::traits::exec(pol.state);
@@ -173,6 +192,30 @@ auto exec(const Policy& pol) {
 template <class Policy>
 auto sync_exec(const Policy& pol) {
   return Policy::traits::reduce_exec(pol.state);
+}
+
+/// Checks scores and labels as sorted_scores does (a length mismatch, an empty set or a
+/// missing class: "labels"; a label other than 0/1: "labels"; a non-finite score: "scores",
+/// the first bad element by index named) with one reduction on the system, and returns the
+/// number of genuine scores.
+template <class Policy, class T, class L>
+index_t validate_scores(const Policy& pol, vector_view<const T> s, vector_view<const L> l) {
+  const index_t n = s.size();
+  metrics::detail::require_size("labels", l.size(), n);
+  const auto check = backends::reduce_index<validation_sum>(pol, n, validate_element<T, L>{s, l});
+  if (n > 0 && check.first_bad < n) {
+    // Only on error: read the one bad element back and let the host checks word it.
+    const index_t i = check.first_bad;
+    T bad_score{};
+    L bad_label{};
+    backends::copy_to_host(pol, &s[i], 1, &bad_score);
+    backends::copy_to_host(pol, &l[i], 1, &bad_label);
+    metrics::detail::require_finite_score(bad_score, i, "scores");
+    metrics::detail::genuine_label(bad_label, i, "labels");
+  }
+  const index_t genuine = n > 0 ? check.genuine : 0;
+  metrics::detail::require_both_classes(genuine, n - genuine, "labels");
+  return genuine;
 }
 
 }  // namespace detail
@@ -196,46 +239,60 @@ class roc_points {
   /// and a non-finite score ("scores"), the first bad element by index named.
   template <class S, class L>
   roc_points(const Policy& pol, vector_view<S> scores, vector_view<L> labels)
+      : roc_points(pol, scores, labels, -std::numeric_limits<double>::infinity()) {}
+
+  /// The points of the scores >= `floor` only (the highest part of the curve: its points,
+  /// cumulative counts and thresholds are those of the whole set, genuine_count() and
+  /// impostor_count() count the whole set), so a summary that needs every point only down to
+  /// some FAR sorts only the scores above it (device::summarize_verification's sort-free
+  /// path). complete() tells whether the points reach the lowest score.
+  template <class S, class L>
+  roc_points(const Policy& pol, vector_view<S> scores, vector_view<L> labels, double floor)
       : pol_(pol),
         keys_(backends::make_buffer<key_type>(pol, 0)),
         counts_(backends::make_buffer<counts>(pol, 0)) {
     static_assert(std::is_same_v<std::remove_const_t<S>, T>, "score type mismatch");
     using label_type = std::remove_const_t<L>;
     const index_t n = scores.size();
-    metrics::detail::require_size("labels", labels.size(), n);
     const vector_view<const T> s(scores.data, n, scores.stride);
-    const vector_view<const label_type> l(labels.data, n, labels.stride);
-    const auto check = backends::reduce_index<detail::validation_sum>(
-        pol, n, detail::validate_element<T, label_type>{s, l});
-    if (n > 0 && check.first_bad < n) {
-      // Only on error: read the one bad element back and let the host checks word it.
-      const index_t i = check.first_bad;
-      T bad_score{};
-      label_type bad_label{};
-      backends::copy_to_host(pol, &s[i], 1, &bad_score);
-      backends::copy_to_host(pol, &l[i], 1, &bad_label);
-      metrics::detail::require_finite_score(bad_score, i, "scores");
-      metrics::detail::genuine_label(bad_label, i, "labels");
-    }
-    const index_t genuine = n > 0 ? check.genuine : 0;
-    metrics::detail::require_both_classes(genuine, n - genuine, "labels");
-    genuine_ = genuine;
-    impostor_ = n - genuine;
+    const vector_view<const label_type> l(labels.data, labels.size(), labels.stride);
+    genuine_ = detail::validate_scores(pol, s, l);
+    impostor_ = n - genuine_;
 
     auto keys = backends::make_buffer<key_type>(pol, n);
     auto flags = backends::make_buffer<std::uint8_t>(pol, n);
     key_type* k = backends::data_ptr(keys);
     std::uint8_t* g = backends::data_ptr(flags);
     backends::for_each_index(pol, n, detail::make_keys<T, label_type, key_type>{s, l, k, g});
-    thrust::sort_by_key(detail::exec(pol), k, k + n, g);
+    index_t m = n;
+    complete_ = !(floor > -std::numeric_limits<double>::infinity());
+    if (!complete_) {
+      // Only the scores >= floor (keys <= the floor's key) are sorted: compacted first.
+      const key_type top = detail::descending_key(detail::floor_score<T>(floor));
+      auto kept = backends::make_buffer<key_type>(pol, n);
+      auto kept_flags = backends::make_buffer<std::uint8_t>(pol, n);
+      const auto end = thrust::copy_if(
+          detail::sync_exec(pol), thrust::make_zip_iterator(k, g),
+          thrust::make_zip_iterator(k + n, g + n), k,
+          thrust::make_zip_iterator(backends::data_ptr(kept), backends::data_ptr(kept_flags)),
+          detail::key_at_most<key_type>{top});
+      m = index_t(thrust::get<0>(end.get_iterator_tuple()) - backends::data_ptr(kept));
+      keys = std::move(kept);
+      flags = std::move(kept_flags);
+      k = backends::data_ptr(keys);
+      g = backends::data_ptr(flags);
+      complete_ = m == n;
+    }
+    thrust::sort_by_key(detail::exec(pol), k, k + m, g);
 
-    // One point per distinct score (at most n), then cumulative counts in place.
-    keys_ = backends::make_buffer<key_type>(pol, n);
-    counts_ = backends::make_buffer<counts>(pol, n);
+    // One point per distinct score (at most m), then cumulative counts in place.
+    keys_ = backends::make_buffer<key_type>(pol, m);
+    counts_ = backends::make_buffer<counts>(pol, m);
     key_type* pk = backends::data_ptr(keys_);
     counts* pc = backends::data_ptr(counts_);
+    if (m == 0) return;
     const auto ends =
-        thrust::reduce_by_key(detail::sync_exec(pol), k, k + n,
+        thrust::reduce_by_key(detail::sync_exec(pol), k, k + m,
                               thrust::make_transform_iterator(g, detail::flag_to_counts{}), pk, pc,
                               thrust::equal_to<key_type>(), detail::add_counts{});
     size_ = index_t(ends.first - pk);
@@ -249,6 +306,9 @@ class roc_points {
   index_t impostor_count() const { return impostor_; }
   /// The number of distinct scores (ROC points after the (0, 0, +inf) one).
   index_t size() const { return size_; }
+  /// Whether the points reach the lowest score (false: built above a floor that left scores
+  /// out).
+  bool complete() const { return complete_; }
   const Policy& policy() const { return pol_; }
   /// The points in the policy's memory: inverted keys (detail::descending_key) and
   /// cumulative counts, size() of each.
@@ -327,6 +387,7 @@ class roc_points {
   index_t genuine_ = 0;
   index_t impostor_ = 0;
   index_t size_ = 0;
+  bool complete_ = true;
 };
 
 template <class Policy, class S, class L>
