@@ -91,9 +91,11 @@ struct inputs {
 };
 
 /// The products CosFace with its weight gradient makes: 3 where the default budget keeps its
-/// cosines (or one tile holds them), else 4 (the driver's rule, keeps_cosines).
-inline int cosface_products(index_t B, index_t C) {
-  using driver = losses::detail::tile_driver<host_policy, float>;
+/// cosines (or one tile holds them), else 4 (the driver's rule, keeps_cosines, with the
+/// policy's tile).
+template <class Policy>
+int cosface_products(index_t B, index_t C) {
+  using driver = losses::detail::tile_driver<Policy, float>;
   const index_t tile = driver::tile_width(B, C, 0);
   return tile >= C ||
                  driver::keeps_cosines(B, C, tile, losses::evaluation_options{}.cosine_cache_bytes)
@@ -177,7 +179,7 @@ void bench_case(benchmark::State& state, Policy pol, const Policy* reference, st
                 index_t B, index_t C) {
   inputs<Policy> in(pol, B, C);
   const int products = loss == "uss_memory"        ? 2
-                       : loss == "cosface_weights" ? cosface_products(B, C)
+                       : loss == "cosface_weights" ? cosface_products<Policy>(B, C)
                                                    : loss[5] - '0';
   if (loss.rfind("floor", 0) == 0) {
     for (auto _ : state) in.floor(pol, products);
@@ -217,7 +219,7 @@ void register_backend(const Policy& pol, const std::string& backend,
   for (const shape& s : shapes) {
     const std::string suffix =
         "/" + backend + "/B:" + std::to_string(s.B) + "/C:" + std::to_string(s.C);
-    const std::string floor_cosface = "floor" + std::to_string(cosface_products(s.B, s.C));
+    const std::string floor_cosface = "floor" + std::to_string(cosface_products<Policy>(s.B, s.C));
     for (const std::string& loss : {std::string("uss_memory"), std::string("floor2"),
                                     std::string("cosface_weights"), floor_cosface}) {
       benchmark::RegisterBenchmark((loss + suffix).c_str(), bench_case<Policy>, pol, reference,

@@ -489,3 +489,33 @@ TEMPLATE_TEST_CASE("losses: required_bytes bounds the measured working memory of
   CHECK(unitsface::test::thrown_argument([&] { required_bytes(uss, bad); }) == "batch");
 }
 #endif
+
+TEMPLATE_TEST_CASE("losses: required_bytes on the policy counts its tile and its rows' segments",
+                   "[losses][memory]", float, double) {
+  using T = TestType;
+  const auto& pol = policy();
+  // The device rule: a multiple of a warp, each thread 16 to 32 columns of a tile, 1,024 at
+  // most, 32 for any tile of two columns or more.
+  CHECK(backends::device_row_segments(1) == 1);
+  CHECK(backends::device_row_segments(2) == 32);
+  CHECK(backends::device_row_segments(1023) == 32);
+  CHECK(backends::device_row_segments(1024) == 64);
+  CHECK(backends::device_row_segments(8192) == 512);
+  CHECK(backends::device_row_segments(65536) == 1024);
+  CHECK(backends::device_row_segments(index_t(1) << 30) == 1024);
+  call_size c;
+  c.batch = 32;
+  c.dim = 16;
+  c.references = reference_kind::class_weights;
+  c.reference_rows = 300;
+  const call_size on = on_policy(pol, c);
+  CHECK(on.tile_elements == backends::default_tile_elements<policy_type>());
+  const bool splits = backends::row_segments(pol, c.batch, c.reference_rows) > 1;
+  CHECK(on.row_segments == splits);
+  // A one-tile CosFace call: the slots of its statistics pass (B x 32 softmax statistics) and
+  // of its element pass (2 B x 32 values) where the policy splits rows, nothing otherwise.
+  cosface_loss<T> cosface;
+  using stats = typename kernels::softmax<T, cosface_margin<T>>::stats;
+  const std::size_t slots = std::size_t(c.batch * 32) * (sizeof(stats) + 2 * sizeof(T));
+  CHECK(required_bytes(cosface, on) == required_bytes(cosface, c) + (splits ? slots : 0));
+}

@@ -226,6 +226,9 @@ struct thrust_system_traits<test::simulated::system> {
   static void copy_to_host(const state&, const T* src, index_t n, T* dst) {
     transfer(src, n, dst);
   }
+  // The loss driver's row segments as CUDA's (backends/cuda.hpp), so that the segmented row
+  // passes the GPU runs run here, under the order check.
+  static index_t row_segments(index_t, index_t cols) { return backends::device_row_segments(cols); }
   template <class T>
   static void copy_from_host(const state&, const T* src, index_t n, T* dst) {
     transfer(src, n, dst);

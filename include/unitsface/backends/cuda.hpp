@@ -7,9 +7,11 @@
 //
 // Every primitive runs on `s`: the per-element terms and row reductions are the same
 // host/device functors as the CPU backends, launched by thrust::for_each (without a
-// synchronisation); reductions read their sum back to the host; buffers are allocated and
-// freed in stream order (cudaMallocAsync); matrix products go to cuBLAS (float, double),
-// row-major views mapped onto column-major calls, and views without a unit stride to the
+// synchronisation), the loss driver's row passes split into segments of a row
+// (backends::row_segments) so that a warp reads neighbouring columns; row normalisation is a
+// warp per row (kernels of this file); reductions read their sum back to the host; buffers are
+// allocated and freed in stream order (cudaMallocAsync); matrix products go to cuBLAS (float,
+// double), row-major views mapped onto column-major calls, and views without a unit stride to the
 // generic product kernel; float products in TF32 or BF16 on tensor cores where the policy asks
 // (product_precision). Compile with nvcc and --expt-relaxed-constexpr (the CMake target
 // unitsface_backend_cuda adds it); link CUDA::cudart and CUDA::cublas.
@@ -119,17 +121,98 @@ class device_buffer {
   cudaStream_t stream_ = nullptr;
 };
 
-/// One cuBLAS handle per host thread and device, created on first use and kept for the
-/// life of the process (destroying it during static destruction races the CUDA runtime's
-/// own teardown).
+/// One cuBLAS handle per host thread and device, created on first use and destroyed when
+/// the thread ends. A thread_local's destructor runs at thread exit, and for the main thread
+/// at exit() before the static destructors and atexit handlers, the CUDA runtime's teardown
+/// among them, so the handle and its workspace (64 MiB on a Hopper GPU) are released while
+/// the runtime still stands: a leak checker (compute-sanitizer --leak-check full) then sees
+/// none of it.
+struct cublas_handles {
+  static constexpr int max_devices = 64;
+  cublasHandle_t h[max_devices] = {};
+  cublas_handles() = default;
+  cublas_handles(const cublas_handles&) = delete;
+  cublas_handles& operator=(const cublas_handles&) = delete;
+  ~cublas_handles() {
+    int current = 0;
+    if (cudaGetDevice(&current) != cudaSuccess) return;
+    for (int d = 0; d < max_devices; ++d) {
+      if (h[d] == nullptr) continue;
+      // a handle belongs to the device that was current when it was made (errors cannot
+      // leave a destructor)
+      if (cudaSetDevice(d) == cudaSuccess) cublasDestroy(h[d]);
+    }
+    cudaSetDevice(current);
+  }
+};
 inline cublasHandle_t cublas_handle() {
-  constexpr int max_devices = 64;
-  thread_local cublasHandle_t handles[max_devices] = {};
+  thread_local cublas_handles handles;
   int dev = 0;
   check(cudaGetDevice(&dev), "cudaGetDevice");
-  if (dev < 0 || dev >= max_devices) throw cuda_error("unitsface: device ordinal out of range");
-  if (handles[dev] == nullptr) check(cublasCreate(&handles[dev]), "cublasCreate");
-  return handles[dev];
+  if (dev < 0 || dev >= cublas_handles::max_devices) {
+    throw cuda_error("unitsface: device ordinal out of range");
+  }
+  if (handles.h[dev] == nullptr) check(cublasCreate(&handles.h[dev]), "cublasCreate");
+  return handles.h[dev];
+}
+
+/// Row normalisation with one warp per row: the 32 lanes read 32 neighbouring elements of
+/// the row at a time (coalesced), and the row's sum of squares is reduced across the warp by
+/// shuffles. The semantics and the order of the additions are those of the generic
+/// normalize_row (backends/primitives.hpp, row_dot), so both give the same bits:
+/// out_i = x_i / max(||x_i||, eps), norms_i = ||x_i||.
+constexpr int rows_per_block = 8;  // 256 threads
+static_assert(backends::generic::detail::row_lanes == 32, "a warp's lanes");
+
+// The butterfly: lane l adds lane l ^ o's value, o = 16, 8, 4, 2, 1. Lanes l and l ^ o add
+// the same two values (in either order: the same bits), so after each step lane l holds what
+// row_dot's pairwise combination holds in partial l mod o, and every lane ends with its p[0].
+template <class T>
+__device__ inline T warp_sum(T v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+template <class T>
+__global__ void normalize_rows_kernel(matrix_view<const T> in, matrix_view<T> out, T* norms,
+                                      T eps) {
+  const index_t i = index_t(blockIdx.x) * rows_per_block + threadIdx.x / 32;
+  const int lane = int(threadIdx.x % 32);
+  if (i >= in.rows) return;  // the whole warp: a row is one warp's
+  T ss = T(0);
+  for (index_t k = lane; k < in.cols; k += 32) ss += in(i, k) * in(i, k);
+  const T n = sqrt(warp_sum(ss));
+  const T inv = T(1) / (n > eps ? n : eps);
+  for (index_t k = lane; k < in.cols; k += 32) out(i, k) = in(i, k) * inv;
+  if (lane == 0 && norms != nullptr) norms[i] = n;
+}
+
+/// The gradient through the normalisation (generic normalize_backward_row's semantics), a
+/// warp per row. out may be g: every lane has read its elements of g for the dot product
+/// before the shuffles that complete it, and each element is then read and written by the
+/// same lane.
+template <class T>
+__global__ void normalize_rows_backward_kernel(matrix_view<const T> xhat, const T* norms,
+                                               matrix_view<const T> g, matrix_view<T> out, T eps,
+                                               bool accumulate) {
+  const index_t i = index_t(blockIdx.x) * rows_per_block + threadIdx.x / 32;
+  const int lane = int(threadIdx.x % 32);
+  if (i >= xhat.rows) return;
+  const T n = norms[i];
+  T dot = T(0);
+  if (n > eps) {
+    for (index_t k = lane; k < g.cols; k += 32) dot += xhat(i, k) * g(i, k);
+  }
+  dot = warp_sum(dot);
+  const T inv = T(1) / (n > eps ? n : eps);
+  for (index_t k = lane; k < g.cols; k += 32) {
+    const T v = (g(i, k) - xhat(i, k) * dot) * inv;
+    out(i, k) = accumulate ? out(i, k) + v : v;
+  }
+}
+
+inline unsigned row_blocks(index_t rows) {
+  return static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
 }
 
 inline cublasStatus_t gemm_call(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
@@ -196,6 +279,37 @@ struct thrust_system_traits<thrust::system::cuda::tag> {
     backends::cuda_detail::check(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(n) * sizeof(T),
                                                  cudaMemcpyHostToDevice, s.stream),
                                  "cudaMemcpyAsync (host to device)");
+  }
+
+  /// The loss tiles' default: 2^25 cosines (128 MiB in float; 65,536 columns for 512
+  /// anchors), 8 times the CPUs'. Each tile's products are then large enough for cuBLAS to
+  /// fill the GPU (d loss / d x_hat = G R_tile has a B x D output: its parallelism is in the
+  /// tile's width), and a 2,000,000-class head is 31 tiles rather than 245. Measured on an
+  /// H200 (docs/benchmarks.md).
+  static constexpr index_t default_tile_elements = index_t(1) << 25;
+
+  /// The loss driver's row segments (backends::device_row_segments): a device needs many
+  /// more threads than a batch has rows.
+  static index_t row_segments(index_t, index_t cols) { return backends::device_row_segments(cols); }
+
+  template <class T>
+  static void normalize_rows(const state& s, matrix_view<const T> in, matrix_view<T> out, T* norms,
+                             T eps) {
+    using namespace backends::cuda_detail;
+    if (in.rows <= 0) return;
+    normalize_rows_kernel<T>
+        <<<row_blocks(in.rows), rows_per_block * 32, 0, s.stream>>>(in, out, norms, eps);
+    check(cudaGetLastError(), "normalize_rows kernel launch");
+  }
+  template <class T>
+  static void normalize_rows_backward(const state& s, matrix_view<const T> xhat, const T* norms,
+                                      matrix_view<const T> g, matrix_view<T> out, T eps,
+                                      bool accumulate) {
+    using namespace backends::cuda_detail;
+    if (xhat.rows <= 0) return;
+    normalize_rows_backward_kernel<T><<<row_blocks(xhat.rows), rows_per_block * 32, 0, s.stream>>>(
+        xhat, norms, g, out, eps, accumulate);
+    check(cudaGetLastError(), "normalize_rows_backward kernel launch");
   }
 
   /// C = alpha A B + beta C by cuBLAS; false (nothing done) for other types, views without

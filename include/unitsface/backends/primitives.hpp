@@ -9,6 +9,8 @@
 //   gemm(pol, alpha, A, B, beta, C)  C = alpha A B + beta C, strided views
 //   make_buffer<T>(pol, n)           owning zeroed buffer in the policy's memory
 //   copy_to_host / copy_from_host    transfers between that memory and the host
+//   normalize_rows(_backward)         row normalisation and its gradient (a backend may fuse)
+//   row_segments(pol, rows, cols)     how the driver's row passes split a row (1 by default)
 //
 // The loss driver (losses/detail/driver.hpp) and the memory update are written on these.
 #pragma once
@@ -40,6 +42,46 @@ auto* data_ptr(Buf& b) {
 template <class Buf>
 const auto* data_ptr(const Buf& b) {
   return data_ptr(const_cast<Buf&>(b));
+}
+
+/// How many segments the loss driver's row passes split each row of a rows x cols tile into:
+/// the policy's row_segments where it has one, else 1 (a row per call of the row functor,
+/// which the CPU backends vectorise along the row). A device with many more threads than
+/// rows asks for more: each (row, segment) is then one thread over the columns s, s + S,
+/// s + 2 S, ..., so that neighbouring threads read neighbouring columns, and the segments'
+/// partial results are combined per row in a fixed order (deterministic).
+/// How many cosines a loss tile holds by default on this policy (the tile driver's
+/// default_tile_elements): the policy type's own default_tile_elements where it declares a
+/// positive one (cuda_policy: 2^25), else 2^22.
+template <class Policy>
+constexpr index_t default_tile_elements() {
+  if constexpr (requires { Policy::default_tile_elements; }) {
+    if (Policy::default_tile_elements > 0) return Policy::default_tile_elements;
+  }
+  return index_t(1) << 22;
+}
+
+/// The row segments a device's policy asks for (cuda_policy, and the simulated device that
+/// stands for it in the tests): a multiple of the 32 threads of a warp, so that a warp reads
+/// 32 neighbouring columns of one row, doubled (up to 1024) while each thread keeps at least
+/// 16 columns: 512 segments of 16 columns for the default 8,192-column tile of a 512-anchor
+/// batch, 262,144 threads. Narrow tiles still get 32 (some segments then have no
+/// column, and their empty partial results merge as nothing): a tile of a few columns is
+/// cheap either way, and the segmented code is then the one the small tests run.
+inline index_t device_row_segments(index_t cols) {
+  if (cols <= 1) return 1;
+  index_t s = 32;
+  while (s < 1024 && s * 32 <= cols) s *= 2;
+  return s;
+}
+
+template <class Policy>
+index_t row_segments(const Policy& pol, index_t rows, index_t cols) {
+  if constexpr (requires { pol.row_segments(rows, cols); }) {
+    return pol.row_segments(rows, cols);
+  } else {
+    return 1;
+  }
 }
 
 template <class Policy, class F>
@@ -137,6 +179,33 @@ void gemm(const Policy& pol, T alpha, matrix_view<const T> a, matrix_view<const 
 namespace unitsface::backends {
 namespace generic::detail {
 
+/// The order in which a row's sum of squares (and the backward pass's dot product) is added,
+/// on every backend: 32 interleaved partial sums (element k into partial k mod 32, in
+/// ascending k), then combined pairwise (partial l += partial l + w, for w = 16, 8, 4, 2, 1).
+/// It is the order of a warp whose lane l reads elements l, l + 32, ... and reduces by
+/// shuffles, as the CUDA backend's normalisation kernels do; so the per-row functors below,
+/// which also run inside other kernels (the feature memory's update normalises the rows it
+/// writes), give the bits of those kernels, and the memory's normalised mirror is exactly the
+/// loss calls' normalisation. (On the CPUs the 32 partial sums also vectorise.)
+constexpr int row_lanes = 32;
+
+/// sum_k a(i, k) b(i, k) over a row, in the row_lanes order.
+template <class T>
+UNITSFACE_HD T row_dot(const matrix_view<const T>& a, const matrix_view<const T>& b, index_t i) {
+  T p[row_lanes];
+  for (int l = 0; l < row_lanes; ++l) p[l] = T(0);
+  const index_t n = a.cols;
+  index_t k0 = 0;
+  for (; k0 + row_lanes <= n; k0 += row_lanes) {
+    for (int l = 0; l < row_lanes; ++l) p[l] += a(i, k0 + l) * b(i, k0 + l);
+  }
+  for (int l = 0; k0 + l < n; ++l) p[l] += a(i, k0 + l) * b(i, k0 + l);
+  for (int w = row_lanes / 2; w > 0; w /= 2) {
+    for (int l = 0; l < w; ++l) p[l] += p[l + w];
+  }
+  return p[0];
+}
+
 /// out_i = x_i / max(||x_i||, eps), norms_i = ||x_i|| (PyTorch F.normalize semantics).
 template <class T>
 struct normalize_row {
@@ -146,9 +215,7 @@ struct normalize_row {
   T eps;
   UNITSFACE_HD void operator()(index_t i) const {
     using std::sqrt;
-    T ss = T(0);
-    for (index_t k = 0; k < in.cols; ++k) ss += in(i, k) * in(i, k);
-    const T n = sqrt(ss);
+    const T n = sqrt(row_dot(in, in, i));
     const T inv = T(1) / (n > eps ? n : eps);
     for (index_t k = 0; k < in.cols; ++k) out(i, k) = in(i, k) * inv;
     if (norms != nullptr) norms[i] = n;
@@ -172,10 +239,7 @@ struct normalize_backward_row {
   bool accumulate;
   UNITSFACE_HD void operator()(index_t i) const {
     const T n = norms[i];
-    T dot = T(0);
-    if (n > eps) {
-      for (index_t k = 0; k < g.cols; ++k) dot += xhat(i, k) * g(i, k);
-    }
+    const T dot = n > eps ? row_dot(xhat, g, i) : T(0);
     const T inv = T(1) / (n > eps ? n : eps);
     for (index_t k = 0; k < g.cols; ++k) {
       const T v = (g(i, k) - xhat(i, k) * dot) * inv;

@@ -149,6 +149,15 @@ struct thrust_policy {
 
   static constexpr const char* name = traits::name;
   static constexpr bool host_memory = traits::host_memory;
+  /// The loss tiles' default size in cosines (backends::default_tile_elements): the system's
+  /// where its traits give one, else 0 (the library's default).
+  static constexpr index_t default_tile_elements = [] {
+    if constexpr (requires { traits::default_tile_elements; }) {
+      return index_t(traits::default_tile_elements);
+    } else {
+      return index_t(0);
+    }
+  }();
 
   state_type state{};
 
@@ -195,6 +204,29 @@ struct thrust_policy {
       backends::generic::copy_from_host(*this, src, n, dst);
     }
   }
+  // Row normalisation and the driver's row segments: the system's own where its traits
+  // have them (CUDA: a warp per row), else the generic ones (backends/primitives.hpp).
+  template <class T>
+  requires requires(const state_type& s, matrix_view<const T> in, matrix_view<T> out, T* n, T e) {
+    traits::normalize_rows(s, in, out, n, e);
+  }
+  void normalize_rows(matrix_view<const T> in, matrix_view<T> out, T* norms, T eps) const {
+    traits::normalize_rows(state, in, out, norms, eps);
+  }
+  template <class T>
+  requires requires(const state_type& s, matrix_view<const T> xhat, const T* n,
+                    matrix_view<const T> g, matrix_view<T> out, T e, bool acc) {
+    traits::normalize_rows_backward(s, xhat, n, g, out, e, acc);
+  }
+  void normalize_rows_backward(matrix_view<const T> xhat, const T* norms, matrix_view<const T> g,
+                               matrix_view<T> out, T eps, bool accumulate) const {
+    traits::normalize_rows_backward(state, xhat, norms, g, out, eps, accumulate);
+  }
+  index_t row_segments(index_t rows, index_t cols) const requires requires(index_t r, index_t c) {
+    traits::row_segments(r, c);
+  }
+  { return traits::row_segments(rows, cols); }
+
   template <class T>
   void gemm(T alpha, matrix_view<const T> a, matrix_view<const T> b, T beta,
             matrix_view<T> c) const {

@@ -13,7 +13,8 @@
 // (distributed/memory_estimate.hpp). Not counted: the caller's arrays (x, labels, W, the
 // memory, the gradients), the BLAS's own buffers (cuBLAS's workspace on a GPU) and the
 // temporaries of a Thrust reduction (a few hundred bytes). The figure is the same for every
-// backend: each allocates these buffers in its own memory.
+// CPU backend: each allocates these buffers in its own memory; a device policy's call differs
+// by its tile and its rows' segments, which call_size says (on_policy(pol, c) fills them in).
 #pragma once
 
 #include <algorithm>
@@ -52,7 +53,22 @@ struct call_size {
   /// The references come with their normalised rows (feature_memory with keep_normalized,
   /// its default): no tile of them is normalised during the call.
   bool normalized_references = false;
+  /// The policy's default tile in cosines (backends::default_tile_elements<Policy>()), or 0
+  /// for the CPU backends' 2^22. on_policy() sets it.
+  index_t tile_elements = 0;
+  /// The policy splits rows into segments (backends::row_segments > 1: a device), whose
+  /// partial results the call keeps. on_policy() sets it.
+  bool row_segments = false;
 };
+
+/// `c` as the call runs on `pol`: its default tile and whether it splits rows (cuda_policy:
+/// 2^25 cosines, 8 times the CPUs' tile, and segments).
+template <class Policy>
+call_size on_policy(const Policy& pol, call_size c) {
+  c.tile_elements = backends::default_tile_elements<Policy>();
+  c.row_segments = backends::row_segments(pol, 1, index_t(1) << 20) > 1;
+  return c;
+}
 
 namespace detail {
 
@@ -77,6 +93,8 @@ struct working_problem {
   /// The values of a per-class bias: every class's (a shard's call holds them all); 0: one
   /// per reference.
   index_t bias_classes = 0;
+  index_t tile_elements = 0;  ///< call_size::tile_elements
+  bool row_segments = false;  ///< call_size::row_segments
   loss_traits loss;
 };
 
@@ -105,7 +123,8 @@ std::size_t working_bytes(const working_problem& p) {
   const std::size_t t = sizeof(T);
   const index_t B = p.batch, D = p.dim, N = p.references;
   using driver = tile_driver<host_policy, T>;
-  const index_t tile = driver::tile_width(B, N, l.tile_columns);
+  const index_t tile = driver::tile_width(
+      B, N, l.tile_columns, p.tile_elements > 0 ? p.tile_elements : driver::default_tile_elements);
   const index_t nbias = bias_values(l.bias, p.bias_classes > 0 ? p.bias_classes : N);
   std::size_t w = sz(B * D + B, t);                                    // x_hat, its norms
   if (!p.in_batch && !p.unit_references) w += sz(tile * D + tile, t);  // a reference tile
@@ -125,6 +144,13 @@ std::size_t working_bytes(const working_problem& p) {
     if (nbias > 0) w += sz(l.bias == bias_kind::scalar ? B + partial : N, t) + sz(nbias, t);
   }
   w += sz(nbias, t);  // the bias in the policy's memory
+  if (p.row_segments) {
+    // the segments' slots (driver.hpp): a statistics pass's partial statistics, the element
+    // pass's partial losses and gradient sums
+    const index_t segs = backends::device_row_segments(tile);
+    if (l.statistics) w += sz(B * segs, l.stats_bytes);
+    w += sz(2 * B * segs, t);
+  }
   return w;
 }
 
@@ -173,6 +199,8 @@ std::size_t call_bytes(const loss_traits& l, const call_size& c) {
   p.unit_references = c.normalized_references && !in_batch;
   p.masked = c.references == reference_kind::memory;
   p.gradients = c.gradients;
+  p.tile_elements = c.tile_elements;
+  p.row_segments = c.row_segments;
   p.loss = l;
   return working_bytes<T>(p);
 }

@@ -49,6 +49,49 @@ UNITSFACE_HD inline bool lane_form(const pairing& pairs, const matrix_view<U>& t
          (pairs.ref_valid == nullptr || mask.flags != nullptr);
 }
 
+/// A statistics pass's plain loop over the columns first, first + step, ... of row i of a
+/// tile (step 1: the whole row; a device's row segment: step = the segments), into st.
+template <class T, class K>
+UNITSFACE_HD inline void stats_columns(const K& kernel, int pass, const matrix_view<const T>& tile,
+                                       index_t j0, const pairing& pairs, index_t i, index_t first,
+                                       index_t step, typename K::stats& st) {
+  index_t n_pos = 0, n_neg = 0;
+  for (index_t jj = first; jj < tile.cols; jj += step) {
+    const pair_kind k = pairs(i, j0 + jj);
+    if (k == pair_kind::skip) continue;
+    if (pass == 1) {  // the counts: the first pass's (a later one would count them again)
+      n_pos += k == pair_kind::positive ? 1 : 0;
+      n_neg += k == pair_kind::positive ? 0 : 1;
+    }
+    kernel.accumulate(pass, st, tile(i, jj), k, j0 + jj);
+  }
+  if (pass == 1) st.count(n_pos, n_neg);
+}
+
+/// The element pass's plain loop over the columns first, first + step, ... of row i of a
+/// tile: the loss terms added to loss and, with grad, the tile's cosines overwritten with
+/// scale * d loss / d cos (0 for skipped pairs) and their sum added to gsum.
+template <class T, class K>
+UNITSFACE_HD inline void element_columns(const K& kernel, const matrix_view<T>& tile, index_t j0,
+                                         const pairing& pairs, index_t i, index_t first,
+                                         index_t step, const typename K::stats& st, T scale,
+                                         bool grad, T& loss, T& gsum) {
+  for (index_t jj = first; jj < tile.cols; jj += step) {
+    const pair_kind k = pairs(i, j0 + jj);
+    if (k == pair_kind::skip) {
+      if (grad) tile(i, jj) = T(0);
+      continue;
+    }
+    const element_value<T> e = kernel.element(tile(i, jj), k, j0 + jj, st);
+    loss += e.loss;
+    if (grad) {
+      const T g = scale * e.dcos;
+      tile(i, jj) = g;
+      gsum += g;
+    }
+  }
+}
+
 template <class T, class K>
 struct stats_row {
   using S = typename K::stats;
@@ -70,18 +113,7 @@ struct stats_row {
       }
     }
 #endif
-    S& st = stats[i];
-    index_t n_pos = 0, n_neg = 0;
-    for (index_t jj = 0; jj < tile.cols; ++jj) {
-      const pair_kind k = pairs(i, j0 + jj);
-      if (k == pair_kind::skip) continue;
-      if (pass == 1) {  // the counts: the first pass's (a later one would count them again)
-        n_pos += k == pair_kind::positive ? 1 : 0;
-        n_neg += k == pair_kind::positive ? 0 : 1;
-      }
-      kernel.accumulate(pass, st, tile(i, jj), k, j0 + jj);
-    }
-    if (pass == 1) st.count(n_pos, n_neg);
+    stats_columns(kernel, pass, tile, j0, pairs, i, 0, 1, stats[i]);
   }
 
   // The lane form of one row: the tile's negatives reach the row's logsumexp as one
@@ -207,20 +239,7 @@ struct element_row {
     }
 #endif
     T loss = T(0), gsum = T(0);
-    for (index_t jj = 0; jj < tile.cols; ++jj) {
-      const pair_kind k = pairs(i, j0 + jj);
-      if (k == pair_kind::skip) {
-        if (grad) tile(i, jj) = T(0);
-        continue;
-      }
-      const element_value<T> e = kernel.element(tile(i, jj), k, j0 + jj, st);
-      loss += e.loss;
-      if (grad) {
-        const T g = scale * e.dcos;
-        tile(i, jj) = g;
-        gsum += g;
-      }
-    }
+    element_columns(kernel, tile, j0, pairs, i, 0, 1, st, scale, grad, loss, gsum);
     row_loss[i] += loss;
     if (row_gsum != nullptr) row_gsum[i] += gsum;
   }
@@ -302,6 +321,158 @@ struct element_row {
   }
 };
 
+// ---- rows in segments (backends::row_segments > 1: a device) ----------------------------
+// Each row is split into `segs` interleaved segments: segment s holds the columns s,
+// s + segs, s + 2 segs, ... of every tile. Thread q = i segs + s runs row i's segment s, so
+// that a warp's threads read neighbouring columns of one row (coalesced loads), and B segs
+// threads keep a device busy where B threads (one per row) would not. Each segment keeps a
+// partial result in its own slot across all the tiles of a pass; after the last tile a
+// row's slots are combined in the order of s, in two steps (groups of segment_group slots,
+// then the groups) so that no thread walks hundreds of slots alone. The result depends on
+// segs alone (a function of the tile's shape), never on scheduling.
+constexpr index_t segment_group = 16;
+
+/// The slots of a statistics pass before its first tile: segment 0 continues the row's
+/// statistics; the others start empty (pass 1) or from the values the earlier passes derived,
+/// without their sums (carried(): the shards' rule, so that the merge counts them once).
+template <class S>
+struct stats_segment_start {
+  const S* stats;
+  S* part;
+  index_t segs;
+  int pass;
+  UNITSFACE_HD void operator()(index_t q) const {
+    const index_t i = q / segs, s = q % segs;
+    part[q] = s == 0 ? stats[i] : pass == 1 ? S() : stats[i].carried();
+  }
+};
+
+/// A statistics pass over one segment of a row of one tile, added to its slot part[q].
+template <class T, class K>
+struct stats_segment {
+  using S = typename K::stats;
+  K kernel;
+  int pass;
+  matrix_view<const T> tile;
+  index_t j0;
+  pairing pairs;
+  S* part;
+  index_t segs;
+  UNITSFACE_HD void operator()(index_t q) const {
+    const index_t i = q / segs, s = q % segs;
+    S st = part[q];
+    stats_columns(kernel, pass, tile, j0, pairs, i, s, segs, st);
+    part[q] = st;
+  }
+};
+
+/// Step 1 of combining a row's slots: group g's slots [g w, (g + 1) w) (w = segment_group)
+/// merged, in order, into the group's first slot.
+template <class S>
+struct stats_merge_group {
+  S* part;
+  index_t segs, groups;
+  UNITSFACE_HD void operator()(index_t q) const {
+    const index_t i = q / groups, g = q % groups;
+    S* slot = part + i * segs;
+    const index_t lo = g * segment_group,
+                  hi = lo + segment_group < segs ? lo + segment_group : segs;
+    S st = slot[lo];
+    for (index_t s = lo + 1; s < hi; ++s) st.merge(slot[s]);
+    slot[lo] = st;
+  }
+};
+
+/// Step 2: the groups' first slots merged in order: the row's statistics.
+template <class S>
+struct stats_merge_rows {
+  S* stats;
+  const S* part;
+  index_t segs;
+  UNITSFACE_HD void operator()(index_t i) const {
+    const S* slot = part + i * segs;
+    S st = slot[0];
+    for (index_t lo = segment_group; lo < segs; lo += segment_group) st.merge(slot[lo]);
+    stats[i] = st;
+  }
+};
+
+template <class T>
+struct zero_fill {
+  T* p;
+  UNITSFACE_HD void operator()(index_t q) const { p[q] = T(0); }
+};
+
+/// The element pass over one segment of a row of one tile (element_row's plain loop): the
+/// gradients written in place, the segment's loss and gradient sums added to its slots
+/// part_loss[q] and part_g[q].
+template <class T, class K>
+struct element_segment {
+  using S = typename K::stats;
+  K kernel;
+  matrix_view<T> tile;
+  index_t j0;
+  pairing pairs;
+  const S* stats;
+  const T* row_scale;
+  T scale_all;
+  index_t row_scale_stride;
+  bool grad;
+  T* part_loss;
+  T* part_g;  // null: no gradient sums wanted
+  index_t segs;
+  UNITSFACE_HD void operator()(index_t q) const {
+    const index_t i = q / segs, s = q % segs;
+    const S st = stats[i];
+    const T scale = row_scale != nullptr ? row_scale[i * row_scale_stride] * scale_all : scale_all;
+    T loss = T(0), gsum = T(0);
+    element_columns(kernel, tile, j0, pairs, i, s, segs, st, scale, grad, loss, gsum);
+    part_loss[q] += loss;
+    if (part_g != nullptr) part_g[q] += gsum;
+  }
+};
+
+/// Step 1 of a row's loss (and gradient sum) from its slots: each group's slots added, in
+/// order, into the group's first slot.
+template <class T>
+struct element_merge_group {
+  T* part_loss;
+  T* part_g;  // null: none
+  index_t segs, groups;
+  UNITSFACE_HD void operator()(index_t q) const {
+    const index_t i = q / groups, g = q % groups;
+    const index_t lo = i * segs + g * segment_group;
+    const index_t hi =
+        g * segment_group + segment_group < segs ? lo + segment_group : i * segs + segs;
+    T loss = part_loss[lo], gs = part_g != nullptr ? part_g[lo] : T(0);
+    for (index_t s = lo + 1; s < hi; ++s) {
+      loss += part_loss[s];
+      if (part_g != nullptr) gs += part_g[s];
+    }
+    part_loss[lo] = loss;
+    if (part_g != nullptr) part_g[lo] = gs;
+  }
+};
+
+/// Step 2: the groups' sums added in order to the row's loss (and gradient sum).
+template <class T>
+struct element_merge_rows {
+  T* row_loss;
+  T* row_gsum;  // null: none
+  const T* part_loss;
+  const T* part_g;
+  index_t segs;
+  UNITSFACE_HD void operator()(index_t i) const {
+    T loss = T(0), g = T(0);
+    for (index_t lo = 0; lo < segs; lo += segment_group) {
+      loss += part_loss[i * segs + lo];
+      if (row_gsum != nullptr) g += part_g[i * segs + lo];
+    }
+    row_loss[i] += loss;
+    if (row_gsum != nullptr) row_gsum[i] += g;
+  }
+};
+
 template <class T>
 struct column_sum {
   matrix_view<const T> tile;
@@ -345,7 +516,7 @@ class tile_driver {
 
   /// x: B x D anchors; refs: N x D references (ignored with in_batch, where the references
   /// are the anchors themselves). All views address the policy's memory. tile_cols = 0
-  /// chooses a tile of about 2^22 cosines (default_tile_elements). cache_bytes: the largest
+  /// chooses a tile of about default_tile_elements cosines. cache_bytes: the largest
   /// B x N cosine matrix kept between passes (see keeps_cosines). unit_refs: refs already
   /// normalised (N x D, references::unit_rows), or empty: the driver normalises each tile.
   tile_driver(const Policy& pol, matrix_view<const T> x, matrix_view<const T> refs, bool in_batch,
@@ -373,17 +544,18 @@ class tile_driver {
     cos_ = backends::make_uninitialized_scratch<T>(pol_, B_ * T_);
   }
 
-  /// The default tile holds about 2^22 cosines (16 MiB in float): large enough that the
-  /// products run at full speed and that a few-thousand-class head is one tile, small enough
-  /// that a million-class head never needs B x C memory.
-  static constexpr index_t default_tile_elements = index_t(1) << 22;
+  /// The default tile holds about 2^22 cosines (16 MiB in float) on the CPUs: large enough
+  /// that the products run at full speed and that a few-thousand-class head is one tile,
+  /// small enough that a million-class head never needs B x C memory. A policy may declare
+  /// its own (backends::default_tile_elements; cuda_policy: 2^25).
+  static constexpr index_t default_tile_elements = backends::default_tile_elements<Policy>();
 
   /// The references per tile for B anchors and N references: tile_cols, or 0 for the default
-  /// (about default_tile_elements cosines, at least 64 columns); never more than N, at least 1.
-  static index_t tile_width(index_t B, index_t N, index_t tile_cols) {
-    const index_t t = tile_cols > 0
-                          ? tile_cols
-                          : std::max<index_t>(64, default_tile_elements / std::max<index_t>(B, 1));
+  /// (about `elements` cosines, at least 64 columns); never more than N, at least 1.
+  static index_t tile_width(index_t B, index_t N, index_t tile_cols,
+                            index_t elements = default_tile_elements) {
+    const index_t t =
+        tile_cols > 0 ? tile_cols : std::max<index_t>(64, elements / std::max<index_t>(B, 1));
     return std::max<index_t>(1, std::min(t, N));
   }
 
@@ -417,6 +589,24 @@ class tile_driver {
       // use for it
       all_cos_ = backends::make_uninitialized_scratch<T>(pol_, B_ * N_);
       kept_.assign(std::size_t((N_ + T_ - 1) / T_), 0);
+    }
+    using S = typename K::stats;
+    // Rows in segments (a device): one slot of partial statistics per segment, kept across
+    // the tiles and combined after the last.
+    const index_t segs = backends::row_segments(pol_, B_, T_);
+    if (segs > 1) {
+      auto part = backends::make_uninitialized_scratch<S>(pol_, B_ * segs);  // set just below
+      S* slots = backends::data_ptr(part);
+      backends::for_each_index(pol_, B_ * segs, stats_segment_start<S>{stats, slots, segs, pass});
+      for_each_tile([&](index_t j0, index_t nt) {
+        backends::for_each_index(
+            pol_, B_ * segs,
+            stats_segment<T, K>{kernel, pass, cosine_tile(j0, nt), j0, pairs_, slots, segs});
+      });
+      const index_t groups = (segs + segment_group - 1) / segment_group;
+      backends::for_each_index(pol_, B_ * groups, stats_merge_group<S>{slots, segs, groups});
+      backends::for_each_index(pol_, B_, stats_merge_rows<S>{stats, slots, segs});
+      return;
     }
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
@@ -454,12 +644,34 @@ class tile_driver {
     bias_by_rows_ = scalar_bias;
     if (grad) start_gradients(K::has_bias, scalar_bias);
     T* row_gsum = grad && scalar_bias ? ptr(gbias_) : nullptr;
+    // Rows in segments (a device): slots of partial losses and gradient sums, one per
+    // segment, zeroed, added to tile by tile, combined after the last tile.
+    const index_t segs = backends::row_segments(pol_, B_, T_);
+    T* part_loss = nullptr;
+    T* part_g = nullptr;
+    if (segs > 1) {
+      if (part_loss_.empty()) {
+        part_loss_ = backends::make_uninitialized_scratch<T>(pol_, B_ * segs);
+        part_g_ = backends::make_uninitialized_scratch<T>(pol_, B_ * segs);
+      }
+      part_loss = ptr(part_loss_);
+      part_g = row_gsum != nullptr ? ptr(part_g_) : nullptr;
+      backends::for_each_index(pol_, B_ * segs, zero_fill<T>{part_loss});
+      if (part_g != nullptr) backends::for_each_index(pol_, B_ * segs, zero_fill<T>{part_g});
+    }
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
-      backends::for_each_index(
-          pol_, B_,
-          element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale, scale_all, row_scale_stride,
-                            row_loss, grad, row_gsum, tile_lane_mask(j0, nt)});
+      if (segs > 1) {
+        backends::for_each_index(
+            pol_, B_ * segs,
+            element_segment<T, K>{kernel, tile, j0, pairs_, stats, row_scale, scale_all,
+                                  row_scale_stride, grad, part_loss, part_g, segs});
+      } else {
+        backends::for_each_index(
+            pol_, B_,
+            element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale, scale_all,
+                              row_scale_stride, row_loss, grad, row_gsum, tile_lane_mask(j0, nt)});
+      }
       if (!grad) return;
       invalidate(j0);  // the tile now holds gradients, not cosines
       const matrix_view<const T> g = tile;
@@ -483,6 +695,13 @@ class tile_driver {
         backends::for_each_index(pol_, nt, column_sum<T>{g, ptr(gbias_), j0});
       }
     });
+    if (segs > 1) {
+      const index_t groups = (segs + segment_group - 1) / segment_group;
+      backends::for_each_index(pol_, B_ * groups,
+                               element_merge_group<T>{part_loss, part_g, segs, groups});
+      backends::for_each_index(pol_, B_,
+                               element_merge_rows<T>{row_loss, row_gsum, part_loss, part_g, segs});
+    }
   }
 
   /// Where the gradient with respect to learnable references goes (N x D, policy memory).
@@ -617,6 +836,7 @@ class tile_driver {
   std::size_t cache_bytes_ = 0;
   buffer xhat_, xnorm_, rtile_, rnorm_, cos_, gxhat_, gbias_;
   buffer all_cos_;                   // every cosine, tile by tile (keeps_cosines), or empty
+  buffer part_loss_, part_g_;        // the row segments' partial sums (element pass), or empty
   buffer vmask_;                     // a tile's valid flags as T (tile_lane_mask), or empty
   std::vector<unsigned char> kept_;  // per tile: all_cos_ holds its cosines
   bool bias_by_rows_ = false;  // the last element pass summed a scalar bias's gradient by rows
