@@ -373,7 +373,7 @@ inline double prefix_floor(const std::vector<roc_point>& corners, index_t need_f
 
 }  // namespace detail
 
-/// Every summary metric of verification.hpp (AUC, partial AUC, EER, the three TAR@FAR rules),
+/// Every summary metric of verification.hpp (AUC, partial AUC, EER, the three TAR-at-FAR rules),
 /// equal to the host's. Two ways (`path`; automatic: summary_path_for):
 ///  - full_sort: roc_points (every score sorted on the system), its corners compacted and
 ///    read back, then the points the rules need found by binary searches there;
