@@ -195,8 +195,18 @@ if [[ -n $sanitizer ]]; then
     "$build/cuda/losses_cuda" "[agreement]"
   step racecheck 120 "$sanitizer" --tool racecheck --error-exitcode 1 "$build/cuda/losses_cuda" \
     "[agreement]"
+  # The metrics' and protocols' device code (the summary's histogram, all-pairs' counting
+  # kernel with its block reductions and integer atomics): every CUDA metrics test (40 s on an
+  # H200).
+  step memcheck_metrics 120 "$sanitizer" --tool memcheck --leak-check full --error-exitcode 1 \
+    "$build/cuda/metrics_cuda"
+  # racecheck over the whole suite outlasts 120 s (Thrust's sorts): only the block-private
+  # histogram (count_bins, shared-memory atomics between barriers), over the sort-free cases.
+  step racecheck_metrics 90 "$sanitizer" --tool racecheck --kernel-name kns=count_bins \
+    --error-exitcode 1 "$build/cuda/metrics_cuda" "[sort_free]"
 else
   rows+=("memcheck|not run (no compute-sanitizer)|0" "racecheck|not run (no compute-sanitizer)|0")
+  rows+=("memcheck_metrics|not run (no compute-sanitizer)|0")
 fi
 # All-pairs at a larger N (ALL_PAIRS_LARGE_N, e.g. 1000000: 5e11 pairs), with what is left of
 # the budget, after everything else.
