@@ -10,7 +10,8 @@
 // shared out among them); the products of all pairs are computed once, against storing or
 // sorting 10^12 impostor scores. A row's genuine columns come from the label groups, so its
 // impostors are counted in runs, with no label test. For a policy whose memory is not the
-// host's, all_pairs_device.hpp counts each tile on the device instead (the same results).
+// host's, all_pairs_device.hpp counts each tile on the device instead (the same results); for
+// a Thrust system's device (cuda_policy) all_pairs does not compile without it.
 //
 // all_pairs_histogram, for sets whose genuine pairs are too many to keep as well: the first
 // pass bins every score into a metrics::score_histogram (mergeable, serialisable: the AUC and
@@ -38,9 +39,10 @@ namespace unitsface::protocols {
 struct all_pairs_options {
   std::vector<double> far_targets{1e-6, 1e-5, 1e-4, 1e-3, 1e-2};
   tile_options tiles;
-  /// Where the policy's memory is not the host's and all_pairs_device.hpp is included: count
-  /// the tiles' impostors on the device (true) or copy every tile to the host (false, the
-  /// path of the other policies; the same results, kept to compare with).
+  /// Where the policy is a Thrust system whose memory is not the host's (all_pairs_device.hpp,
+  /// which such a call must include): count the tiles' impostors on the device (true) or copy
+  /// every tile to the host (false, the path of the other policies; the same results, kept
+  /// to compare with).
   bool device_reduction = true;
 };
 
@@ -145,11 +147,19 @@ struct labelled_rows {
 
 /// Whether all_pairs counts the impostors of a policy's tiles on its device: specialised in
 /// all_pairs_device.hpp (the Thrust systems whose memory is not the host's), with
-/// summarize<T>(pol, set, genuine scores, options). Without that header every tile comes to
-/// the host. (The header must then be included before all_pairs is called with such a policy,
-/// as any specialisation must.)
+/// summarize<T>(pol, set, genuine scores, options). all_pairs refuses to compile for such a
+/// system without it (thrust_device_policy): every tile would come to the host, some 10^3
+/// times slower at N = 10^6 on a GPU, and two translation units that differ in it would
+/// define all_pairs differently.
 template <class Policy>
 struct device_pair_reduction : std::false_type {};
+
+/// A Thrust system's policy (thrust_policy<System>) whose memory is not the host's.
+template <class Policy>
+constexpr bool thrust_device_policy = requires {
+  typename Policy::system;
+  requires !Policy::host_memory;
+};
 
 /// The passes of all_pairs_histogram (into a score_histogram, then a histogram_refinement:
 /// both add(score, genuine)), as function objects a distributed pass can share.
@@ -189,6 +199,10 @@ metrics::corner_summary all_pairs(const Policy& pol, matrix_view<E> features, ve
       return detail::device_pair_reduction<Policy>::template summarize<T>(pol, set,
                                                                           std::move(genuine), o);
     }
+  } else {
+    static_assert(!detail::thrust_device_policy<Policy>,
+                  "all_pairs on a device's Thrust system: include "
+                  "unitsface/protocols/all_pairs_device.hpp, which counts the tiles there");
   }
   std::vector<metrics::genuine_buckets> buckets(std::size_t(shares),
                                                 metrics::genuine_buckets(std::move(genuine)));
