@@ -186,7 +186,8 @@ namespace generic::detail {
 /// shuffles, as the CUDA backend's normalisation kernels do; so the per-row functors below,
 /// which also run inside other kernels (the feature memory's update normalises the rows it
 /// writes), give the bits of those kernels, and the memory's normalised mirror is exactly the
-/// loss calls' normalisation. (On the CPUs the 32 partial sums also vectorise.)
+/// loss calls' normalisation. On a CPU it costs nothing measurable: CosFace on thrust_omp
+/// (512 x 85,742 x 512, Xeon VM, alternating runs) took 670-709 ms, 713-728 ms with one sum.
 constexpr int row_lanes = 32;
 
 /// sum_k a(i, k) b(i, k) over a row, in the row_lanes order.
