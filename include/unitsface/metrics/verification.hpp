@@ -31,6 +31,28 @@ struct verification_summary {
   std::vector<tar_at_far_result> interpolated;  ///< far_rule::interpolated
 };
 
+namespace detail {
+/// A summary from summarize_verification's finished accumulators (the host path below, the
+/// device one in device/verification.hpp).
+inline verification_summary summary_of(index_t P, index_t N, const auc_accumulator& auc,
+                                       const partial_auc_accumulator& pauc,
+                                       const eer_accumulator& eer,
+                                       const at_most_accumulator& at_most,
+                                       const nearest_accumulator& nearest,
+                                       const interpolated_accumulator& interp) {
+  verification_summary r;
+  r.genuine = P;
+  r.impostor = N;
+  r.auc = auc.value();
+  r.partial_auc = pauc.result();
+  r.eer = eer.r;
+  r.at_most = at_most.results();
+  r.nearest = nearest.results();
+  r.interpolated = interp.out;
+  return r;
+}
+}  // namespace detail
+
 template <roc_source Src>
 verification_summary summarize_verification(const Src& s,
                                             const verification_options& options = {}) {
@@ -70,16 +92,7 @@ verification_summary summarize_verification(const Src& s,
   });
   drop.finish();
   interp.finish();
-  verification_summary r;
-  r.genuine = P;
-  r.impostor = N;
-  r.auc = auc.value();
-  r.partial_auc = pauc.result();
-  r.eer = eer.r;
-  r.at_most = at_most.results();
-  r.nearest = nearest.results();
-  r.interpolated = interp.out;
-  return r;
+  return detail::summary_of(P, N, auc, pauc, eer, at_most, nearest, interp);
 }
 
 /// Sorts (see sorted_scores) and summarises. Throws unitsface::invalid_argument on bad input.

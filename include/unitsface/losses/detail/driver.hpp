@@ -366,10 +366,11 @@ struct stats_segment {
   }
 };
 
-/// Step 1 of combining a row's slots: group g's slots [g w, (g + 1) w) (w = segment_group)
-/// merged, in order, into the group's first slot.
+/// Step 1 of combining a row's slots (any slot type with merge: a kernel's statistics, an
+/// element_slot): group g's slots [g w, (g + 1) w) (w = segment_group) merged, in order,
+/// into the group's first slot.
 template <class S>
-struct stats_merge_group {
+struct merge_slot_groups {
   S* part;
   index_t segs, groups;
   UNITSFACE_HD void operator()(index_t q) const {
@@ -383,29 +384,43 @@ struct stats_merge_group {
   }
 };
 
-/// Step 2: the groups' first slots merged in order: the row's statistics.
+/// Step 2: row i's groups (their first slots, after step 1) merged in order.
+template <class S>
+UNITSFACE_HD S merged_row(const S* part, index_t segs, index_t i) {
+  const S* slot = part + i * segs;
+  S st = slot[0];
+  for (index_t lo = segment_group; lo < segs; lo += segment_group) st.merge(slot[lo]);
+  return st;
+}
+
+/// A row's statistics from its slots.
 template <class S>
 struct stats_merge_rows {
   S* stats;
   const S* part;
   index_t segs;
-  UNITSFACE_HD void operator()(index_t i) const {
-    const S* slot = part + i * segs;
-    S st = slot[0];
-    for (index_t lo = segment_group; lo < segs; lo += segment_group) st.merge(slot[lo]);
-    stats[i] = st;
+  UNITSFACE_HD void operator()(index_t i) const { stats[i] = merged_row(part, segs, i); }
+};
+
+/// A row segment's slot in the element pass: its loss terms and its gradients, summed.
+template <class T>
+struct element_slot {
+  T loss = T(0);
+  T g = T(0);
+  UNITSFACE_HD void merge(const element_slot& o) {
+    loss += o.loss;
+    g += o.g;
   }
 };
 
-template <class T>
-struct zero_fill {
-  T* p;
-  UNITSFACE_HD void operator()(index_t q) const { p[q] = T(0); }
+template <class S>
+struct reset_slots {
+  S* p;
+  UNITSFACE_HD void operator()(index_t q) const { p[q] = S(); }
 };
 
 /// The element pass over one segment of a row of one tile (element_row's plain loop): the
-/// gradients written in place, the segment's loss and gradient sums added to its slots
-/// part_loss[q] and part_g[q].
+/// gradients written in place, the segment's loss and gradient sums added to its slot part[q].
 template <class T, class K>
 struct element_segment {
   using S = typename K::stats;
@@ -418,8 +433,7 @@ struct element_segment {
   T scale_all;
   index_t row_scale_stride;
   bool grad;
-  T* part_loss;
-  T* part_g;  // null: no gradient sums wanted
+  element_slot<T>* part;
   index_t segs;
   UNITSFACE_HD void operator()(index_t q) const {
     const index_t i = q / segs, s = q % segs;
@@ -427,49 +441,22 @@ struct element_segment {
     const T scale = row_scale != nullptr ? row_scale[i * row_scale_stride] * scale_all : scale_all;
     T loss = T(0), gsum = T(0);
     element_columns(kernel, tile, j0, pairs, i, s, segs, st, scale, grad, loss, gsum);
-    part_loss[q] += loss;
-    if (part_g != nullptr) part_g[q] += gsum;
+    part[q].loss += loss;
+    part[q].g += gsum;
   }
 };
 
-/// Step 1 of a row's loss (and gradient sum) from its slots: each group's slots added, in
-/// order, into the group's first slot.
-template <class T>
-struct element_merge_group {
-  T* part_loss;
-  T* part_g;  // null: none
-  index_t segs, groups;
-  UNITSFACE_HD void operator()(index_t q) const {
-    const index_t i = q / groups, g = q % groups;
-    const index_t lo = i * segs + g * segment_group;
-    const index_t hi =
-        g * segment_group + segment_group < segs ? lo + segment_group : i * segs + segs;
-    T loss = part_loss[lo], gs = part_g != nullptr ? part_g[lo] : T(0);
-    for (index_t s = lo + 1; s < hi; ++s) {
-      loss += part_loss[s];
-      if (part_g != nullptr) gs += part_g[s];
-    }
-    part_loss[lo] = loss;
-    if (part_g != nullptr) part_g[lo] = gs;
-  }
-};
-
-/// Step 2: the groups' sums added in order to the row's loss (and gradient sum).
+/// A row's loss (and gradient sum, where one is wanted) from its slots, added to its own.
 template <class T>
 struct element_merge_rows {
   T* row_loss;
   T* row_gsum;  // null: none
-  const T* part_loss;
-  const T* part_g;
+  const element_slot<T>* part;
   index_t segs;
   UNITSFACE_HD void operator()(index_t i) const {
-    T loss = T(0), g = T(0);
-    for (index_t lo = 0; lo < segs; lo += segment_group) {
-      loss += part_loss[i * segs + lo];
-      if (row_gsum != nullptr) g += part_g[i * segs + lo];
-    }
-    row_loss[i] += loss;
-    if (row_gsum != nullptr) row_gsum[i] += g;
+    const element_slot<T> e = merged_row(part, segs, i);
+    row_loss[i] += e.loss;
+    if (row_gsum != nullptr) row_gsum[i] += e.g;
   }
 };
 
@@ -604,7 +591,7 @@ class tile_driver {
             stats_segment<T, K>{kernel, pass, cosine_tile(j0, nt), j0, pairs_, slots, segs});
       });
       const index_t groups = (segs + segment_group - 1) / segment_group;
-      backends::for_each_index(pol_, B_ * groups, stats_merge_group<S>{slots, segs, groups});
+      backends::for_each_index(pol_, B_ * groups, merge_slot_groups<S>{slots, segs, groups});
       backends::for_each_index(pol_, B_, stats_merge_rows<S>{stats, slots, segs});
       return;
     }
@@ -647,25 +634,17 @@ class tile_driver {
     // Rows in segments (a device): slots of partial losses and gradient sums, one per
     // segment, zeroed, added to tile by tile, combined after the last tile.
     const index_t segs = backends::row_segments(pol_, B_, T_);
-    T* part_loss = nullptr;
-    T* part_g = nullptr;
-    if (segs > 1) {
-      if (part_loss_.empty()) {
-        part_loss_ = backends::make_uninitialized_scratch<T>(pol_, B_ * segs);
-        part_g_ = backends::make_uninitialized_scratch<T>(pol_, B_ * segs);
-      }
-      part_loss = ptr(part_loss_);
-      part_g = row_gsum != nullptr ? ptr(part_g_) : nullptr;
-      backends::for_each_index(pol_, B_ * segs, zero_fill<T>{part_loss});
-      if (part_g != nullptr) backends::for_each_index(pol_, B_ * segs, zero_fill<T>{part_g});
-    }
+    auto part =
+        backends::make_uninitialized_scratch<element_slot<T>>(pol_, segs > 1 ? B_ * segs : 0);
+    element_slot<T>* slots = backends::data_ptr(part);
+    if (segs > 1) backends::for_each_index(pol_, B_ * segs, reset_slots<element_slot<T>>{slots});
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
       if (segs > 1) {
         backends::for_each_index(
             pol_, B_ * segs,
             element_segment<T, K>{kernel, tile, j0, pairs_, stats, row_scale, scale_all,
-                                  row_scale_stride, grad, part_loss, part_g, segs});
+                                  row_scale_stride, grad, slots, segs});
       } else {
         backends::for_each_index(
             pol_, B_,
@@ -698,9 +677,8 @@ class tile_driver {
     if (segs > 1) {
       const index_t groups = (segs + segment_group - 1) / segment_group;
       backends::for_each_index(pol_, B_ * groups,
-                               element_merge_group<T>{part_loss, part_g, segs, groups});
-      backends::for_each_index(pol_, B_,
-                               element_merge_rows<T>{row_loss, row_gsum, part_loss, part_g, segs});
+                               merge_slot_groups<element_slot<T>>{slots, segs, groups});
+      backends::for_each_index(pol_, B_, element_merge_rows<T>{row_loss, row_gsum, slots, segs});
     }
   }
 
@@ -836,7 +814,6 @@ class tile_driver {
   std::size_t cache_bytes_ = 0;
   buffer xhat_, xnorm_, rtile_, rnorm_, cos_, gxhat_, gbias_;
   buffer all_cos_;                   // every cosine, tile by tile (keeps_cosines), or empty
-  buffer part_loss_, part_g_;        // the row segments' partial sums (element pass), or empty
   buffer vmask_;                     // a tile's valid flags as T (tile_lane_mask), or empty
   std::vector<unsigned char> kept_;  // per tile: all_cos_ holds its cosines
   bool bias_by_rows_ = false;  // the last element pass summed a scalar bias's gradient by rows

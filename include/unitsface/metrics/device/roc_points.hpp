@@ -218,6 +218,13 @@ index_t validate_scores(const Policy& pol, vector_view<const T> s, vector_view<c
   return genuine;
 }
 
+/// The genuine count of scores already validated by validate_scores (the sort-free summary
+/// validates them first, to choose its path): the floor constructor then does not scan them
+/// again. -1: not validated.
+struct validated_scores {
+  index_t genuine = -1;
+};
+
 }  // namespace detail
 
 /// The ROC points of a verification set, computed on the system of `Policy` from scores and
@@ -247,7 +254,8 @@ class roc_points {
   /// some FAR sorts only the scores above it (device::summarize_verification's sort-free
   /// path). complete() tells whether the points reach the lowest score.
   template <class S, class L>
-  roc_points(const Policy& pol, vector_view<S> scores, vector_view<L> labels, double floor)
+  roc_points(const Policy& pol, vector_view<S> scores, vector_view<L> labels, double floor,
+             detail::validated_scores validated = {})
       : pol_(pol),
         keys_(backends::make_buffer<key_type>(pol, 0)),
         counts_(backends::make_buffer<counts>(pol, 0)) {
@@ -256,7 +264,7 @@ class roc_points {
     const index_t n = scores.size();
     const vector_view<const T> s(scores.data, n, scores.stride);
     const vector_view<const label_type> l(labels.data, labels.size(), labels.stride);
-    genuine_ = detail::validate_scores(pol, s, l);
+    genuine_ = validated.genuine >= 0 ? validated.genuine : detail::validate_scores(pol, s, l);
     impostor_ = n - genuine_;
 
     auto keys = backends::make_buffer<key_type>(pol, n);

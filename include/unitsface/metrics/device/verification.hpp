@@ -343,14 +343,7 @@ bool summarize_from(const roc_points<Policy, T>& points, std::vector<roc_point> 
     }
   }
   interp.finish();
-  r.genuine = P;
-  r.impostor = N;
-  r.auc = auc.value();
-  r.partial_auc = pauc.result();
-  r.eer = eer.r;
-  r.at_most = at_most.results();
-  r.nearest = nearest.results();
-  r.interpolated = interp.out;
+  r = md::summary_of(P, N, auc, pauc, eer, at_most, nearest, interp);
   return true;
 }
 
@@ -431,12 +424,13 @@ verification_summary summarize_verification(const Policy& pol, vector_view<S> sc
   }
   const double floor = detail::prefix_floor(corners, need);
   {
-    const roc_points<Policy, T> points(pol, s, l, floor);
+    const roc_points<Policy, T> points(pol, s, l, floor, detail::validated_scores{genuine});
     if (detail::summarize_from(points, corners, options, r)) return r;
   }
   // The floor was too high for the points a rule read (not expected: prefix_floor leaves a
   // margin): every score.
-  const roc_points<Policy, T> points(pol, s, l);
+  const roc_points<Policy, T> points(pol, s, l, -std::numeric_limits<double>::infinity(),
+                                     detail::validated_scores{genuine});
   detail::summarize_from(points, std::move(corners), options, r);
   return r;
 }
