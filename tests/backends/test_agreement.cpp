@@ -5,6 +5,9 @@
 
 #include "agreement.hpp"
 #include "backends.hpp"
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
 
 using namespace unitsface;
 namespace ag = unitsface::test::agreement;
@@ -52,9 +55,32 @@ TEST_CASE("reduce_index sums every index, whatever n's remainder over the backen
           "[agreement]") {
   // Backends may split a reduction into fixed blocks (thrust_omp: 64); n below, equal to and
   // above the block count, with every remainder class represented at least once near 64 and 128.
-  for (index_t n : {1, 2, 63, 64, 65, 100, 127, 128, 129, 191, 1000, 4097}) {
+  // Eigen and xtensor use their blocks from 4,096 indices on.
+  for (index_t n : {1, 2, 63, 64, 65, 100, 127, 128, 129, 191, 1000, 4095, 4096, 4097, 100003}) {
     INFO("backend " << test::backend_name << ", n " << n);
     const double got = backends::reduce_index<double>(test::policy(), n, index_plus_one{});
     CHECK(got == double(n) * double(n + 1) / 2.0);
   }
 }
+
+namespace {
+/// f(i) = 1 / (i + 1) in float: a sum whose rounding depends on how it is grouped.
+struct reciprocal {
+  UNITSFACE_HD float operator()(index_t i) const { return 1.0f / float(i + 1); }
+};
+}  // namespace
+
+#if defined(_OPENMP)
+TEST_CASE("reduce_index gives the same bits on one thread and on several", "[agreement]") {
+  const int threads = omp_get_max_threads();
+  for (index_t n : {1000, 4096, 50000}) {
+    INFO("backend " << test::backend_name << ", n " << n);
+    omp_set_num_threads(1);
+    const float one = backends::reduce_index<float>(test::policy(), n, reciprocal{});
+    omp_set_num_threads(3);
+    const float three = backends::reduce_index<float>(test::policy(), n, reciprocal{});
+    omp_set_num_threads(threads);
+    CHECK(one == three);
+  }
+}
+#endif

@@ -3,10 +3,14 @@
 // no valid reference, no negative to initialise a bias from, gradients or upstream gradients
 // that do not fit the call, shards that do not fit in the classes.
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <iterator>
 #include <limits>
+#include <vector>
 
 #include "loss_cases.hpp"
 #include "thrown_argument.hpp"
+#include "unitsface/losses/detail/validate.hpp"
 
 using namespace unitsface;
 using namespace unitsface::test;
@@ -498,4 +502,45 @@ TEST_CASE("bad input to gradcheck names the argument", "[gradcheck][errors]") {
   gradcheck_options o;
   o.rel_step = 0;
   CHECK(thrown_argument([&] { gradcheck(f, {1.0}, {1.0}, o); }) == "rel_step");
+}
+
+// The value check's host count (validate.hpp) against std::isfinite, over every kind of
+// special value at every position of rows of several lengths (the vectorised loop's body and
+// its remainder): signed zeros, subnormals, the largest finite values, both infinities,
+// quiet and signalling NaNs of either sign and with payloads.
+TEMPLATE_TEST_CASE("the NaN/Inf count of the value check agrees with isfinite", "[losses][errors]",
+                   float, double) {
+  using T = TestType;
+  using L = std::numeric_limits<T>;
+  const T specials[] = {T(0),
+                        -T(0),
+                        L::denorm_min(),
+                        -L::denorm_min(),
+                        L::min(),
+                        L::max(),
+                        -L::max(),
+                        L::lowest(),
+                        T(1.5),
+                        L::infinity(),
+                        -L::infinity(),
+                        L::quiet_NaN(),
+                        -L::quiet_NaN(),
+                        L::signaling_NaN(),
+                        std::nan("7"),
+                        -std::nan("12345")};
+  for (const index_t n : {1, 7, 16, 33, 100}) {
+    for (std::size_t a = 0; a < std::size(specials); ++a) {
+      for (std::size_t b = 0; b < std::size(specials); ++b) {
+        std::vector<T> row(std::size_t(n), T(0.25));
+        row[std::size_t(n) - 1] = specials[a];
+        row[std::size_t(n) / 2] = specials[b];
+        index_t expected = 0;
+        for (const T v : row) expected += std::isfinite(v) ? 0 : 1;
+        CAPTURE(n, a, b);
+        CHECK(losses::detail::count_nonfinite_host(row.data(), n) == expected);
+        CHECK(losses::detail::count_nonfinite_row<T>{matrix_view<const T>(row.data(), 1, n)}(0) ==
+              expected);
+      }
+    }
+  }
 }

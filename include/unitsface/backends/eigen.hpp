@@ -57,8 +57,8 @@ void with_map(matrix_view<T> v, F&& f) {
 }  // namespace backends::eigen_detail
 
 /// Host execution on all cores: matrix products by a C BLAS (UNITSFACE_USE_CBLAS) or by Eigen
-/// (multi-threaded when compiled with OpenMP), element-wise passes over OpenMP threads (when
-/// compiled with OpenMP; each index writes its own outputs, so these passes do not depend on
+/// (multi-threaded when compiled with OpenMP), element-wise passes and sums over OpenMP threads
+/// (when compiled with OpenMP; each index writes its own outputs, so these passes do not depend on
 /// the number of threads; a BLAS's products may, in their last bits), the generic code for
 /// the rest.
 struct eigen_policy : host_policy {
@@ -73,6 +73,13 @@ struct eigen_policy : host_policy {
   template <class F>
   void for_each_index(index_t n, F f) const {
     backends::detail::openmp_for_each_index(n, f);
+  }
+
+  /// Sums in 64 fixed blocks on OpenMP threads (openmp_reduce_index): independent of the
+  /// number of threads.
+  template <class Acc, class F>
+  Acc reduce_index(index_t n, F f) const {
+    return backends::detail::openmp_reduce_index<Acc>(n, f);
   }
 
   template <class T>

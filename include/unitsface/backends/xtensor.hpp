@@ -32,8 +32,8 @@
 namespace unitsface {
 
 /// Host execution on all cores: BLAS matrix products (when built with UNITSFACE_USE_CBLAS),
-/// element-wise passes over OpenMP threads (when compiled with OpenMP; each index writes its
-/// own outputs, so these passes do not depend on the number of threads), the generic code for
+/// element-wise passes and sums over OpenMP threads (when compiled with OpenMP; each index writes
+/// its own outputs, so these passes do not depend on the number of threads), the generic code for
 /// the rest.
 struct xtensor_policy : host_policy {
   static constexpr const char* name = "xtensor";
@@ -47,6 +47,13 @@ struct xtensor_policy : host_policy {
   template <class F>
   void for_each_index(index_t n, F f) const {
     backends::detail::openmp_for_each_index(n, f);
+  }
+
+  /// Sums in 64 fixed blocks on OpenMP threads (openmp_reduce_index): independent of the
+  /// number of threads.
+  template <class Acc, class F>
+  Acc reduce_index(index_t n, F f) const {
+    return backends::detail::openmp_reduce_index<Acc>(n, f);
   }
 
   template <class T>

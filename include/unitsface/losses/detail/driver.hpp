@@ -123,7 +123,7 @@ struct stats_row {
   // (y_i - offset, at most one) goes through the kernel's accumulate as in the plain loop.
   static constexpr int lanes_width = 16;
   template <bool Valid>
-  void lanes(index_t i) const {
+  UNITSFACE_WIDE_VECTORS void lanes(index_t i) const {
     const K k = kernel;  // a local copy: the compiler keeps its parameters in registers
     S& st = stats[i];
     const T* row = &tile(i, 0);
@@ -272,7 +272,7 @@ struct element_row {
     return lanes<false, false>(form, i, st, scale);
   }
   template <bool Valid, bool Grad, class F>
-  void lanes(const F& form_ref, index_t i, const S& st_ref, T scale) const {
+  UNITSFACE_WIDE_VECTORS void lanes(const F& form_ref, index_t i, const S& st_ref, T scale) const {
     // Local copies: the tile's stores cannot alias them (a reference could), so the compiler
     // keeps them in registers across the loop.
     const F form = form_ref;
