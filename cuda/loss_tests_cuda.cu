@@ -11,6 +11,7 @@
 // rest.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -117,4 +118,58 @@ TEST_CASE("cuda_policy: TF32 and BF16 products give FP32's loss and gradients cl
   CHECK(std::abs(l_bf16 - l32) <= 5e-2 * std::abs(l32));
   CHECK(rel(g_tf32) <= 0.1);
   CHECK(rel(g_bf16) <= 0.5);
+}
+
+// cuda_policy's memory (backends/cuda.hpp): a loss call's buffers and Thrust's temporary
+// storage come from unitsface's pool, which keeps what they freed (its release threshold)
+// until release_cached_memory() returns it; the device's default pool is not used.
+TEST_CASE("cuda_policy: a call's memory comes from unitsface's pool, kept until released",
+          "[losses][cuda][memory]") {
+  using namespace unitsface;
+  const index_t B = 32, C = 3000, D = 64;
+  const cuda_policy pol{};
+  std::vector<float> xh(std::size_t(B * D)), wh(std::size_t(C * D));
+  for (std::size_t i = 0; i < xh.size(); ++i) xh[i] = float((i * 7) % 13) - 6.0f;
+  for (std::size_t i = 0; i < wh.size(); ++i) wh[i] = float((i * 5) % 11) - 5.0f;
+  std::vector<index_t> yh(static_cast<std::size_t>(B));
+  for (index_t i = 0; i < B; ++i) yh[std::size_t(i)] = (i * 91) % C;
+  int dev = 0;
+  REQUIRE(cudaGetDevice(&dev) == cudaSuccess);
+  cudaMemPool_t default_pool = nullptr;
+  REQUIRE(cudaDeviceGetDefaultMemPool(&default_pool, dev) == cudaSuccess);
+  const auto reserved = [](cudaMemPool_t p) {
+    std::uint64_t v = 0;
+    REQUIRE(cudaMemPoolGetAttribute(p, cudaMemPoolAttrReservedMemCurrent, &v) == cudaSuccess);
+    return v;
+  };
+  const std::uint64_t default_before = reserved(default_pool);
+  float l = 0;
+  {
+    auto x = backends::make_buffer<float>(pol, B * D);
+    auto w = backends::make_buffer<float>(pol, C * D);
+    auto y = backends::make_buffer<index_t>(pol, B);
+    auto gx = backends::make_buffer<float>(pol, B * D);
+    backends::copy_from_host(pol, xh.data(), B * D, backends::data_ptr(x));
+    backends::copy_from_host(pol, wh.data(), C * D, backends::data_ptr(w));
+    backends::copy_from_host(pol, yh.data(), B, backends::data_ptr(y));
+    losses::cosface_loss<float> loss;
+    l = loss.forward_backward(
+                pol, matrix_view<const float>(backends::data_ptr(x), B, D),
+                vector_view<const index_t>(backends::data_ptr(y), B),
+                losses::references<float>::weights(
+                    matrix_view<const float>(backends::data_ptr(w), C, D)),
+                losses::gradients<float>(matrix_view<float>(backends::data_ptr(gx), B, D)))
+            .loss;
+  }
+  REQUIRE(cudaStreamSynchronize(nullptr) == cudaSuccess);
+  CHECK(std::isfinite(l));
+  const cudaMemPool_t ours = backends::cuda_detail::memory_pool(dev);
+  CHECK(ours != default_pool);
+  CHECK(reserved(default_pool) == default_before);
+  CHECK(reserved(ours) > 0);  // freed by the call, kept across the synchronisation
+  std::uint64_t used = 1;
+  REQUIRE(cudaMemPoolGetAttribute(ours, cudaMemPoolAttrUsedMemCurrent, &used) == cudaSuccess);
+  CHECK(used == 0);  // every buffer and temporary was given back
+  release_cached_memory();
+  CHECK(reserved(ours) == 0);
 }

@@ -526,8 +526,8 @@ TEMPLATE_TEST_CASE("the NaN/Inf count of the value check agrees with isfinite", 
                         L::quiet_NaN(),
                         -L::quiet_NaN(),
                         L::signaling_NaN(),
-                        std::nan("7"),
-                        -std::nan("12345")};
+                        static_cast<T>(std::nan("7")),
+                        static_cast<T>(-std::nan("12345"))};
   for (const index_t n : {1, 7, 16, 33, 100}) {
     for (std::size_t a = 0; a < std::size(specials); ++a) {
       for (std::size_t b = 0; b < std::size(specials); ++b) {

@@ -9,11 +9,12 @@
 // host/device functors as the CPU backends, launched by thrust::for_each (without a
 // synchronisation), the loss driver's row passes split into segments of a row
 // (backends::row_segments) so that a warp reads neighbouring columns; row normalisation is a
-// warp per row (kernels of this file); reductions read their sum back to the host; buffers are
-// allocated and freed in stream order (cudaMallocAsync); matrix products go to cuBLAS (float,
-// double), row-major views mapped onto column-major calls, and views without a unit stride to the
-// generic product kernel; float products in TF32 or BF16 on tensor cores where the policy asks
-// (product_precision). Compile with nvcc and --expt-relaxed-constexpr (the CMake target
+// warp per row (kernels of this file); reductions read their sum back to the host; buffers and
+// Thrust's temporary storage are allocated and freed in stream order, from a memory pool of
+// unitsface's that keeps freed memory for the next call (memory_pool); matrix products go to cuBLAS
+// (float, double), row-major views mapped onto column-major calls, and views without a unit stride
+// to the generic product kernel; float products in TF32 or BF16 on tensor cores where the policy
+// asks (product_precision). Compile with nvcc and --expt-relaxed-constexpr (the CMake target
 // unitsface_backend_cuda adds it); link CUDA::cudart and CUDA::cublas.
 #pragma once
 
@@ -26,6 +27,8 @@
 #include <thrust/for_each.h>
 #include <thrust/system/cuda/execution_policy.h>
 
+#include <cstdint>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -73,23 +76,99 @@ struct value_init {
   UNITSFACE_HD void operator()(index_t i) const { p[i] = T(); }
 };
 
+constexpr int max_devices = 64;
+
+inline int current_device() {
+  int dev = 0;
+  check(cudaGetDevice(&dev), "cudaGetDevice");
+  if (dev < 0 || dev >= max_devices) throw cuda_error("unitsface: device ordinal out of range");
+  return dev;
+}
+
+/// The pools of every device's unitsface allocations, made on first use and kept for the
+/// process (the runtime releases them when it ends; release_cached_memory() trims them).
+struct memory_pools {
+  std::mutex m;
+  cudaMemPool_t pool[max_devices] = {};
+};
+inline memory_pools& pools() {
+  static memory_pools p;
+  return p;
+}
+
+/// The stream-ordered memory pool of device `dev` from which unitsface allocates (buffers,
+/// Thrust's temporary storage). A pool of its own rather than the device's default one:
+/// its release threshold is set to keep the memory freed into it (the default, 0, returns
+/// that memory to the system at every synchronisation, and a loss call synchronises at each
+/// read-back, so each call would map its scratch again), without changing the default pool
+/// that the rest of the program allocates from.
+inline cudaMemPool_t memory_pool(int dev) {
+  thread_local cudaMemPool_t known[max_devices] = {};
+  if (known[dev] != nullptr) return known[dev];
+  memory_pools& all = pools();
+  const std::lock_guard<std::mutex> lock(all.m);
+  if (all.pool[dev] == nullptr) {
+    cudaMemPoolProps props = {};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.handleTypes = cudaMemHandleTypeNone;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = dev;
+    cudaMemPool_t p = nullptr;
+    check(cudaMemPoolCreate(&p, &props), "cudaMemPoolCreate");
+    std::uint64_t keep = ~std::uint64_t(0);
+    check(cudaMemPoolSetAttribute(p, cudaMemPoolAttrReleaseThreshold, &keep),
+          "cudaMemPoolSetAttribute (release threshold)");
+    all.pool[dev] = p;
+  }
+  known[dev] = all.pool[dev];
+  return known[dev];
+}
+
+/// `bytes` of device memory (the current device's) in the order of stream `s`, from
+/// memory_pool: no synchronisation.
+inline void* pool_allocate(std::size_t bytes, cudaStream_t s) {
+  void* p = nullptr;
+  check(cudaMallocFromPoolAsync(&p, bytes, memory_pool(current_device()), s),
+        "cudaMallocFromPoolAsync");
+  return p;
+}
+
+/// Thrust's temporary storage (a reduction's partial sums, a sort's buffers) from the pool in
+/// stream order. Without it Thrust's CUDA system takes that storage from cudaMalloc and
+/// returns it with cudaFree, which waits for the whole device: a loss call's reductions
+/// (its value checks, its loss) each stalled the GPU twice.
+struct stream_allocator {
+  using value_type = char;
+  cudaStream_t stream = nullptr;
+  char* allocate(std::ptrdiff_t n) {
+    return static_cast<char*>(pool_allocate(static_cast<std::size_t>(n), stream));
+  }
+  void deallocate(char* p, std::size_t) { cudaFreeAsync(p, stream); }  // errors: none to report
+};
+
+/// device_buffer's constructor that leaves the memory as allocated (make_uninitialized_buffer).
+struct uninitialized_t {};
+
 /// An owning buffer of device memory allocated, initialised and freed in the order of one
-/// stream (a thrust::device_vector would use the legacy default stream instead). Copies are
-/// deep (device to device); moves transfer ownership.
+/// stream (a thrust::device_vector would use the legacy default stream instead), from
+/// memory_pool. Copies are deep (device to device); moves transfer ownership.
 template <class T>
 class device_buffer {
  public:
   device_buffer() = default;
-  device_buffer(index_t n, cudaStream_t s) : n_(n), stream_(s) {
+  device_buffer(index_t n, cudaStream_t s) : device_buffer(n, s, uninitialized_t{}) {
     if (n_ > 0) {
-      check(cudaMallocAsync(reinterpret_cast<void**>(&p_), bytes(), stream_), "cudaMallocAsync");
       thrust::for_each(thrust::cuda::par_nosync.on(stream_), thrust::counting_iterator<index_t>(0),
                        thrust::counting_iterator<index_t>(n_), value_init<T>{p_});
     }
   }
+  /// Not initialised: for memory written before it is read.
+  device_buffer(index_t n, cudaStream_t s, uninitialized_t) : n_(n), stream_(s) {
+    if (n_ > 0) p_ = static_cast<T*>(pool_allocate(bytes(), stream_));
+  }
   device_buffer(const device_buffer& o) : n_(o.n_), stream_(o.stream_) {
     if (n_ > 0) {
-      check(cudaMallocAsync(reinterpret_cast<void**>(&p_), bytes(), stream_), "cudaMallocAsync");
+      p_ = static_cast<T*>(pool_allocate(bytes(), stream_));
       check(cudaMemcpyAsync(p_, o.p_, bytes(), cudaMemcpyDeviceToDevice, stream_),
             "cudaMemcpyAsync");
     }
@@ -128,7 +207,6 @@ class device_buffer {
 /// the runtime still stands: a leak checker (compute-sanitizer --leak-check full) then sees
 /// none of it.
 struct cublas_handles {
-  static constexpr int max_devices = 64;
   cublasHandle_t h[max_devices] = {};
   cublas_handles() = default;
   cublas_handles(const cublas_handles&) = delete;
@@ -147,11 +225,7 @@ struct cublas_handles {
 };
 inline cublasHandle_t cublas_handle() {
   thread_local cublas_handles handles;
-  int dev = 0;
-  check(cudaGetDevice(&dev), "cudaGetDevice");
-  if (dev < 0 || dev >= cublas_handles::max_devices) {
-    throw cuda_error("unitsface: device ordinal out of range");
-  }
+  const int dev = current_device();
   if (handles.h[dev] == nullptr) check(cublasCreate(&handles.h[dev]), "cublasCreate");
   return handles.h[dev];
 }
@@ -253,13 +327,23 @@ struct thrust_system_traits<thrust::system::cuda::tag> {
   };
 
   // Kernels are launched without a synchronisation; a reduction's result is read back, so it
-  // synchronises the stream anyway.
-  static auto exec(const state& s) { return thrust::cuda::par_nosync.on(s.stream); }
-  static auto reduce_exec(const state& s) { return thrust::cuda::par.on(s.stream); }
+  // synchronises the stream anyway. Both take their temporary storage from the pool in
+  // stream order (stream_allocator).
+  static auto exec(const state& s) {
+    return thrust::cuda::par_nosync(backends::cuda_detail::stream_allocator{s.stream}).on(s.stream);
+  }
+  static auto reduce_exec(const state& s) {
+    return thrust::cuda::par(backends::cuda_detail::stream_allocator{s.stream}).on(s.stream);
+  }
 
   template <class T>
   static auto make_buffer(const state& s, index_t n) {
     return backends::cuda_detail::device_buffer<T>(n, s.stream);
+  }
+  template <class T>
+  static auto make_uninitialized_buffer(const state& s, index_t n) {
+    return backends::cuda_detail::device_buffer<T>(n, s.stream,
+                                                   backends::cuda_detail::uninitialized_t{});
   }
 
   template <class T>
@@ -351,5 +435,16 @@ struct thrust_system_traits<thrust::system::cuda::tag> {
 
 /// Execution on a CUDA device, on one stream: `cuda_policy pol(stream)`.
 using cuda_policy = thrust_policy<thrust::system::cuda::tag>;
+
+/// Returns the device memory that unitsface's pools keep for reuse (memory freed by its calls,
+/// held so that the next call does not map it again) to the system, on every device that has
+/// one. For a program that shares the GPU with another allocator (PyTorch's) between phases.
+inline void release_cached_memory() {
+  auto& all = backends::cuda_detail::pools();
+  const std::lock_guard<std::mutex> lock(all.m);
+  for (cudaMemPool_t p : all.pool) {
+    if (p != nullptr) backends::cuda_detail::check(cudaMemPoolTrimTo(p, 0), "cudaMemPoolTrimTo");
+  }
+}
 
 }  // namespace unitsface

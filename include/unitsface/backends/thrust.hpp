@@ -185,6 +185,16 @@ struct thrust_policy {
   auto make_buffer(index_t n) const {
     return traits::template make_buffer<T>(state, n);
   }
+  /// A buffer the caller writes before it reads (backends::make_uninitialized_scratch): not
+  /// zero-filled where the system can skip that (CUDA); make_buffer's zeros elsewhere.
+  template <class T>
+  auto make_uninitialized_scratch(index_t n) const {
+    if constexpr (requires { traits::template make_uninitialized_buffer<T>(state, n); }) {
+      return traits::template make_uninitialized_buffer<T>(state, n);
+    } else {
+      return traits::template make_buffer<T>(state, n);
+    }
+  }
 
   // Copies and products: the system's own when its traits have them (CUDA), else the
   // generic host ones (memcpy, loops over for_each_index).
