@@ -544,3 +544,96 @@ TEMPLATE_TEST_CASE("the NaN/Inf count of the value check agrees with isfinite", 
     }
   }
 }
+
+TEMPLATE_TEST_CASE("NaN or Inf anywhere in the references is refused before anything is written",
+                   "[losses][errors]", float, double) {
+  using T = TestType;
+  // On the CPUs the tile driver finds the references' NaN/Inf from the norms of its first
+  // walk (tile_driver's check_tile) instead of a read of every value before the call; over
+  // tiles of 5 columns of 23, a bad value in the first, a middle or the last tile, with the
+  // cosines kept or computed again, for a kernel with statistics passes (CosFace, USS
+  // log_of_sums) and one without (USS per_pair), whose element pass checks first. The error
+  // counts every bad value, and the outputs keep what they held.
+  const auto& pol = policy();
+  const problem<T> p = make_problem<T>(6, 23, 8, 13);
+  const T nan = std::numeric_limits<T>::quiet_NaN(), inf = std::numeric_limits<T>::infinity();
+  struct placement {
+    std::vector<std::size_t> at;
+    std::vector<T> values;
+  };
+  const std::size_t D = std::size_t(p.D);
+  const placement places[] = {
+      {{0}, {nan}}, {{12 * D + 3}, {-inf}}, {{22 * D + 7, 9 * D, 9 * D + 1}, {inf, nan, -nan}}};
+  const T sentinel = T(7);
+  for (const placement& pl : places) {
+    problem<T> q = p;
+    for (std::size_t k = 0; k < pl.at.size(); ++k) q.w[pl.at[k]] = pl.values[k];
+    const std::string count = "holds " + std::to_string(pl.at.size()) + " NaN or Inf value(s)";
+    const device_problem<T> d(q);
+    for (index_t tile : {index_t(0), index_t(5)}) {
+      for (std::size_t budget : {std::size_t(0), std::size_t(1) << 20}) {
+        auto check = [&](auto loss, refs_mode mode, const char* name) {
+          INFO(name << ", first bad value at " << pl.at[0] << ", tile " << tile << ", budget "
+                    << budget);
+          const bool weights = mode == refs_mode::weights;
+          auto gx = upload(std::vector<T>(std::size_t(q.B * q.D), sentinel));
+          auto gw = upload(std::vector<T>(weights ? std::size_t(q.C * q.D) : 0, sentinel));
+          auto per = upload(std::vector<T>(std::size_t(q.B), sentinel));
+          const gradients<T> g(
+              matrix_view<T>(backends::data_ptr(gx), q.B, q.D),
+              weights ? matrix_view<T>(backends::data_ptr(gw), q.C, q.D) : matrix_view<T>{});
+          const references<T> refs =
+              weights ? references<T>::weights(d.rows()) : references<T>::memory(d.rows());
+          std::string argument, what;
+          try {
+            loss.forward_backward(pol, d.input(), d.labels(), refs, g, {},
+                                  vector_view<T>(backends::data_ptr(per), q.B));
+          } catch (const unitsface::invalid_argument& e) {
+            argument = e.argument();
+            what = e.what();
+          }
+          CHECK(argument == (weights ? "weight" : "memory"));
+          CHECK(what.find(count) != std::string::npos);
+          for (T v : download(gx)) REQUIRE(v == sentinel);
+          for (T v : download(gw)) REQUIRE(v == sentinel);
+          for (T v : download(per)) REQUIRE(v == sentinel);
+        };
+        auto cosface = [&] {
+          auto o = cosface_options<T>(T(0.35), T(16));
+          o.tile_columns = tile;
+          o.cosine_cache_bytes = budget;
+          o.reduce = reduction::none;
+          return cosface_loss<T>(o);
+        };
+        auto uss = [&](uss_form form, bool clamp) {
+          auto L = fixed_bias_loss<T>(T(12), T(0.1), form, clamp, false, q.C, T(2), tile);
+          auto o = L.opts();
+          o.cosine_cache_bytes = budget;
+          o.reduce = reduction::none;
+          L.set_options(o);
+          return L;
+        };
+        check(cosface(), refs_mode::weights, "cosface");
+        check(uss(uss_form::log_of_sums, false), refs_mode::memory, "uss log_of_sums");
+        check(uss(uss_form::per_pair, true), refs_mode::weights, "uce head per_pair");
+      }
+    }
+  }
+}
+
+TEMPLATE_TEST_CASE("finite references whose squares overflow are not taken for NaN or Inf",
+                   "[losses][errors]", float, double) {
+  using T = TestType;
+  // A norm that is not finite sends the driver's check to a count of the values; finite
+  // values whose sum of squares overflows have none to count, so the call goes on, as it
+  // did when every value was counted before the call.
+  problem<T> q = make_problem<T>(6, 23, 8, 17);
+  for (index_t k = 0; k < q.D; ++k) q.w[std::size_t(14 * q.D + k)] = std::numeric_limits<T>::max();
+  for (index_t tile : {index_t(0), index_t(5)}) {
+    auto o = cosface_options<T>(T(0.35), T(16));
+    o.tile_columns = tile;
+    cosface_loss<T> L(o);
+    INFO("tile " << tile);
+    CHECK(thrown_argument([&] { run_loss(L, q, refs_mode::weights, true); }) == "<no exception>");
+  }
+}

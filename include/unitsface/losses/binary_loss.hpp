@@ -142,26 +142,29 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
   friend class pairwise_loss<binary_loss, T>;
   template <class Policy>
   loss_result<T> evaluate(const Policy& pol, const detail::call<T>& c) {
-    detail::validate_call(pol, c, opt_, static_cast<index_t>(bias_.size()), parameters(), [&] {
-      if (per_column_) {
-        detail::require(
-            c.refs.kind != reference_kind::in_batch, "references",
-            "a per-identity bias needs one reference row per identity, not in-batch pairs");
-        detail::require(c.refs.row_classes == nullptr, "references",
-                        "a per-class bias is read by row: sampled rows are not supported");
-        detail::require(static_cast<index_t>(bias_.size()) == c.refs.classes(), "bias",
-                        "has " + std::to_string(bias_.size()) + " values for " +
-                            std::to_string(c.refs.classes()) + " classes");
-      }
-      // A bound bias is the caller's optimiser's: a step that made it NaN or inf is refused
-      // here rather than spread through the loss.
-      if (bound_.data != nullptr) {
-        for (index_t i = 0; i < bound_.size(); ++i) {
-          detail::require_finite_scalar("bias", bound_[i]);
-        }
-      }
-    });
-    auto drv = detail::make_driver(pol, c, opt_);
+    // log_of_sums starts with a statistics pass; per_pair has none
+    const bool statistics_first = opt_.form == uss_form::log_of_sums;
+    detail::validate_call(
+        pol, c, opt_, statistics_first, static_cast<index_t>(bias_.size()), parameters(), [&] {
+          if (per_column_) {
+            detail::require(
+                c.refs.kind != reference_kind::in_batch, "references",
+                "a per-identity bias needs one reference row per identity, not in-batch pairs");
+            detail::require(c.refs.row_classes == nullptr, "references",
+                            "a per-class bias is read by row: sampled rows are not supported");
+            detail::require(static_cast<index_t>(bias_.size()) == c.refs.classes(), "bias",
+                            "has " + std::to_string(bias_.size()) + " values for " +
+                                std::to_string(c.refs.classes()) + " classes");
+          }
+          // A bound bias is the caller's optimiser's: a step that made it NaN or inf is refused
+          // here rather than spread through the loss.
+          if (bound_.data != nullptr) {
+            for (index_t i = 0; i < bound_.size(); ++i) {
+              detail::require_finite_scalar("bias", bound_[i]);
+            }
+          }
+        });
+    auto drv = detail::make_driver(pol, c, opt_, statistics_first);
     maybe_initialise(drv, pol, c);
     const std::vector<T>& b = current_bias();
 

@@ -173,8 +173,8 @@ class embedded_loss {
 
   template <class Policy>
   void check_values(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
-                    matrix_view<const T> weight, const feature_memory<T, Policy>& memory,
-                    bool s2s) const {
+                    matrix_view<const T> weight, const feature_memory<T, Policy>& memory, bool s2s,
+                    bool weight_values) const {
     const references<T> mem = memory.as_references();
     // The memory part sees the input with no columns: its labels are checked against the
     // memory's identities, its values once, by the head part.
@@ -182,8 +182,9 @@ class embedded_loss {
     const detail::step_counts c = backends::reduce_index<detail::step_counts>(
         pol, std::max({x.rows, weight.rows, mem.rows.rows}),
         detail::count_step_problems<T>{
-            {x, labels.data, weight.rows, weight, nullptr},
-            {labels_only, labels.data, memory.total_identities(), mem.rows, mem.valid}});
+            {x, labels.data, weight.rows, weight, nullptr, !weight_values},
+            {labels_only, labels.data, memory.total_identities(), mem.rows, mem.valid,
+             mem.rows_checked}});
     detail::require_no_problems(c.head, weight.rows, "weight");
     // The memory is written at these labels, whether the s2s part runs or not.
     detail::require(c.memory.bad_labels == 0, "labels",
@@ -229,7 +230,6 @@ class embedded_loss {
       local_checks();
       // The head's shape checks (input, labels, weights) before the value checks read anything.
       detail::validate_inputs(pol, x, labels, head_refs, false);
-      if (opt_.validate) check_values(pol, x, labels, weight, memory, s2s);
     }
 
     // [head loss, s2s loss, total, s2s d/db ...], zeroed: the s2s entries stay 0 in the
@@ -239,6 +239,12 @@ class embedded_loss {
     detail::call<T> head{x, labels, head_refs, nullptr, {}, {}};
     head.values_checked = sh.comm == nullptr || !opt_.validate;
     head.comm = sh.comm;
+    // The weights' NaN/Inf found by the head's driver where it can (driver_checks_references),
+    // the rest here.
+    head.check_reference_values = opt_.validate && detail::driver_checks_references<Policy>(head);
+    if (sh.comm == nullptr && opt_.validate) {
+      check_values(pol, x, labels, weight, memory, s2s, !head.check_reference_values);
+    }
     head.loss_out = sc;
     gradients<T> head_grads;
     if (grads != nullptr) {

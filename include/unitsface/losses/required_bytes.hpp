@@ -3,16 +3,16 @@
 // required_bytes(loss, call_size) is the memory the library allocates in the policy's memory
 // during one call of that loss (forward, forward_backward or backward) beyond the caller's
 // inputs and outputs: the tile driver's buffers (the normalised batch and its norms, one tile
-// of normalised references and one of cosines, every cosine when a statistics pass keeps them
-// within evaluation_options::cosine_cache_bytes, the row statistics, the per-anchor losses,
-// d loss / d x_hat, the bias and its gradient sums). The formulas follow the allocations of
-// losses/detail/driver.hpp and evaluate.hpp and count buffers that do not live at the same
-// time, so the figure bounds the peak from above; tests/losses/test_sharded.cpp checks it
-// against the peak a counting allocator measures (estimate >= measured >= estimate / 1.25)
-// for every loss family and reference kind. The same formulas size one rank of a sharded call
-// (distributed/memory_estimate.hpp). Not counted: the caller's arrays (x, labels, W, the
-// memory, the gradients), the BLAS's own buffers (cuBLAS's workspace on a GPU) and the
-// temporaries of a Thrust reduction (a few hundred bytes). The figure is the same for every
+// of normalised references, the N references' norms, one tile of cosines, every cosine when a
+// statistics pass keeps them within evaluation_options::cosine_cache_bytes, the row
+// statistics, the per-anchor losses, d loss / d x_hat, the bias and its gradient sums). The
+// formulas follow the allocations of losses/detail/driver.hpp and evaluate.hpp and count buffers
+// that do not live at the same time, so the figure bounds the peak from above;
+// tests/losses/test_sharded.cpp checks it against the peak a counting allocator measures (estimate
+// >= measured >= estimate / 1.25) for every loss family and reference kind. The same formulas size
+// one rank of a sharded call (distributed/memory_estimate.hpp). Not counted: the caller's arrays
+// (x, labels, W, the memory, the gradients), the BLAS's own buffers (cuBLAS's workspace on a GPU)
+// and the temporaries of a Thrust reduction (a few hundred bytes). The figure is the same for every
 // CPU backend: each allocates these buffers in its own memory; a device policy's call differs
 // by its tile and its rows' segments, which call_size says (on_policy(pol, c) fills them in).
 #pragma once
@@ -126,9 +126,12 @@ std::size_t working_bytes(const working_problem& p) {
   const index_t tile = driver::tile_width(
       B, N, l.tile_columns, p.tile_elements > 0 ? p.tile_elements : driver::default_tile_elements);
   const index_t nbias = bias_values(l.bias, p.bias_classes > 0 ? p.bias_classes : N);
-  std::size_t w = sz(B * D + B, t);                                    // x_hat, its norms
-  if (!p.in_batch && !p.unit_references) w += sz(tile * D + tile, t);  // a reference tile
-  w += sz(B * tile, t);                                                // a tile of cosines
+  std::size_t w = sz(B * D + B, t);  // x_hat, its norms
+  if (!p.in_batch && !p.unit_references) {
+    // a reference tile, every reference's norm, a tile of their inverses (raw tiles, host)
+    w += sz(tile * D + N + tile, t);
+  }
+  w += sz(B * tile, t);  // a tile of cosines
   if (l.statistics && driver::keeps_cosines(B, N, tile, l.cosine_cache_bytes)) {
     w += sz(B * N, t);  // every cosine, kept between the passes
   }

@@ -41,11 +41,11 @@ class softmax_head : public pairwise_loss<softmax_head<T, Margin>, T> {
 
   template <class Policy>
   loss_result<T> evaluate(const Policy& pol, const detail::call<T>& c) const {
-    detail::validate_call(pol, c, opt_, 0, parameters(), [&] {
+    detail::validate_call(pol, c, opt_, true, 0, parameters(), [&] {
       detail::require(c.refs.kind != reference_kind::in_batch, "references",
                       "a softmax head needs one reference per class (weights or memory)");
     });
-    auto drv = detail::make_driver(pol, c, opt_);
+    auto drv = detail::make_driver(pol, c, opt_, true);
     kernels::softmax<T, Margin> k{opt_.s, opt_.margin};
     return detail::run(drv, pol, c, opt_, k, {}, false, opt_.s);
   }

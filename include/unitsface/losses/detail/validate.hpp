@@ -130,10 +130,13 @@ inline void require_no_problems(const check_counts& c, index_t classes, const ch
 
 /// The checks every pairwise loss makes before it touches the data. `shard_of_many`: the
 /// references are one rank's shard of a class-sharded set, which may hold no rows (a rank
-/// with no classes still takes part in the exchanges).
+/// with no classes still takes part in the exchanges). `reference_values` false: the
+/// references' NaN/Inf are left to the tile driver, which finds them from the norms of its
+/// first normalisation (tile_driver's check_references); their valid flags are still counted.
 template <class Policy, class T>
 void validate_inputs(const Policy& pol, matrix_view<const T> x, vector_view<const index_t> labels,
-                     const references<T>& refs, bool check_values, bool shard_of_many = false) {
+                     const references<T>& refs, bool check_values, bool shard_of_many = false,
+                     bool reference_values = true) {
   require(x.rows > 0, "input", "the batch is empty (B = 0)");
   require(x.cols > 0, "input", "the embedding dimension is 0");
   require(x.data != nullptr, "input", "null data");
@@ -176,11 +179,19 @@ void validate_inputs(const Policy& pol, matrix_view<const T> x, vector_view<cons
   const check_counts c = backends::reduce_index<check_counts>(
       pol, std::max(x.rows, r.rows),
       count_problems<T>{x, labels.data, classes, r, in_batch ? nullptr : refs.valid,
-                        refs.rows_checked});
+                        refs.rows_checked || !reference_values});
   require_no_problems(c, classes,
                       in_batch                              ? nullptr
                       : refs.kind == reference_kind::memory ? "memory"
                                                             : "weight");
+}
+
+/// Throws, naming `name`, where the references hold NaN or Inf: the reference check of
+/// require_no_problems on its own (the tile driver's, once a tile's norms showed one).
+template <class Policy, class T>
+void require_finite_references(const Policy& pol, matrix_view<const T> refs, const char* name) {
+  const index_t bad = backends::reduce_index<index_t>(pol, refs.rows, count_nonfinite_row<T>{refs});
+  require(bad == 0, name, "holds " + std::to_string(bad) + " NaN or Inf value(s)");
 }
 
 template <class T>
