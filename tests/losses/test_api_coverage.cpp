@@ -296,7 +296,7 @@ outcome<T> over_shards_by_phases(const problem<T>& p, refs_mode mode, MakeKernel
                                                ? matrix_view<T>(backends::data_ptr(gw.back()), n, D)
                                                : matrix_view<T>{});
     const losses::detail::call<T> c{d.input(), d.labels(), shard_of(d, mode, first, n), &g, {}, {}};
-    drivers.push_back(losses::detail::make_driver(pol, c, eo, true));
+    drivers.push_back(losses::detail::make_driver(pol, c, eo, true, true));
     kernel.push_back(make_kernel(first));
   }
   std::vector<decltype(drivers[0].make_stats(kernel[0]))> stats;

@@ -92,28 +92,18 @@ TEMPLATE_TEST_CASE("kept cosines give the results of recomputed ones", "[losses]
   using T = TestType;
   // Several tiles (the budget is not used for one): the statistics passes keep the cosines
   // for the element pass, or (budget 0) every pass computes them again. The same products of
-  // the same inputs either way, so the loss has the same bits. The gradients too, but on the
-  // CPUs for class weights: there a kept tile's gradient products take the raw weights, its
-  // gradients scaled by 1 / ||w_j|| (tile_driver::element_pass), which rounds differently:
-  // equal within rounding to the normalised path's.
-  const double tol = std::is_same_v<T, double> ? 1e-13 : 1e-5;
+  // the same inputs either way, so the same bits (class weights on the CPUs included, whose
+  // products take the raw weights either way: tile_driver::uses_raw_references).
   const problem<T> p = make_problem<T>(9, 23, 8, 5);
   for (index_t tile : {4, 5, 22}) {
     auto compare = [&](const char* name, auto make, refs_mode mode) {
-      const bool raw = policy_type::host_memory && mode == refs_mode::weights;
       INFO(name << ", tile " << tile);
       auto kept = make(std::size_t(1) << 20), again = make(std::size_t(0));
       const auto a = run_loss(kept, p, mode, true), b = run_loss(again, p, mode, true);
       CHECK(a.loss == b.loss);
-      if (raw) {
-        CHECK(rel_diff(a.gx, b.gx) <= tol);
-        CHECK(rel_diff(a.gw, b.gw) <= tol);
-        CHECK(rel_diff(a.gb, b.gb) <= tol);
-      } else {
-        CHECK(a.gx == b.gx);
-        CHECK(a.gw == b.gw);
-        CHECK(a.gb == b.gb);
-      }
+      CHECK(a.gx == b.gx);
+      CHECK(a.gw == b.gw);
+      CHECK(a.gb == b.gb);
     };
     // CosFace over weights (one statistics pass), ss_softmax over masked memory (two), and a
     // scalar-bias head with a statistics pass (the bias gradient sums the unscaled gradients)
@@ -146,6 +136,65 @@ TEMPLATE_TEST_CASE("kept cosines give the results of recomputed ones", "[losses]
           return L;
         },
         refs_mode::weights);
+  }
+}
+
+TEMPLATE_TEST_CASE("class weights used as they are give the results of normalised tiles",
+                   "[losses][tiles]", float, double) {
+  using T = TestType;
+  // On the CPUs the driver takes class weights as they are, their columns scaled by
+  // 1 / max(||w_j||, eps) (tile_driver::uses_raw_references); against the same call with the
+  // weights normalised tile by tile, rows of norms from 1e-3 to 1e3 among them one of norm 0
+  // and one below eps (the linear branch of the normalisation), over one tile and several,
+  // the cosines kept or not: equal within rounding. (A device normalises either way.)
+  const double tol = std::is_same_v<T, double> ? 1e-12 : 1e-5;
+  problem<T> p = make_problem<T>(9, 23, 8, 21);
+  for (index_t c = 0; c < p.C; ++c) {
+    const T f = c == 3 ? T(0) : c == 11 ? T(1e-7) : T(std::pow(10.0, double(c % 7) - 3.0));
+    for (index_t k = 0; k < p.D; ++k) p.w[std::size_t(c * p.D + k)] *= f;
+  }
+  p.y[0] = 3;  // an anchor of the zero row's class, and one of the tiny row's
+  p.y[1] = 11;
+  const auto& pol = policy();
+  const device_problem<T> d(p);
+  const auto margin = cosface_options<T>(T(0.35), T(16)).margin;
+  for (index_t tile : {index_t(0), index_t(5)}) {
+    for (std::size_t budget : {std::size_t(0), std::size_t(1) << 20}) {
+      INFO("tile " << tile << ", budget " << budget);
+      evaluation_options eo;
+      eo.tile_columns = tile;
+      eo.cosine_cache_bytes = budget;
+      auto run = [&](bool raw) {
+        auto gx = backends::make_buffer<T>(pol, p.B * p.D);
+        auto gw = backends::make_buffer<T>(pol, p.C * p.D);
+        const gradients<T> g(matrix_view<T>(backends::data_ptr(gx), p.B, p.D),
+                             matrix_view<T>(backends::data_ptr(gw), p.C, p.D));
+        const losses::detail::call<T> c{d.input(), d.labels(), references<T>::weights(d.rows()),
+                                        &g,        {},         {}};
+        auto drv = losses::detail::make_driver(pol, c, eo, true, raw);
+        CHECK(drv.uses_raw_references() == (raw && policy_type::host_memory));
+        const kernels::softmax<T, cosface_margin<T>> k{T(16), margin};
+        outcome<T> out;
+        out.loss = losses::detail::run(drv, pol, c, eo, k, {}, false, T(16)).loss;
+        out.gx = download<T>(backends::data_ptr(gx), p.B * p.D);
+        out.gw = download<T>(backends::data_ptr(gw), p.C * p.D);
+        return out;
+      };
+      const outcome<T> raw = run(true), normalised = run(false);
+      CHECK(std::fabs(double(raw.loss - normalised.loss)) <=
+            tol * std::fabs(double(normalised.loss)));
+      CHECK(rel_diff(raw.gx, normalised.gx) <= tol);
+      CHECK(rel_diff(raw.gw, normalised.gw) <= tol);
+      // the zero row's gradient: d loss / d w through x / eps, finite and not zero
+      bool finite = true, nonzero = false;
+      for (index_t k = 0; k < p.D; ++k) {
+        const T v = raw.gw[std::size_t(3 * p.D + k)];
+        finite = finite && std::isfinite(v);
+        nonzero = nonzero || v != T(0);
+      }
+      CHECK(finite);
+      CHECK(nonzero);
+    }
   }
 }
 

@@ -513,9 +513,12 @@ TEMPLATE_TEST_CASE("losses: required_bytes on the policy counts its tile and its
   const bool splits = backends::row_segments(pol, c.batch, c.reference_rows) > 1;
   CHECK(on.row_segments == splits);
   // A one-tile CosFace call: the slots of its statistics pass (B x 32 softmax statistics) and
-  // of its element pass (2 B x 32 values) where the policy splits rows, nothing otherwise.
+  // of its element pass (2 B x 32 values) where the policy splits rows (a device), nothing
+  // otherwise; and there the weights normalised into a tile (N x D) where the CPUs keep their
+  // inverse norms (N: tile_driver::uses_raw_references).
   cosface_loss<T> cosface;
   using stats = typename kernels::softmax<T, cosface_margin<T>>::stats;
   const std::size_t slots = std::size_t(c.batch * 32) * (sizeof(stats) + 2 * sizeof(T));
-  CHECK(required_bytes(cosface, on) == required_bytes(cosface, c) + (splits ? slots : 0));
+  const std::size_t tile = std::size_t(c.reference_rows * c.dim - c.reference_rows) * sizeof(T);
+  CHECK(required_bytes(cosface, on) == required_bytes(cosface, c) + (splits ? slots + tile : 0));
 }

@@ -51,6 +51,10 @@ struct shard_problem {
   /// sampling_options::rate: the negatives kept per step (sampled_shard), in (0, 1]. Sized
   /// for the expected count of kept classes with every label of the batch on this rank.
   double sample_rate = 1.0;
+  /// The rank's policy keeps its data in device memory (cuda_policy), where class weights are
+  /// normalised tile by tile; on the CPUs the driver keeps their norms and inverse norms
+  /// instead (tile_driver::uses_raw_references).
+  bool device = false;
 };
 
 /// Bytes, by what holds them.
@@ -111,8 +115,12 @@ memory_estimate estimate_memory(const shard_problem& p) {
   // The loss is not named here: the largest statistics of any kernel.
   wp.loss = {p.bias, p.statistics, p.tile_columns, p.cosine_cache_bytes,
              losses::detail::largest_row_stats_bytes<T>()};
+  // class weights used as they are on the CPUs, but not sampled rows, nor under a bias per
+  // class (make_driver's raw_weights)
+  const bool sampled = K < N || p.sample_rate < 1.0;
+  wp.raw_references = !p.device && !memory && !sampled && p.bias != bias_kind::per_class;
   std::size_t w = losses::detail::working_bytes<T>(wp);
-  if (K < N || p.sample_rate < 1.0) {
+  if (sampled) {
     // sampled_shard: the kept rows, their classes and flags, their weight gradient.
     w += sz(K * D, t) + sz(K, idx) + (memory ? sz(K, 1) : 0) +
          (p.gradients && !memory ? sz(K * D, t) : 0);

@@ -164,7 +164,7 @@ class binary_loss : public pairwise_loss<binary_loss<T>, T> {
             }
           }
         });
-    auto drv = detail::make_driver(pol, c, opt_, statistics_first);
+    auto drv = detail::make_driver(pol, c, opt_, statistics_first, !per_column_);
     maybe_initialise(drv, pol, c);
     const std::vector<T>& b = current_bias();
 

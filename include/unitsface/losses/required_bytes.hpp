@@ -3,9 +3,10 @@
 // required_bytes(loss, call_size) is the memory the library allocates in the policy's memory
 // during one call of that loss (forward, forward_backward or backward) beyond the caller's
 // inputs and outputs: the tile driver's buffers (the normalised batch and its norms, one tile
-// of normalised references, the N references' norms, one tile of cosines, every cosine when a
-// statistics pass keeps them within evaluation_options::cosine_cache_bytes, the row
-// statistics, the per-anchor losses, d loss / d x_hat, the bias and its gradient sums). The
+// of normalised references and the N references' norms, or, for class weights on the CPUs,
+// their norms and inverse norms alone (tile_driver::uses_raw_references), one tile of cosines,
+// every cosine when a statistics pass keeps them within evaluation_options::cosine_cache_bytes, the
+// row statistics, the per-anchor losses, d loss / d x_hat, the bias and its gradient sums). The
 // formulas follow the allocations of losses/detail/driver.hpp and evaluate.hpp and count buffers
 // that do not live at the same time, so the figure bounds the peak from above;
 // tests/losses/test_sharded.cpp checks it against the peak a counting allocator measures (estimate
@@ -88,7 +89,10 @@ struct working_problem {
   index_t references = 0;  ///< N evaluated (in-batch: B)
   bool in_batch = false;
   bool unit_references = false;  ///< no reference tile is normalised
-  bool masked = false;           ///< valid flags read as a per-tile mask (the memory, host lanes)
+  /// class weights used as they are (tile_driver::uses_raw_references): their norms and
+  /// inverse norms instead of a normalised tile
+  bool raw_references = false;
+  bool masked = false;  ///< valid flags read as a per-tile mask (the memory, host lanes)
   bool gradients = true;
   /// The values of a per-class bias: every class's (a shard's call holds them all); 0: one
   /// per reference.
@@ -128,8 +132,8 @@ std::size_t working_bytes(const working_problem& p) {
   const index_t nbias = bias_values(l.bias, p.bias_classes > 0 ? p.bias_classes : N);
   std::size_t w = sz(B * D + B, t);  // x_hat, its norms
   if (!p.in_batch && !p.unit_references) {
-    // a reference tile, every reference's norm, a tile of their inverses (raw tiles, host)
-    w += sz(tile * D + N + tile, t);
+    // every reference's norm, and a normalised tile or every reference's inverse norm
+    w += sz(N + (p.raw_references ? N : tile * D), t);
   }
   w += sz(B * tile, t);  // a tile of cosines
   if (l.statistics && driver::keeps_cosines(B, N, tile, l.cosine_cache_bytes)) {
@@ -200,6 +204,9 @@ std::size_t call_bytes(const loss_traits& l, const call_size& c) {
   p.references = in_batch ? c.batch : c.reference_rows;
   p.in_batch = in_batch;
   p.unit_references = c.normalized_references && !in_batch;
+  // the CPUs' class weights, but under a bias per class (make_driver's raw_weights)
+  p.raw_references = c.references == reference_kind::class_weights && !c.row_segments &&
+                     l.bias != bias_kind::per_class;
   p.masked = c.references == reference_kind::memory;
   p.gradients = c.gradients;
   p.tile_elements = c.tile_elements;

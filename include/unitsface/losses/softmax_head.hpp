@@ -45,7 +45,7 @@ class softmax_head : public pairwise_loss<softmax_head<T, Margin>, T> {
       detail::require(c.refs.kind != reference_kind::in_batch, "references",
                       "a softmax head needs one reference per class (weights or memory)");
     });
-    auto drv = detail::make_driver(pol, c, opt_, true);
+    auto drv = detail::make_driver(pol, c, opt_, true, true);
     kernels::softmax<T, Margin> k{opt_.s, opt_.margin};
     return detail::run(drv, pol, c, opt_, k, {}, false, opt_.s);
   }

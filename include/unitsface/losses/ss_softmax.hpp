@@ -42,7 +42,7 @@ class ss_softmax_loss : public pairwise_loss<ss_softmax_loss<T>, T> {
     std::uint64_t params = detail::fingerprint_value(0x7373736f66746dULL, opt_.s);
     params = detail::fingerprint_value(detail::fingerprint_value(params, opt_.m), int(opt_.reduce));
     detail::validate_call(pol, c, opt_, true, 0, params);
-    auto drv = detail::make_driver(pol, c, opt_, true);
+    auto drv = detail::make_driver(pol, c, opt_, true, true);
     kernels::ss_softmax<T> k{opt_.s, opt_.m};
     return detail::run(drv, pol, c, opt_, k, {}, false, opt_.s);
   }

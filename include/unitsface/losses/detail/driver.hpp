@@ -51,11 +51,13 @@ UNITSFACE_HD inline bool lane_form(const pairing& pairs, const matrix_view<U>& t
 }
 
 /// A statistics pass's plain loop over the columns first, first + step, ... of row i of a
-/// tile (step 1: the whole row; a device's row segment: step = the segments), into st.
+/// tile (step 1: the whole row; a device's row segment: step = the segments), into st. `cs`
+/// non-null: the tile holds products with raw references, column j's cosine is tile(i, j)
+/// cs[j] (cs[j] = 1 / max(||r_j||, eps): tile_driver's raw references).
 template <class T, class K>
 UNITSFACE_HD inline void stats_columns(const K& kernel, int pass, const matrix_view<const T>& tile,
                                        index_t j0, const pairing& pairs, index_t i, index_t first,
-                                       index_t step, typename K::stats& st) {
+                                       index_t step, typename K::stats& st, const T* cs = nullptr) {
   index_t n_pos = 0, n_neg = 0;
   for (index_t jj = first; jj < tile.cols; jj += step) {
     const pair_kind k = pairs(i, j0 + jj);
@@ -64,30 +66,33 @@ UNITSFACE_HD inline void stats_columns(const K& kernel, int pass, const matrix_v
       n_pos += k == pair_kind::positive ? 1 : 0;
       n_neg += k == pair_kind::positive ? 0 : 1;
     }
-    kernel.accumulate(pass, st, tile(i, jj), k, j0 + jj);
+    kernel.accumulate(pass, st, cs != nullptr ? tile(i, jj) * cs[jj] : tile(i, jj), k, j0 + jj);
   }
   if (pass == 1) st.count(n_pos, n_neg);
 }
 
 /// The element pass's plain loop over the columns first, first + step, ... of row i of a
 /// tile: the loss terms added to loss and, with grad, the tile's cosines overwritten with
-/// scale * d loss / d cos (0 for skipped pairs) and their sum added to gsum.
+/// scale * d loss / d cos (0 for skipped pairs) and their sum added to gsum. `cs` non-null:
+/// as in stats_columns, and the gradients are written times cs[j] (d loss / d of the raw
+/// product), their sum still of d loss / d cos.
 template <class T, class K>
 UNITSFACE_HD inline void element_columns(const K& kernel, const matrix_view<T>& tile, index_t j0,
                                          const pairing& pairs, index_t i, index_t first,
                                          index_t step, const typename K::stats& st, T scale,
-                                         bool grad, T& loss, T& gsum) {
+                                         bool grad, T& loss, T& gsum, const T* cs = nullptr) {
   for (index_t jj = first; jj < tile.cols; jj += step) {
     const pair_kind k = pairs(i, j0 + jj);
     if (k == pair_kind::skip) {
       if (grad) tile(i, jj) = T(0);
       continue;
     }
-    const element_value<T> e = kernel.element(tile(i, jj), k, j0 + jj, st);
+    const T c = cs != nullptr ? tile(i, jj) * cs[jj] : tile(i, jj);
+    const element_value<T> e = kernel.element(c, k, j0 + jj, st);
     loss += e.loss;
     if (grad) {
       const T g = scale * e.dcos;
-      tile(i, jj) = g;
+      tile(i, jj) = cs != nullptr ? g * cs[jj] : g;
       gsum += g;
     }
   }
@@ -103,18 +108,21 @@ struct stats_row {
   pairing pairs;
   S* stats;
   lane_mask<T> mask = {};
+  const T* col_scale = nullptr;  // raw references' 1 / max(||r_j||, eps) (stats_columns), or null
   UNITSFACE_HD void operator()(index_t i) const {
 #if !defined(__CUDA_ARCH__) && !defined(__HIP_DEVICE_COMPILE__)
     // Class-indexed references with contiguous rows (see element_row): lanes, for the
     // kernels whose negatives only feed a logsumexp (negative_logit).
     if constexpr (requires { kernel.negatives_in_lse(pass); }) {
       if (lane_form(pairs, tile, mask)) {
-        if (pairs.ref_valid != nullptr) return lanes<true>(i);
-        return lanes<false>(i);
+        if (pairs.ref_valid != nullptr) {
+          return col_scale != nullptr ? lanes<true, true>(i) : lanes<true, false>(i);
+        }
+        return col_scale != nullptr ? lanes<false, true>(i) : lanes<false, false>(i);
       }
     }
 #endif
-    stats_columns(kernel, pass, tile, j0, pairs, i, 0, 1, stats[i]);
+    stats_columns(kernel, pass, tile, j0, pairs, i, 0, 1, stats[i], col_scale);
   }
 
   // The lane form of one row: the tile's negatives reach the row's logsumexp as one
@@ -123,11 +131,12 @@ struct stats_row {
   // the plain loop rescales at every new maximum and does not vectorise. The positive column
   // (y_i - offset, at most one) goes through the kernel's accumulate as in the plain loop.
   static constexpr int lanes_width = 16;
-  template <bool Valid>
+  template <bool Valid, bool Scaled>
   UNITSFACE_WIDE_VECTORS void lanes(index_t i) const {
     const K k = kernel;  // a local copy: the compiler keeps its parameters in registers
     S& st = stats[i];
     const T* row = &tile(i, 0);
+    const T* cs = col_scale;
     const index_t n = tile.cols;
     const index_t jp = pairs.anchor_labels[i] - pairs.label_offset - j0;  // may be off the tile
     const bool has_pos = jp >= 0 && jp < n && (!Valid || pairs.ref_valid[j0 + jp] != 0);
@@ -137,7 +146,8 @@ struct stats_row {
       const T ninf = -math::infinity<T>();
       // v_j, or -inf where column j is not a negative (invalid, or the positive)
       auto logit = [&](index_t j) {
-        const T v = k.negative_logit(row[j], j0 + j);  // unconditional: a plain vector load
+        // unconditional: a plain vector load
+        const T v = k.negative_logit(Scaled ? row[j] * cs[j] : row[j], j0 + j);
         // `&`, not `&&`: a short-circuit is a branch
         const bool live = (Valid ? vm[j] != T(0) : true) & (j != jp);
         return live ? v : ninf;
@@ -172,7 +182,9 @@ struct stats_row {
         st.neg.merge(tile_lse);
       }
     }
-    if (has_pos) k.accumulate(pass, st, row[jp], pair_kind::positive, j0 + jp);
+    if (has_pos) {
+      k.accumulate(pass, st, Scaled ? row[jp] * cs[jp] : row[jp], pair_kind::positive, j0 + jp);
+    }
   }
 };
 
@@ -222,9 +234,10 @@ struct element_row {
   bool grad;
   T* row_gsum;  // non-null: row_gsum[i] += sum_j of the row's written gradients (scalar bias)
   lane_mask<T> mask = {};
-  // Non-null (host lanes only): column j's gradient is written times col_scale[j], the
-  // reference's 1 / max(||r_j||, eps), so that the gradient products can take the raw
-  // references (tile_driver::element_pass); row_gsum still sums the unscaled values.
+  // Non-null (host memory): the tile holds products with the raw references, column j's
+  // cosine is tile(i, j) col_scale[j] (col_scale[j] = 1 / max(||r_j||, eps)), and its
+  // gradient is written times col_scale[j], so that the gradient products take the raw
+  // references too (tile_driver's raw references); row_gsum still sums d loss / d cos.
   const T* col_scale = nullptr;
   UNITSFACE_HD void operator()(index_t i) const {
     const S& st = stats[i];
@@ -244,7 +257,7 @@ struct element_row {
     }
 #endif
     T loss = T(0), gsum = T(0);
-    element_columns(kernel, tile, j0, pairs, i, 0, 1, st, scale, grad, loss, gsum);
+    element_columns(kernel, tile, j0, pairs, i, 0, 1, st, scale, grad, loss, gsum, col_scale);
     row_loss[i] += loss;
     if (row_gsum != nullptr) row_gsum[i] += gsum;
   }
@@ -269,14 +282,21 @@ struct element_row {
   }
   template <class F>
   void lanes_dispatch(const F& form, index_t i, const S& st, T scale) const {
+    const bool scaled = col_scale != nullptr;
     if (pairs.ref_valid != nullptr) {
-      if (grad && col_scale != nullptr) return lanes<true, true, true>(form, i, st, scale);
-      if (grad) return lanes<true, true, false>(form, i, st, scale);
-      return lanes<true, false, false>(form, i, st, scale);
+      if (grad) {
+        return scaled ? lanes<true, true, true>(form, i, st, scale)
+                      : lanes<true, true, false>(form, i, st, scale);
+      }
+      return scaled ? lanes<true, false, true>(form, i, st, scale)
+                    : lanes<true, false, false>(form, i, st, scale);
     }
-    if (grad && col_scale != nullptr) return lanes<false, true, true>(form, i, st, scale);
-    if (grad) return lanes<false, true, false>(form, i, st, scale);
-    return lanes<false, false, false>(form, i, st, scale);
+    if (grad) {
+      return scaled ? lanes<false, true, true>(form, i, st, scale)
+                    : lanes<false, true, false>(form, i, st, scale);
+    }
+    return scaled ? lanes<false, false, true>(form, i, st, scale)
+                  : lanes<false, false, false>(form, i, st, scale);
   }
   template <bool Valid, bool Grad, bool Scaled, class F>
   UNITSFACE_WIDE_VECTORS void lanes(const F& form_ref, index_t i, const S& st_ref, T scale) const {
@@ -288,12 +308,13 @@ struct element_row {
     const index_t n = tile.cols;
     const index_t jp = pairs.anchor_labels[i] - pairs.label_offset - j0;  // may be off the tile
     const bool has_pos = jp >= 0 && jp < n && (!Valid || pairs.ref_valid[j0 + jp] != 0);
-    const T c_pos = has_pos ? row[jp] : T(0);
-    const T* vm = mask.flags;
     const T* cs = col_scale;
+    const T c_pos = has_pos ? (Scaled ? row[jp] * cs[jp] : row[jp]) : T(0);
+    const T* vm = mask.flags;
     T lane_loss[lanes_width] = {}, lane_g[lanes_width] = {};
     auto column = [&](index_t j, int l) {
-      const element_value<T> e = negative_element(form, row[j], j0 + j, st);
+      const element_value<T> e =
+          negative_element(form, Scaled ? row[j] * cs[j] : row[j], j0 + j, st);
       // `&`, not `&&`: a short-circuit is a branch
       const bool live = (Valid ? vm[j] != T(0) : true) & (j != jp);
       lane_loss[l] += live ? e.loss : T(0);
@@ -511,6 +532,22 @@ struct raw_reference_backward_row {
   }
 };
 
+/// norms[i] = ||r_i|| (summed as normalize_row sums it) and inv[i] = 1 / max(||r_i||, eps):
+/// the raw references' scales (tile_driver's raw references; host code).
+template <class T>
+struct reference_norm_row {
+  matrix_view<const T> r;
+  T* norms;
+  T* inv;
+  T eps;
+  void operator()(index_t i) const {
+    using std::sqrt;
+    const T n = sqrt(backends::generic::detail::row_dot(r, r, i));
+    norms[i] = n;
+    inv[i] = T(1) / (n > eps ? n : eps);
+  }
+};
+
 template <class T>
 struct indexed_value {
   const T* p;
@@ -537,11 +574,12 @@ class tile_driver {
   /// normalised (N x D, references::unit_rows), or empty: the driver normalises each tile.
   /// check_references (host memory, references the driver normalises): the argument name of
   /// the references, whose NaN/Inf the driver then finds itself before anything is written
-  /// (see check_tile), instead of the call's value check; null: no check.
+  /// (see check_tile), instead of the call's value check; null: no check. raw_references:
+  /// the references may be used as they are (see uses_raw_references).
   tile_driver(const Policy& pol, matrix_view<const T> x, matrix_view<const T> refs, bool in_batch,
               pairing pairs, bool refs_learnable, index_t tile_cols = 0,
               std::size_t cache_bytes = 0, matrix_view<const T> unit_refs = {},
-              const char* check_references = nullptr)
+              const char* check_references = nullptr, bool raw_references = false)
       : pol_(pol),
         x_(x),
         refs_(in_batch ? x : refs),
@@ -565,9 +603,16 @@ class tile_driver {
     xhat_ = backends::make_uninitialized_scratch<T>(pol_, B_ * D_);
     xnorm_ = backends::make_uninitialized_scratch<T>(pol_, B_);
     backends::normalize_rows(pol_, x_, xhat_view(), ptr(xnorm_), normalize_eps<T>);
+    raw_ = Policy::host_memory && raw_references && !in_batch_ && unit_refs_.data == nullptr &&
+           pairs_.ref_labels == nullptr;
     if (!in_batch_ && unit_refs_.data == nullptr) {
-      rtile_ = backends::make_uninitialized_scratch<T>(pol_, T_ * D_);
       rnorm_ = backends::make_uninitialized_scratch<T>(pol_, N_);  // every reference's norm
+      if (raw_) {
+        rinv_ = backends::make_uninitialized_scratch<T>(pol_, N_);
+        normed_.assign(std::size_t((N_ + T_ - 1) / T_), 0);
+      } else {
+        rtile_ = backends::make_uninitialized_scratch<T>(pol_, T_ * D_);
+      }
     }
     cos_ = backends::make_uninitialized_scratch<T>(pol_, B_ * T_);
   }
@@ -586,6 +631,20 @@ class tile_driver {
         tile_cols > 0 ? tile_cols : std::max<index_t>(64, elements / std::max<index_t>(B, 1));
     return std::max<index_t>(1, std::min(t, N));
   }
+
+  /// Whether the references are used as they are, never normalised into a tile (host
+  /// memory, references the driver would normalise, not sampled rows, and the caller's
+  /// consent: raw_references, which a kernel with a bias per reference must not give, its
+  /// bias gradient being column sums of d loss / d cos). Each tile's product is then X_hat
+  /// R^T, its columns scaled by 1 / max(||r_j||, eps) where the passes read them, its
+  /// gradients written times the same, so that the gradient products take R too:
+  ///   d x_hat += G' R,   d r = G'^T X_hat through the normalisation
+  /// (raw_reference_backward_row), G' = G diag(1 / ||r||). The references are read for their
+  /// norms once per call instead of read and written normalised in every walk, and no tile
+  /// of T x D is kept: CosFace 512 x 85,742 x 512 float, 9.5 ms for the norms against 15 ms
+  /// for the normalisation (after the kept tiles' second one had gone), on a 2-core AVX-512
+  /// Xeon VM.
+  bool uses_raw_references() const { return raw_; }
 
   index_t batch() const { return B_; }
   index_t references() const { return N_; }
@@ -638,8 +697,9 @@ class tile_driver {
     }
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
-      backends::for_each_index(
-          pol_, B_, stats_row<T, K>{kernel, pass, tile, j0, pairs_, stats, tile_lane_mask(j0, nt)});
+      backends::for_each_index(pol_, B_,
+                               stats_row<T, K>{kernel, pass, tile, j0, pairs_, stats,
+                                               tile_lane_mask(j0, nt), column_scale(j0)});
     });
     // The first walk normalised every tile, checking each (check_tile); nothing has been
     // written but statistics.
@@ -688,25 +748,13 @@ class tile_driver {
         backends::make_uninitialized_scratch<element_slot<T>>(pol_, segs > 1 ? B_ * segs : 0);
     element_slot<T>* slots = backends::data_ptr(part);
     if (segs > 1) backends::for_each_index(pol_, B_ * segs, reset_slots<element_slot<T>>{slots});
-    // Raw reference tiles (host memory): where a tile's cosines were kept from the statistics
-    // passes, the normalised references are no longer in the tile buffer, and normalising
-    // them again would cost a read and a write of the tile. The gradients are then written
-    // times 1 / max(||r_j||, eps) (G' = G diag(1 / ||r||)), so that the products take the
-    // references as they are: d x_hat += G' R, d r = G'^T X_hat taken through the
-    // normalisation by raw_reference_backward_row. CosFace, 512 x 85,742 x 512 float: 17 ms of
-    // 660 on a 2-core AVX-512 Xeon VM. For class weights (a memory without its normalised
-    // mirror keeps the bits of one with it), not for a bias per column (its sums are of G's
-    // columns), nor for labelled rows (the lanes write the gradients).
-    bool raw_ok = false;
-    if constexpr (Policy::host_memory) {
-      raw_ok = grad && refs_learnable_ && unit_refs_.data == nullptr &&
-               pairs_.ref_labels == nullptr && (!K::has_bias || scalar_bias) && !all_cos_.empty() &&
-               segs == 1;
+    if constexpr (K::has_bias) {
+      unitsface::detail::require(!raw_ || !kernel.bias_per_column, "raw_references",
+                                 "a bias per reference sums d loss / d cos by columns: the "
+                                 "driver must normalise its references");
     }
     for_each_tile([&](index_t j0, index_t nt) {
       auto tile = cosine_tile(j0, nt);
-      // (cosine_tile normalises the tile where it computes its cosines)
-      const bool raw = raw_ok && rtile_j0_ != j0;
       if (segs > 1) {
         backends::for_each_index(
             pol_, B_ * segs,
@@ -717,12 +765,12 @@ class tile_driver {
             pol_, B_,
             element_row<T, K>{kernel, tile, j0, pairs_, stats, row_scale, scale_all,
                               row_scale_stride, row_loss, grad, row_gsum, tile_lane_mask(j0, nt),
-                              raw ? inverse_norms(j0, nt) : nullptr});
+                              column_scale(j0)});
       }
       if (!grad) return;
       invalidate(j0);  // the tile now holds gradients, not cosines
       const matrix_view<const T> g = tile;
-      const matrix_view<const T> rt = raw ? refs_.row_block(j0, nt) : ref_tile(j0, nt);
+      const matrix_view<const T> rt = ref_tile(j0, nt);
       // d loss / d x_hat += G R_hat_tile
       backends::gemm(pol_, T(1), g, rt, T(1), gxhat_view());
       if (in_batch_) {
@@ -735,7 +783,7 @@ class tile_driver {
         // no tile-sized buffer of its own, which a call would allocate and first-touch anew.
         const matrix_view<T> gr = grad_refs_.row_block(j0, nt);
         backends::gemm(pol_, T(1), backends::transpose(g), xhat_cview(), T(0), gr);
-        if (raw) {
+        if (raw_) {
           backends::for_each_index(
               pol_, nt, raw_reference_backward_row<T>{rt, ptr(rnorm_) + j0, gr, normalize_eps<T>});
         } else {
@@ -803,6 +851,18 @@ class tile_driver {
   matrix_view<const T> ref_tile(index_t j0, index_t nt) {
     if (in_batch_) return xhat_cview().row_block(j0, nt);
     if (unit_refs_.data != nullptr) return unit_refs_.row_block(j0, nt);
+    if (raw_) {
+      // the references as they are, their norms found once (uses_raw_references)
+      unsigned char& done = normed_[std::size_t(j0 / T_)];
+      if (!done) {
+        backends::for_each_index(pol_, nt,
+                                 reference_norm_row<T>{refs_.row_block(j0, nt), ptr(rnorm_) + j0,
+                                                       ptr(rinv_) + j0, normalize_eps<T>});
+        if (refs_check_ != nullptr) check_tile(j0, nt);
+        done = 1;
+      }
+      return refs_.row_block(j0, nt);
+    }
     if (rtile_j0_ != j0) {
       backends::normalize_rows(pol_, refs_.row_block(j0, nt), matrix_view<T>(ptr(rtile_), nt, D_),
                                ptr(rnorm_) + j0, normalize_eps<T>);
@@ -882,17 +942,8 @@ class tile_driver {
       if (bad) require_finite_references(pol_, refs_, refs_check_);
     }
   }
-  // 1 / max(||r_j||, eps) for references [j0, j0 + nt), from the norms their normalisation
-  // kept (host memory: element_row::col_scale).
-  const T* inverse_norms(index_t j0, index_t nt) {
-    if (rinv_.empty()) rinv_ = backends::make_uninitialized_scratch<T>(pol_, T_);
-    T* inv = ptr(rinv_);
-    const T* n = cptr(rnorm_) + j0;
-    for (index_t jj = 0; jj < nt; ++jj) {
-      inv[jj] = T(1) / (n[jj] > normalize_eps<T> ? n[jj] : normalize_eps<T>);
-    }
-    return inv;
-  }
+  // The scales of raw references' columns from j0 (uses_raw_references), or null.
+  const T* column_scale(index_t j0) const { return raw_ ? cptr(rinv_) + j0 : nullptr; }
   void invalidate(index_t j0) {
     cached_j0_ = -1;
     if (!kept_.empty()) kept_[std::size_t(j0 / T_)] = 0;
@@ -912,7 +963,9 @@ class tile_driver {
   std::size_t cache_bytes_ = 0;
   const char* refs_check_ = nullptr;  // the references' name while their values are unchecked
   buffer xhat_, xnorm_, rtile_, rnorm_, cos_, gxhat_, gbias_;
-  buffer rinv_;                      // a raw tile's inverse norms (inverse_norms), or empty
+  buffer rinv_;  // raw references' 1 / max(||r_j||, eps) (uses_raw_references), or empty
+  std::vector<unsigned char> normed_;  // per tile: raw references' norms found
+  bool raw_ = false;
   buffer all_cos_;                   // every cosine, tile by tile (keeps_cosines), or empty
   buffer vmask_;                     // a tile's valid flags as T (tile_lane_mask), or empty
   std::vector<unsigned char> kept_;  // per tile: all_cos_ holds its cosines

@@ -35,8 +35,8 @@ inline pairing make_pairing(const index_t* labels, const unsigned char* valid, i
 /// check_references) instead of the call's value check: host memory, one process (over
 /// shards the checks are collective), references that the driver normalises and whose owner
 /// has not checked them. Where the call's first walk is a statistics pass
-/// (`statistics_first`), which normalises every tile before anything is written, the check
-/// is the norms' (CosFace, 512 x 85,742 x 512 float: 17 ms of a 660 ms call saved on a
+/// (`statistics_first`), which finds every reference's norm before anything is written
+/// (normalising, or for raw references reading), the check is the norms' (CosFace, 512 x 85,742 x 512 float: 17 ms of a 660 ms call saved on a
 /// 2-core AVX-512 Xeon VM); a call without one is checked as before (validate_call).
 template <class Policy, class T>
 bool driver_checks_references(const call<T>& c, bool statistics_first = true) {
@@ -45,10 +45,13 @@ bool driver_checks_references(const call<T>& c, bool statistics_first = true) {
          !c.refs.rows_checked;
 }
 
-/// `statistics_first`: the loss's kernel starts with a statistics pass (driver_checks_references).
+/// `statistics_first`: the loss's kernel starts with a statistics pass (driver_checks_references);
+/// `raw_weights`: class weights may be used without a normalised copy
+/// (tile_driver::uses_raw_references; not for a bias per class).
 template <class Policy, class T>
 tile_driver<Policy, T> make_driver(const Policy& pol, const call<T>& c,
-                                   const evaluation_options& eo, bool statistics_first) {
+                                   const evaluation_options& eo, bool statistics_first,
+                                   bool raw_weights) {
   const bool in_batch = c.refs.kind == reference_kind::in_batch;
   // c.check_reference_values: a caller left the references' check to this call (on the
   // conditions of driver_checks_references, a statistics pass first or not: without one the
@@ -63,7 +66,8 @@ tile_driver<Policy, T> make_driver(const Policy& pol, const call<T>& c,
       c.refs.unit_rows,
       !check                                  ? nullptr
       : c.refs.kind == reference_kind::memory ? "memory"
-                                              : "weight");
+                                              : "weight",
+      raw_weights && c.refs.kind == reference_kind::class_weights);
 }
 
 template <class Policy, class T>
