@@ -517,14 +517,15 @@ struct add_rows {  // dst(i + r0, :) += src(i, :)
 ///   d loss / d r_j = g_j - r_j (r_j . g_j) / ||r_j||^2   when ||r_j|| > eps,
 ///                  = g_j                                  otherwise;
 /// normalize_backward_row's (g^ - r^ (r^ . g^)) / ||r_j|| for g^ = ||r_j|| g_j and r^ = r_j /
-/// ||r_j||, without the normalised rows (host code: the driver's raw tiles are host-only).
+/// ||r_j||, without the normalised rows (the driver uses raw references on the CPUs only; a
+/// device compiler still sees the call).
 template <class T>
 struct raw_reference_backward_row {
   matrix_view<const T> r;
   const T* norms;
   matrix_view<T> g;
   T eps;
-  void operator()(index_t i) const {
+  UNITSFACE_HD void operator()(index_t i) const {
     const T n = norms[i];
     if (!(n > eps)) return;
     const T c = backends::generic::detail::row_dot(r, matrix_view<const T>(g), i) / n / n;
@@ -533,14 +534,14 @@ struct raw_reference_backward_row {
 };
 
 /// norms[i] = ||r_i|| (summed as normalize_row sums it) and inv[i] = 1 / max(||r_i||, eps):
-/// the raw references' scales (tile_driver's raw references; host code).
+/// the raw references' scales (tile_driver's raw references).
 template <class T>
 struct reference_norm_row {
   matrix_view<const T> r;
   T* norms;
   T* inv;
   T eps;
-  void operator()(index_t i) const {
+  UNITSFACE_HD void operator()(index_t i) const {
     using std::sqrt;
     const T n = sqrt(backends::generic::detail::row_dot(r, r, i));
     norms[i] = n;
