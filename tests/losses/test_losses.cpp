@@ -107,23 +107,20 @@ TEMPLATE_TEST_CASE("kept cosines give the results of recomputed ones", "[losses]
     };
     // CosFace over weights (one statistics pass), ss_softmax over masked memory (two), and a
     // scalar-bias head with a statistics pass (the bias gradient sums the unscaled gradients)
+    auto tiled = [&](auto o, std::size_t budget) {
+      o.tile_columns = tile;
+      o.cosine_cache_bytes = budget;
+      return o;
+    };
     compare(
         "cosface",
-        [&](std::size_t budget) {
-          auto o = cosface_options<T>(T(0.35), T(16));
-          o.tile_columns = tile;
-          o.cosine_cache_bytes = budget;
-          return cosface_loss<T>(o);
+        [&](std::size_t b) {
+          return cosface_loss<T>(tiled(cosface_options<T>(T(0.35), T(16)), b));
         },
         refs_mode::weights);
     compare(
         "ss_softmax",
-        [&](std::size_t budget) {
-          ss_softmax_options<T> o;
-          o.tile_columns = tile;
-          o.cosine_cache_bytes = budget;
-          return ss_softmax_loss<T>(o);
-        },
+        [&](std::size_t b) { return ss_softmax_loss<T>(tiled(ss_softmax_options<T>(), b)); },
         refs_mode::masked);
     compare(
         "uce head log_of_sums",

@@ -115,15 +115,18 @@ struct count_problems {
 /// [0, classes) (classes < 0: negative labels only), NaN/Inf in the input and, where the
 /// references are named (`refs_name`, null for in-batch pairs), NaN/Inf in the references
 /// or no valid reference row.
+/// Throws, naming `name`, where `count` of its values are NaN or Inf.
+inline void require_no_nonfinite(index_t count, const char* name) {
+  require(count == 0, name, "holds " + std::to_string(count) + " NaN or Inf value(s)");
+}
+
 inline void require_no_problems(const check_counts& c, index_t classes, const char* refs_name) {
   require(c.bad_labels == 0, "labels",
           std::to_string(c.bad_labels) + " label(s) outside [0, " +
               (classes >= 0 ? std::to_string(classes) : std::string("inf")) + ")");
-  require(c.nonfinite_input == 0, "input",
-          "holds " + std::to_string(c.nonfinite_input) + " NaN or Inf value(s)");
+  require_no_nonfinite(c.nonfinite_input, "input");
   if (refs_name == nullptr) return;
-  require(c.nonfinite_refs == 0, refs_name,
-          "holds " + std::to_string(c.nonfinite_refs) + " NaN or Inf value(s)");
+  require_no_nonfinite(c.nonfinite_refs, refs_name);
   require(c.valid_rows > 0, "valid",
           "no memory row has been written: the batch has no valid reference");
 }
@@ -190,8 +193,8 @@ void validate_inputs(const Policy& pol, matrix_view<const T> x, vector_view<cons
 /// require_no_problems on its own (the tile driver's, once a tile's norms showed one).
 template <class Policy, class T>
 void require_finite_references(const Policy& pol, matrix_view<const T> refs, const char* name) {
-  const index_t bad = backends::reduce_index<index_t>(pol, refs.rows, count_nonfinite_row<T>{refs});
-  require(bad == 0, name, "holds " + std::to_string(bad) + " NaN or Inf value(s)");
+  require_no_nonfinite(
+      backends::reduce_index<index_t>(pol, refs.rows, count_nonfinite_row<T>{refs}), name);
 }
 
 template <class T>
