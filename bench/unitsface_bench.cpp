@@ -14,7 +14,8 @@
 // `floor_ratio`, its time over its floor's measured in the same benchmark (median of 3).
 //
 //   unitsface_bench [--benchmark_filter=REGEX] [--benchmark_min_time=SECONDS]
-// Measure with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (docs/benchmarks.md).
+// Measure with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (docs/benchmarks.md); the context
+// printed first names OpenBLAS's kernel.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -36,6 +37,13 @@
 #if defined(UNITSFACE_WITH_THRUST_OMP)
 #include "unitsface/backends/thrust.hpp"
 #endif
+
+// OpenBLAS's build and the kernel it chose for this CPU, printed with the benchmark's context:
+// a CPU newer than the library runs its generic kernels (Debian bookworm's 0.3.21 takes a
+// Xeon of family 6, model 207 for a Prescott: products at a quarter of their AVX-512 speed),
+// which moves every floor. Weak: null where the products come from another BLAS.
+extern "C" char* openblas_get_corename() __attribute__((weak));
+extern "C" char* openblas_get_config() __attribute__((weak));
 
 namespace {
 using namespace unitsface;
@@ -157,6 +165,10 @@ int main(int argc, char** argv) {
 #if defined(UNITSFACE_WITH_THRUST_OMP)
   register_backend(thrust_omp_policy{}, "thrust_omp");
 #endif
+  if (openblas_get_corename != nullptr && openblas_get_config != nullptr) {
+    benchmark::AddCustomContext("openblas", std::string(openblas_get_config()) + " | core " +
+                                                openblas_get_corename());
+  }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

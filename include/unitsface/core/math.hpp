@@ -70,19 +70,19 @@ inline constexpr auto atanh_coefficients = coefficients<T, poly_constants<T>::se
 
 // sum c[i] x^i by Horner's rule, unrolled by the fold (no loop for the vectoriser to see).
 template <class T, std::size_t N, std::size_t... I>
-inline T horner(T x, const std::array<T, N>& c, std::index_sequence<I...>) {
+UNITSFACE_LANE_INLINE inline T horner(T x, const std::array<T, N>& c, std::index_sequence<I...>) {
   T p = c[N - 1];
   ((p = p * x + c[N - 2 - I]), ...);
   return p;
 }
 template <class T, std::size_t N>
-inline T horner(T x, const std::array<T, N>& c) {
+UNITSFACE_LANE_INLINE inline T horner(T x, const std::array<T, N>& c) {
   return horner(x, c, std::make_index_sequence<N - 1>());
 }
 
 // 2^k for an integer k with 2^k normal, from its bits.
 template <class T>
-inline T pow2i(typename poly_constants<T>::bits k) {
+UNITSFACE_LANE_INLINE inline T pow2i(typename poly_constants<T>::bits k) {
   using C = poly_constants<T>;
   return std::bit_cast<T>(static_cast<typename C::bits>((k + C::exponent_bias) << C::mantissa));
 }
@@ -100,7 +100,7 @@ inline T pow2i(typename poly_constants<T>::bits k) {
 /// Device code and types other than float / double use std::exp; so does host code compiled
 /// with UNITSFACE_LIBM_EXP (to compare).
 template <class T>
-UNITSFACE_HD inline T vexp(T x) {
+UNITSFACE_HD UNITSFACE_LANE_INLINE inline T vexp(T x) {
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__) || defined(UNITSFACE_LIBM_EXP)
   using std::exp;
   return exp(x);
@@ -132,7 +132,7 @@ UNITSFACE_HD inline T vexp(T x) {
 /// 2 w (1 + w^2/3 + w^4/5 + ...). w is formed from e itself, not from a rounded 1 + e, so
 /// tiny e keep their full relative precision. Within 2 ulp on [0, 1] (tested).
 template <class T>
-UNITSFACE_HD inline T vlog1p_01(T e) {
+UNITSFACE_HD UNITSFACE_LANE_INLINE inline T vlog1p_01(T e) {
 #if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__) || defined(UNITSFACE_LIBM_EXP)
   using std::log1p;
   return log1p(e);
@@ -154,7 +154,7 @@ UNITSFACE_HD inline T vlog1p_01(T e) {
 /// every z, where the naive form overflows above ~88 (float) and PyTorch's default
 /// F.softplus returns z itself above 20 (an error up to 2e-9). softplus(-inf) = 0.
 template <class T>
-UNITSFACE_HD inline T softplus(T z) {
+UNITSFACE_HD UNITSFACE_LANE_INLINE inline T softplus(T z) {
   using std::exp;
   using std::fabs;
   using std::log1p;
@@ -165,7 +165,7 @@ UNITSFACE_HD inline T softplus(T z) {
 /// The logistic function sigma(z) = 1 / (1 + e^-z), the derivative of softplus, evaluated
 /// without overflow on either side.
 template <class T>
-UNITSFACE_HD inline T sigmoid(T z) {
+UNITSFACE_HD UNITSFACE_LANE_INLINE inline T sigmoid(T z) {
   using std::exp;
   if (z >= T(0)) return T(1) / (T(1) + exp(-z));
   const T e = exp(z);
@@ -182,14 +182,14 @@ struct softplus_sigmoid {
   T sigmoid;
 };
 template <class T>
-UNITSFACE_HD inline softplus_sigmoid<T> softplus_and_sigmoid(T z) {
+UNITSFACE_HD UNITSFACE_LANE_INLINE inline softplus_sigmoid<T> softplus_and_sigmoid(T z) {
   const T e = vexp(z > T(0) ? -z : z);
   const T inv = T(1) / (T(1) + e);
   return {(z > T(0) ? z : T(0)) + vlog1p_01(e), z >= T(0) ? inv : e * inv};
 }
 
 template <class T>
-UNITSFACE_HD inline T clamp(T z, T lo, T hi) {
+UNITSFACE_HD UNITSFACE_LANE_INLINE inline T clamp(T z, T lo, T hi) {
   return z < lo ? lo : (z > hi ? hi : z);
 }
 

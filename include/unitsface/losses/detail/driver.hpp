@@ -145,7 +145,7 @@ struct stats_row {
     if (k.negatives_in_lse(pass)) {
       const T ninf = -math::infinity<T>();
       // v_j, or -inf where column j is not a negative (invalid, or the positive)
-      auto logit = [&](index_t j) {
+      auto logit = [&](index_t j) UNITSFACE_LANE_INLINE {
         // unconditional: a plain vector load
         const T v = k.negative_logit(Scaled ? row[j] * cs[j] : row[j], j0 + j);
         // `&`, not `&&`: a short-circuit is a branch
@@ -273,7 +273,8 @@ struct element_row {
   // A kernel's term for a negative: its negative_element where it has one (no branch on the
   // pair kind left for the inliner to fold), else its element.
   template <class F>
-  static element_value<T> negative_element(const F& f, T c, index_t j, const S& st) {
+  UNITSFACE_LANE_INLINE static element_value<T> negative_element(const F& f, T c, index_t j,
+                                                                 const S& st) {
     if constexpr (requires { f.negative_element(c, j, st); }) {
       return f.negative_element(c, j, st);
     } else {
@@ -312,7 +313,7 @@ struct element_row {
     const T c_pos = has_pos ? (Scaled ? row[jp] * cs[jp] : row[jp]) : T(0);
     const T* vm = mask.flags;
     T lane_loss[lanes_width] = {}, lane_g[lanes_width] = {};
-    auto column = [&](index_t j, int l) {
+    auto column = [&](index_t j, int l) UNITSFACE_LANE_INLINE {
       const element_value<T> e =
           negative_element(form, Scaled ? row[j] * cs[j] : row[j], j0 + j, st);
       // `&`, not `&&`: a short-circuit is a branch

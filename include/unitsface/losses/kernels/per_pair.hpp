@@ -34,13 +34,15 @@ struct per_pair {
   UNITSFACE_HD void finish_pass(int, stats&) const {}
   UNITSFACE_HD T row_loss(const stats&) const { return T(0); }
 
-  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t j, const stats&) const {
+  UNITSFACE_HD UNITSFACE_LANE_INLINE element_value<T> element(T c, pair_kind k, index_t j,
+                                                              const stats&) const {
     return pair_term(s, m, clamp, c, k == pair_kind::positive, b(j));
   }
 
   /// The term of one pair with bias value bj. Selects, not branches: the driver's lane loop
   /// vectorises it.
-  UNITSFACE_HD static element_value<T> pair_term(T s, T m, bool clamp, T c, bool pos, T bj) {
+  UNITSFACE_HD UNITSFACE_LANE_INLINE static element_value<T> pair_term(T s, T m, bool clamp, T c,
+                                                                       bool pos, T bj) {
     // z is the softplus argument with its sign: softplus(sign * z).
     const T z = pos ? s * (c - m) - bj : s * c - bj;
     const T zc = clamp ? math::clamp(z, -s, s) : z;
@@ -58,7 +60,8 @@ struct per_pair {
   struct scalar_bias_form {
     T s, m, b0;
     bool clamp;
-    element_value<T> element(T c, pair_kind kind, index_t, const stats&) const {
+    UNITSFACE_LANE_INLINE element_value<T> element(T c, pair_kind kind, index_t,
+                                                   const stats&) const {
       return pair_term(s, m, clamp, c, kind == pair_kind::positive, b0);
     }
   };
@@ -66,7 +69,8 @@ struct per_pair {
     T s, m;
     const T* bias;
     bool clamp;
-    element_value<T> element(T c, pair_kind kind, index_t j, const stats&) const {
+    UNITSFACE_LANE_INLINE element_value<T> element(T c, pair_kind kind, index_t j,
+                                                   const stats&) const {
       return pair_term(s, m, clamp, c, kind == pair_kind::positive, bias[j]);
     }
   };

@@ -63,9 +63,10 @@ struct softmax {
   /// The driver's lane form of the statistics pass: every negative adds negative_logit to
   /// st.neg, and nothing else.
   UNITSFACE_HD bool negatives_in_lse(int) const { return true; }
-  UNITSFACE_HD T negative_logit(T c, index_t) const { return s * c; }
+  UNITSFACE_HD UNITSFACE_LANE_INLINE T negative_logit(T c, index_t) const { return s * c; }
 
-  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t, const stats& st) const {
+  UNITSFACE_HD UNITSFACE_LANE_INLINE element_value<T> element(T c, pair_kind k, index_t,
+                                                              const stats& st) const {
     using std::exp;
     if (k != pair_kind::positive) return negative_element(c, 0, st);
     if (st.n_pos == 0) return {T(0), T(0)};
@@ -75,7 +76,8 @@ struct softmax {
   }
   /// element() of a negative, which the driver's lane loop calls directly; no branch, and
   /// math::vexp, so that the loop vectorises.
-  UNITSFACE_HD element_value<T> negative_element(T c, index_t, const stats& st) const {
+  UNITSFACE_HD UNITSFACE_LANE_INLINE element_value<T> negative_element(T c, index_t,
+                                                                       const stats& st) const {
     return {T(0), st.neg_scale * math::vexp(s * c - st.lse)};
   }
 };

@@ -66,16 +66,18 @@ struct ss_softmax {
   /// The driver's lane form of the statistics passes: in pass 1 every negative adds
   /// negative_logit to st.neg and nothing else; in pass 2 negatives add nothing.
   UNITSFACE_HD bool negatives_in_lse(int pass) const { return pass == 1; }
-  UNITSFACE_HD T negative_logit(T c, index_t) const { return s * c; }
+  UNITSFACE_HD UNITSFACE_LANE_INLINE T negative_logit(T c, index_t) const { return s * c; }
 
-  UNITSFACE_HD element_value<T> element(T c, pair_kind k, index_t, const stats& st) const {
+  UNITSFACE_HD UNITSFACE_LANE_INLINE element_value<T> element(T c, pair_kind k, index_t,
+                                                              const stats& st) const {
     if (k != pair_kind::positive) return negative_element(c, 0, st);
     if (st.n_pos == 0) return {T(0), T(0)};
     return {T(0), -s * math::sigmoid(st.lse_neg - s * c + s * m) / st.n_pos};
   }
   /// element() of a negative, which the driver's lane loop calls directly; no branch, and
   /// math::vexp, so that the loop vectorises.
-  UNITSFACE_HD element_value<T> negative_element(T c, index_t, const stats& st) const {
+  UNITSFACE_HD UNITSFACE_LANE_INLINE element_value<T> negative_element(T c, index_t,
+                                                                       const stats& st) const {
     return {T(0), st.neg_scale * math::vexp(s * c - st.lse_neg)};
   }
 };
@@ -106,10 +108,11 @@ struct negative_lse {
     if (k == pair_kind::negative) st.neg.add(s * c);
   }
   UNITSFACE_HD bool negatives_in_lse(int) const { return true; }
-  UNITSFACE_HD T negative_logit(T c, index_t) const { return s * c; }
+  UNITSFACE_HD UNITSFACE_LANE_INLINE T negative_logit(T c, index_t) const { return s * c; }
   UNITSFACE_HD void finish_pass(int, stats& st) const { st.lse_neg = st.neg.value(); }
   UNITSFACE_HD T row_loss(const stats&) const { return T(0); }
-  UNITSFACE_HD element_value<T> element(T, pair_kind, index_t, const stats&) const {
+  UNITSFACE_HD UNITSFACE_LANE_INLINE element_value<T> element(T, pair_kind, index_t,
+                                                              const stats&) const {
     return {T(0), T(0)};
   }
 };
