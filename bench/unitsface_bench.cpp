@@ -166,8 +166,8 @@ int main(int argc, char** argv) {
   register_backend(thrust_omp_policy{}, "thrust_omp");
 #endif
   if (openblas_get_corename != nullptr && openblas_get_config != nullptr) {
-    benchmark::AddCustomContext("openblas", std::string(openblas_get_config()) + " | core " +
-                                                openblas_get_corename());
+    benchmark::AddCustomContext(
+        "openblas", std::string(openblas_get_config()) + " | core " + openblas_get_corename());
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
