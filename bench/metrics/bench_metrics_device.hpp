@@ -4,6 +4,8 @@
 // thrust_omp) and the CUDA one (cuda/bench_metrics_cuda.cu).
 //   <backend>/summary : device::summarize_verification (validation, sort, ROC points,
 //                       corners and the read-back prefix, AUC, pAUC, EER, three rules)
+//   <backend>/summary_corners : device::summarize_corners (validation, the genuine scores
+//                       sorted, the impostors counted; AUC, EER, at-most TAR@FAR)
 //   <backend>/points  : device::roc_points construction alone (validation, sort, points)
 // Wall-clock time: the OpenMP threads and the GPU work are not the main thread's CPU time.
 #pragma once
@@ -76,6 +78,21 @@ void register_metrics_backend(const Policy& pol) {
         ->UseRealTime()
         ->MinTime(1.0);
   }
+  // summary_corners: AUC, EER and the at-most TAR@FAR from the corners alone
+  // (device::summarize_corners; the IJB-C summary), no impostor sorted.
+  benchmark::RegisterBenchmark((name + "/summary_corners").c_str(),
+                               [pol](benchmark::State& state) {
+                                 const auto& d = ijbc_data(pol);
+                                 for (auto _ : state) {
+                                   const auto r =
+                                       umd::summarize_corners(pol, d.scores(), d.labels());
+                                   benchmark::DoNotOptimize(r.auc);
+                                 }
+                                 state.SetItemsProcessed(state.iterations() * d.n);
+                               })
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime()
+      ->MinTime(1.0);
   benchmark::RegisterBenchmark((name + "/summary_host_walk").c_str(),
                                [pol](benchmark::State& state) {
                                  const auto& d = ijbc_data(pol);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "unitsface/metrics/conversions.hpp"
+#include "unitsface/metrics/corner_summary.hpp"
 #include "unitsface/metrics/eer.hpp"
 #include "unitsface/metrics/identification.hpp"
 #include "unitsface/metrics/kfold.hpp"

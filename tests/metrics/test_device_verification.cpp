@@ -14,6 +14,7 @@
 #include "backends.hpp"
 #include "unitsface/metrics.hpp"
 #include "unitsface/metrics/device/verification.hpp"
+#include "unitsface/metrics/genuine_buckets.hpp"
 
 namespace um = unitsface::metrics;
 namespace umd = unitsface::metrics::device;
@@ -108,6 +109,42 @@ void same_summary(const um::verification_summary& got, const um::verification_su
   same_tar(got.interpolated, want.interpolated);
 }
 
+/// Corner summaries: the device's (summarize_corners) against the host's, exactly.
+void same_corners(const um::corner_summary& got, const um::corner_summary& want) {
+  CHECK(got.genuine == want.genuine);
+  CHECK(got.impostor == want.impostor);
+  CHECK(got.auc == want.auc);
+  CHECK(got.eer.eer == want.eer.eer);
+  CHECK(got.eer.threshold == want.eer.threshold);
+  REQUIRE(got.at_most.size() == want.at_most.size());
+  for (std::size_t i = 0; i < want.at_most.size(); ++i) {
+    CHECK(got.at_most[i].target == want.at_most[i].target);
+    CHECK(got.at_most[i].tar == want.at_most[i].tar);
+    CHECK(got.at_most[i].threshold == want.at_most[i].threshold);
+    CHECK(got.at_most[i].far == want.at_most[i].far);
+  }
+}
+
+/// Whether the EER of the host's corners reads the threshold of an impostor run's end: a
+/// corner of its segment where TP does not rise (the segment's start only where the EER does
+/// not fall on its end).
+template <class T>
+bool eer_reads_a_run(const um::sorted_scores<T>& s) {
+  std::vector<um::detail::roc_point> c;
+  s.walk_corners([&](index_t fp, index_t tp, double t) { c.push_back({fp, tp, t}); });
+  um::detail::eer_accumulator e;
+  e.P = s.genuine_count();
+  e.N = s.impostor_count();
+  std::size_t end = 0;
+  while (end < c.size()) {
+    e.push(c[end]);
+    if (e.found) break;
+    ++end;
+  }
+  const auto is_run = [&](std::size_t k) { return c[k].tp == (k == 0 ? 0 : c[k - 1].tp); };
+  return end < c.size() && (is_run(end) || (end > 0 && e.h(c[end]) != 0 && is_run(end - 1)));
+}
+
 const std::vector<double> targets = {1e-4, 1e-3, 0.01, 0.05, 0.1, 0.3, 1.0};
 
 }  // namespace
@@ -197,6 +234,54 @@ TEMPLATE_TEST_CASE("device summary: the sort-free and full-sort paths equal the 
   }
 }
 
+TEMPLATE_TEST_CASE("device corner summary: AUC, EER and at-most TAR@FAR equal the host's corners",
+                   "[metrics][device][sort_free]", float, double) {
+  INFO("backend " << ut::backend_name);
+  // The sets of the summary test above, against metrics::summarize_corners of the sorted
+  // scores and of genuine_buckets (the host's sort-free source). The EER's threshold is an
+  // impostor run's lowest score, found on the device, where its segment ends at a run: some
+  // sets must have that case, or the reduction that finds it would go untested.
+  const struct {
+    int gen, imp;
+    double step;
+  } sets[] = {{3, 400, 0.25},     {20, 3000, 0.05}, {60, 9000, 0.01}, {150, 20000, 1e-3},
+              {100, 30000, 1e-4}, {80, 12000, 0.0}, {1, 500, 0.01},   {400, 400, 0.01}};
+  std::uint64_t seed = 101;
+  int eer_in_runs = 0;
+  for (const auto& c : sets) {
+    std::vector<TestType> hs;
+    std::vector<int> hy;
+    make_set<TestType>(seed++, c.gen, c.imp, c.step, hs, hy);
+    INFO("set " << c.gen << " + " << c.imp << ", step " << c.step);
+    const um::sorted_scores<TestType> host(view(hs), view(hy));
+    const auto buckets = um::genuine_buckets::from_scores(view(hs), view(hy));
+    const on_device<TestType, int> d(hs, hy);
+    eer_in_runs += eer_reads_a_run(host) ? 1 : 0;
+    for (const auto& far_targets : {um::standard_far_targets(), targets,
+                                    std::vector<double>{0.5, 1e-3}, std::vector<double>{1.0}}) {
+      INFO(far_targets.size() << " targets");
+      const auto got = umd::summarize_corners(ut::policy(), d.scores(), d.labels(), far_targets);
+      same_corners(got, um::summarize_corners(host, far_targets));
+      same_corners(got, um::summarize_corners(buckets, far_targets));
+    }
+  }
+  CHECK(eer_in_runs >= 2);
+  // Bad input throws as the host's summary does, naming the argument.
+  std::vector<TestType> hs{TestType(0.5), TestType(0.1)};
+  std::vector<int> hy{1, 0};
+  const on_device<TestType, int> d(hs, hy);
+  CHECK_THROWS_WITH(umd::summarize_corners(ut::policy(), d.scores(), d.labels(), {0.0}),
+                    Catch::Contains("far_targets"));
+  hy[1] = 2;
+  const on_device<TestType, int> bad_label(hs, hy);
+  CHECK_THROWS_WITH(umd::summarize_corners(ut::policy(), bad_label.scores(), bad_label.labels()),
+                    Catch::Contains("labels"));
+  hy = {1, 1};
+  const on_device<TestType, int> one_class(hs, hy);
+  CHECK_THROWS_WITH(umd::summarize_corners(ut::policy(), one_class.scores(), one_class.labels()),
+                    Catch::Contains("labels"));
+}
+
 TEMPLATE_TEST_CASE("device summary, sort-free: all-equal scores, genuine at the extremes",
                    "[metrics][device][sort_free]", float, double) {
   INFO("backend " << ut::backend_name);
@@ -208,6 +293,8 @@ TEMPLATE_TEST_CASE("device summary, sort-free: all-equal scores, genuine at the 
     for (auto path : {umd::summary_path::sort_free, umd::summary_path::full_sort})
       same_summary(umd::summarize_verification(ut::policy(), d.scores(), d.labels(), {}, path),
                    um::summarize_verification(host));
+    same_corners(umd::summarize_corners(ut::policy(), d.scores(), d.labels()),
+                 um::summarize_corners(host));
   };
   std::vector<TestType> hs(5000, TestType(0.25));
   std::vector<int> hy(5000, 0);

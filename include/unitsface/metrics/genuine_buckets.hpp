@@ -34,6 +34,7 @@
 #include "unitsface/core/config.hpp"
 #include "unitsface/core/error.hpp"
 #include "unitsface/core/view.hpp"
+#include "unitsface/metrics/corner_summary.hpp"
 #include "unitsface/metrics/detail/pack_kept.hpp"
 #include "unitsface/metrics/eer.hpp"
 #include "unitsface/metrics/roc.hpp"
@@ -423,42 +424,5 @@ class genuine_buckets {
   index_t genuine_ = 0, impostor_ = 0;
   index_t cell_scores_ = 0;  // scores counted in cells since their counts were last moved
 };
-
-/// What the corners of the ROC give exactly.
-struct corner_summary {
-  index_t genuine = 0;
-  index_t impostor = 0;
-  double auc = 0;
-  eer_result eer;  ///< exact EER; the threshold is interpolated inside an impostor run
-  std::vector<tar_at_far_result> at_most;  ///< far_rule::at_most, one per target
-};
-
-/// AUC, EER and the at-most TAR at FAR targets of a score source that walks its ROC corners
-/// (genuine_buckets, sorted_scores).
-template <class Src>
-corner_summary summarize_corners(const Src& s,
-                                 const std::vector<double>& far_targets = standard_far_targets()) {
-  detail::require_far_targets(far_targets, "far_targets");
-  const index_t P = s.genuine_count(), N = s.impostor_count();
-  detail::require_both_classes(P, N, "scores");
-  detail::auc_accumulator auc{P, N};
-  detail::eer_accumulator eer;
-  eer.P = P;
-  eer.N = N;
-  detail::at_most_accumulator at_most{P, N, far_targets};
-  s.walk_corners([&](index_t fp, index_t tp, double t) {
-    const detail::roc_point p{fp, tp, t};
-    auc.push(p);
-    eer.push(p);
-    at_most.push(p);
-  });
-  corner_summary r;
-  r.genuine = P;
-  r.impostor = N;
-  r.auc = auc.value();
-  r.eer = eer.r;
-  r.at_most = at_most.results();
-  return r;
-}
 
 }  // namespace unitsface::metrics

@@ -6,6 +6,8 @@
 //   auto y = unitsface::thrust_adapt::vector(labels_vec);
 //   auto summary = umd::summarize_verification(unitsface::thrust_omp, s, y);
 //
+//   auto corners = umd::summarize_corners(unitsface::thrust_omp, s, y);  // AUC, EER, at-most
+//
 //   umd::roc_points points(pol, s, y);                      // sort once, then any metric:
 //   auto roc = unitsface::metrics::compute_roc(points, /*drop_intermediate=*/true);
 //   auto ijbc = unitsface::metrics::tar_at_far(points, {1e-4, 1e-5}, far_rule::nearest);
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "unitsface/core/view.hpp"
+#include "unitsface/metrics/corner_summary.hpp"
 #include "unitsface/metrics/device/genuine_counts.hpp"
 #include "unitsface/metrics/device/roc_points.hpp"
 #include "unitsface/metrics/eer.hpp"
@@ -433,6 +436,111 @@ verification_summary summarize_verification(const Policy& pol, vector_view<S> sc
                                      detail::validated_scores{genuine});
   detail::summarize_from(points, std::move(corners), options, r);
   return r;
+}
+
+namespace detail {
+
+/// The largest key of a reduction (run_key): Acc(0), key 0, is its identity, no finite
+/// score's key being 0 (descending_key).
+template <class K>
+struct max_key {
+  K key = 0;
+  max_key() = default;
+  UNITSFACE_HD explicit max_key(int) {}
+  UNITSFACE_HD static max_key of(K k) {
+    max_key m;
+    m.key = k;
+    return m;
+  }
+  UNITSFACE_HD max_key& operator+=(const max_key& o) {
+    key = o.key > key ? o.key : key;
+    return *this;
+  }
+  UNITSFACE_HD friend max_key operator+(max_key a, const max_key& b) { return a += b; }
+};
+
+/// Score i's key where it is an impostor of the run strictly between the genuine keys lo and
+/// hi (ascending keys: descending scores; no bound where has_lo / has_hi is false), else 0:
+/// the largest over all scores is the run's lowest score.
+template <class T, class L, class K>
+struct run_key {
+  vector_view<const T> scores;
+  vector_view<const L> labels;
+  K lo, hi;
+  bool has_lo, has_hi;
+  UNITSFACE_HD max_key<K> operator()(index_t i) const {
+    if (labels[i] == L(1)) return max_key<K>(0);
+    const K key = descending_key(scores[i]);
+    const bool in = (!has_lo || key > lo) && (!has_hi || key < hi);
+    return max_key<K>::of(in ? key : K(0));
+  }
+};
+
+/// The corners of genuine_counts with every threshold a summary of corners reads: a run's end
+/// gets its lowest score where the EER's segment ends there (one reduction per such run, at
+/// most two), a source for metrics::summarize_corners.
+struct corner_list {
+  index_t P = 0, N = 0;
+  std::vector<roc_point> points;
+  index_t genuine_count() const { return P; }
+  index_t impostor_count() const { return N; }
+  template <class Visit>
+  void walk_corners(Visit&& visit) const {
+    for (const roc_point& p : points) visit(p.fp, p.tp, p.threshold);
+  }
+};
+
+}  // namespace detail
+
+/// AUC, EER and the at-most TAR at FAR targets from the corners of the ROC alone, equal to
+/// metrics::summarize_corners of the same scores on the host (genuine_buckets, sorted_scores):
+/// the scores validated (one reduction), only the genuine ones sorted and every impostor
+/// counted against them (genuine_counts.hpp, one read-back), and, where the EER's segment ends
+/// at an impostor run, that run's lowest score found by one more reduction. Nothing else of
+/// the impostors is sorted or read back: the nearest and interpolated rules and the partial
+/// AUC, which read impostor thresholds, are summarize_verification's. Throws as
+/// summarize_verification does (far_targets outside (0, 1], bad scores or labels).
+template <thrust_system_policy Policy, class S, class L>
+corner_summary summarize_corners(const Policy& pol, vector_view<S> scores, vector_view<L> labels,
+                                 const std::vector<double>& far_targets = standard_far_targets()) {
+  metrics::detail::require_far_targets(far_targets, "far_targets");
+  using T = std::remove_const_t<S>;
+  using label_type = std::remove_const_t<L>;
+  using K = detail::score_key_t<T>;
+  const index_t n = scores.size();
+  const vector_view<const T> s(scores.data, n, scores.stride);
+  const vector_view<const label_type> l(labels.data, labels.size(), labels.stride);
+  const index_t genuine = detail::validate_scores(pol, s, l);
+  const auto counts = count_against_genuine(pol, s, l, genuine);
+  detail::corner_list list{genuine, n - genuine, {}};
+  std::vector<index_t> runs;  // per corner: its run (>= 0) or -1 (a genuine value's)
+  counts.walk_corners([&](index_t fp, index_t tp, double t, index_t run) {
+    list.points.push_back({fp, tp, t});
+    runs.push_back(run);
+  });
+  // The EER's segment: the corner where it ends and the one before (the walk's start, not a
+  // corner, when it ends at the first).
+  metrics::detail::eer_accumulator e;
+  e.P = list.P;
+  e.N = list.N;
+  std::size_t end = 0;
+  while (end < list.points.size()) {
+    e.push(list.points[end]);
+    if (e.found) break;
+    ++end;
+  }
+  const auto K_values = index_t(counts.values.size());
+  for (std::size_t c = end == 0 ? 0 : end - 1; c <= end && c < list.points.size(); ++c) {
+    const index_t run = runs[c];
+    // the segment's start is read only where the EER does not fall on its end (eer_accumulator)
+    if (run < 0 || (c + 1 == end && e.h(list.points[end]) == 0)) continue;
+    detail::run_key<T, label_type, K> f{s, l, K(0), K(0), run > 0, run < K_values};
+    if (f.has_lo) f.lo = detail::descending_key(T(counts.values[std::size_t(run - 1)]));
+    if (f.has_hi) f.hi = detail::descending_key(T(counts.values[std::size_t(run)]));
+    const auto lowest = backends::reduce_index<detail::max_key<K>>(pol, n, f);
+    list.points[c].threshold = detail::threshold_of<T>(lowest.key);
+  }
+  return metrics::summarize_corners(list, far_targets);
 }
 
 }  // namespace unitsface::metrics::device
