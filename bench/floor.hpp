@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
+#include <utility>
 #include <vector>
 
 #include "unitsface/backends/primitives.hpp"
@@ -19,13 +21,19 @@ double seconds(F&& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+/// The median of v (the mean of the middle two for an even count; v not empty).
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t h = v.size() / 2;
+  return v.size() % 2 == 1 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
 /// The median wall time of three f().
 template <class F>
 double median_of_3(F&& f) {
   std::vector<double> t;
   for (int r = 0; r < 3; ++r) t.push_back(seconds(f));
-  std::sort(t.begin(), t.end());
-  return t[1];
+  return median(std::move(t));
 }
 
 /// The products of a loss call that has `products` of them, with the full B x C matrix `cos`

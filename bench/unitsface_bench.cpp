@@ -138,12 +138,7 @@ void bench_case(benchmark::State& state, Policy pol, std::string loss, index_t B
   const double per = total / double(std::max<benchmark::IterationCount>(state.iterations(), 1));
   const double flops = 2.0 * double(B) * double(C) * double(D) * products;
   state.counters["GFLOP/s"] = flops / per * 1e-9;
-  if (!ratios.empty()) {
-    std::sort(ratios.begin(), ratios.end());
-    const std::size_t h = ratios.size() / 2;
-    state.counters["floor_ratio"] =
-        ratios.size() % 2 == 1 ? ratios[h] : 0.5 * (ratios[h - 1] + ratios[h]);
-  }
+  if (!ratios.empty()) state.counters["floor_ratio"] = bench::median(std::move(ratios));
 }
 
 template <class Policy>

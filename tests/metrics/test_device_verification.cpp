@@ -142,10 +142,21 @@ bool eer_reads_a_run(const um::sorted_scores<T>& s) {
     ++end;
   }
   const auto is_run = [&](std::size_t k) { return c[k].tp == (k == 0 ? 0 : c[k - 1].tp); };
-  return end < c.size() && (is_run(end) || (end > 0 && e.h(c[end]) != 0 && is_run(end - 1)));
+  return end < c.size() &&
+         (is_run(end) || (end > 0 && e.reads_begin_threshold() && is_run(end - 1)));
 }
 
 const std::vector<double> targets = {1e-4, 1e-3, 0.01, 0.05, 0.1, 0.3, 1.0};
+
+/// The summary tests' sets: few genuine scores against many impostors (the sort-free path's
+/// case), heavy ties to none, a handful of genuine scores, as many genuine as impostor ones.
+struct summary_set {
+  int gen, imp;
+  double step;
+};
+const summary_set summary_sets[] = {{3, 400, 0.25},     {20, 3000, 0.05},   {60, 9000, 0.01},
+                                    {150, 20000, 1e-3}, {100, 30000, 1e-4}, {80, 12000, 0.0},
+                                    {1, 500, 0.01},     {400, 400, 0.01}};
 
 }  // namespace
 
@@ -203,15 +214,8 @@ TEMPLATE_TEST_CASE("device ROC points and metrics equal the host path on tied sc
 TEMPLATE_TEST_CASE("device summary: the sort-free and full-sort paths equal the host summary",
                    "[metrics][device][sort_free]", float, double) {
   INFO("backend " << ut::backend_name);
-  // Few genuine scores against many impostors (the sort-free path's case), heavy ties to
-  // none, a handful of genuine scores, every score equal, and genuine scores at the extremes.
-  const struct {
-    int gen, imp;
-    double step;
-  } sets[] = {{3, 400, 0.25},     {20, 3000, 0.05}, {60, 9000, 0.01}, {150, 20000, 1e-3},
-              {100, 30000, 1e-4}, {80, 12000, 0.0}, {1, 500, 0.01},   {400, 400, 0.01}};
   std::uint64_t seed = 101;
-  for (const auto& c : sets) {
+  for (const auto& c : summary_sets) {
     std::vector<TestType> hs;
     std::vector<int> hy;
     make_set<TestType>(seed++, c.gen, c.imp, c.step, hs, hy);
@@ -237,18 +241,13 @@ TEMPLATE_TEST_CASE("device summary: the sort-free and full-sort paths equal the 
 TEMPLATE_TEST_CASE("device corner summary: AUC, EER and at-most TAR@FAR equal the host's corners",
                    "[metrics][device][sort_free]", float, double) {
   INFO("backend " << ut::backend_name);
-  // The sets of the summary test above, against metrics::summarize_corners of the sorted
-  // scores and of genuine_buckets (the host's sort-free source). The EER's threshold is an
-  // impostor run's lowest score, found on the device, where its segment ends at a run: some
-  // sets must have that case, or the reduction that finds it would go untested.
-  const struct {
-    int gen, imp;
-    double step;
-  } sets[] = {{3, 400, 0.25},     {20, 3000, 0.05}, {60, 9000, 0.01}, {150, 20000, 1e-3},
-              {100, 30000, 1e-4}, {80, 12000, 0.0}, {1, 500, 0.01},   {400, 400, 0.01}};
+  // summary_sets, against metrics::summarize_corners of the sorted scores and of
+  // genuine_buckets (the host's sort-free source). The EER's threshold is an impostor run's
+  // lowest score, found on the device, where its segment ends at a run: some sets must have
+  // that case, or the reduction that finds it would go untested.
   std::uint64_t seed = 101;
   int eer_in_runs = 0;
-  for (const auto& c : sets) {
+  for (const auto& c : summary_sets) {
     std::vector<TestType> hs;
     std::vector<int> hy;
     make_set<TestType>(seed++, c.gen, c.imp, c.step, hs, hy);

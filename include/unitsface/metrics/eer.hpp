@@ -53,11 +53,14 @@ struct eer_accumulator {
     const double t = static_cast<double>(h_prev) / static_cast<double>(h_prev - hp);
     r.eer = (double(prev.fp) + t * double(p.fp - prev.fp)) / double(N);
     if (hp == 0) r.eer = double(p.fp) / double(N);
-    if (std::isinf(prev.threshold) || hp == 0) {
-      r.threshold = p.threshold;
-    } else {
-      r.threshold = prev.threshold + t * (p.threshold - prev.threshold);
-    }
+    r.threshold =
+        reads_begin_threshold() ? prev.threshold + t * (p.threshold - prev.threshold) : p.threshold;
+  }
+  /// Whether the threshold found reads the segment's start as well as its end: not where the
+  /// start is the walk's (0, 0, +inf) or the crossing falls on the end. A source that fills
+  /// thresholds on demand (device::summarize_corners) asks before filling the start's.
+  bool reads_begin_threshold() const {
+    return found && !std::isinf(seg_begin.threshold) && h(seg_end) != 0;
   }
 };
 
@@ -100,9 +103,8 @@ void refine_eer_threshold(const Src& s, eer_accumulator& acc) {
   const index_t last = lo;
   const index_t above = first - 1;  // FP count of the point above the segment's end
   const double left = above <= a.fp ? a.threshold : score_at_rank(above);
-  acc.r.threshold = std::isinf(left) ? v
-                                     : left + (x - double(above)) / double(last - above) *
-                                                  (v - left);
+  acc.r.threshold =
+      std::isinf(left) ? v : left + (x - double(above)) / double(last - above) * (v - left);
 }
 
 }  // namespace detail

@@ -532,8 +532,7 @@ corner_summary summarize_corners(const Policy& pol, vector_view<S> scores, vecto
   const auto K_values = index_t(counts.values.size());
   for (std::size_t c = end == 0 ? 0 : end - 1; c <= end && c < list.points.size(); ++c) {
     const index_t run = runs[c];
-    // the segment's start is read only where the EER does not fall on its end (eer_accumulator)
-    if (run < 0 || (c + 1 == end && e.h(list.points[end]) == 0)) continue;
+    if (run < 0 || (c + 1 == end && !e.reads_begin_threshold())) continue;
     detail::run_key<T, label_type, K> f{s, l, K(0), K(0), run > 0, run < K_values};
     if (f.has_lo) f.lo = detail::descending_key(T(counts.values[std::size_t(run - 1)]));
     if (f.has_hi) f.hi = detail::descending_key(T(counts.values[std::size_t(run)]));
