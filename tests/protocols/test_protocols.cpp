@@ -139,6 +139,19 @@ void each_pair(const up::detail::labelled_rows<T, host_policy>& rows, const up::
 
 }  // namespace
 
+// The cell counts of genuine_buckets, which no public function shows.
+struct unitsface::metrics::detail::genuine_buckets_test_access {
+  static void set_cell_count_limit(genuine_buckets& b, index_t limit) {
+    b.cell_count_limit_ = limit;
+  }
+  static index_t largest_cell_count(const genuine_buckets& b) {
+    index_t most = 0;
+    for (const auto& c : b.cells_float_) most = std::max(most, index_t(c.count));
+    for (const auto& c : b.cells_double_) most = std::max(most, index_t(c.count));
+    return most;
+  }
+};
+
 TEST_CASE("genuine_buckets: the corners and summary of the sorted path, without sorting impostors",
           "[protocols][buckets]") {
   std::mt19937 rng(7);
@@ -287,11 +300,27 @@ TEMPLATE_TEST_CASE("genuine_buckets: scores on and around the grid's cells, from
             vector_view<const T>(imp.data() + i0, std::min(run, index_t(imp.size()) - i0)));
       runs.push_back(std::move(b));
     }
+    // One set counting through both cell tables (float scores have their own): every other
+    // impostor one at a time (as a double), the rest as a stream of T; then merged into an
+    // empty set.
+    um::genuine_buckets mixed(gt), merged(gt);
+    std::vector<T> odd;
+    for (std::size_t i = 0; i < imp.size(); ++i) {
+      if (i % 2 == 0) {
+        mixed.add_impostor(double(imp[i]));
+      } else {
+        odd.push_back(imp[i]);
+      }
+    }
+    mixed.add_impostors(vector_view<const T>(odd.data(), index_t(odd.size())));
+    merged.merge(mixed);
     INFO("genuine values: " << gt.size() << ", lowest " << lo << ", highest " << hi);
     const auto want = corners(sorted);
     check_same_corners(corners(one), want);
     check_same_corners(corners(batch), want);
     for (const auto& b : runs) check_same_corners(corners(b), want);
+    check_same_corners(corners(mixed), want);
+    check_same_corners(corners(merged), want);
     CHECK(batch.impostor_count() == sorted.impostor_count());
     CHECK(batch.genuine_count() == sorted.genuine_count());
   }
@@ -319,6 +348,65 @@ TEMPLATE_TEST_CASE("genuine_buckets: scores on and around the grid's cells, from
   b.add_impostor(0.1);
   CHECK(unitsface::test::thrown_argument([&] { b.add_impostors(sv); }) == "scores");
   CHECK(b.impostor_count() == 1);
+}
+
+TEST_CASE("genuine_buckets: cell counts moved to their buckets before they reach their limit",
+          "[protocols][buckets]") {
+  // The cells count in 32 bits and are moved to their buckets before any count could pass
+  // 2^31 - 1 scores. Reaching that here would take minutes (the tests are built at -O0), so
+  // the limit is lowered to 1,000 scores: no cell may hold more, and the corners must still
+  // be the sorted path's, through both cell tables and a merge.
+  std::mt19937 rng(17);
+  std::vector<double> tied;
+  std::vector<int> l;
+  tied_scores(rng, 40, 20000, tied, l, true);  // multiples of 1/64: floats
+  std::vector<float> s(tied.begin(), tied.end());
+  std::vector<double> genuine;
+  std::vector<float> imp;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (l[i] == 1) {
+      genuine.push_back(double(s[i]));
+    } else {
+      imp.push_back(s[i]);
+    }
+  }
+  // Many impostors in three cells: below every genuine value (counted in the vectorised
+  // pass), on the lowest one (searched) and above the highest (counted one by one).
+  const float lowest = float(*std::min_element(genuine.begin(), genuine.end()));
+  const float highest = float(*std::max_element(genuine.begin(), genuine.end()));
+  for (int i = 0; i < 3000; ++i) {
+    for (float v : {lowest - 1.0f, lowest, highest + 1.0f}) {
+      s.push_back(v);
+      l.push_back(0);
+      imp.push_back(v);
+    }
+  }
+  using access = um::detail::genuine_buckets_test_access;
+  constexpr index_t limit = 1000;
+  um::genuine_buckets b(genuine), other(genuine);
+  access::set_cell_count_limit(b, limit);
+  access::set_cell_count_limit(other, limit);
+  for (std::size_t i0 = 0; i0 < imp.size(); i0 += 700) {
+    const index_t m = std::min(index_t(700), index_t(imp.size() - i0));
+    b.add_impostors(vector_view<const float>(imp.data() + i0, m));  // the float cells
+    for (index_t j = 0; j < m; j += 3) other.add_impostor(double(imp[i0 + std::size_t(j)]));
+    CHECK(access::largest_cell_count(b) <= limit);
+    CHECK(access::largest_cell_count(other) <= limit);
+  }
+  const vector_view<const float> sv(s.data(), index_t(s.size()));
+  const vector_view<const int> lv(l.data(), index_t(l.size()));
+  check_same_corners(corners(b), corners(um::sorted_scores<float>(sv, lv)));
+  // other: every third impostor of each run, as doubles (the double cells), merged into b's.
+  std::vector<double> s2(genuine);
+  std::vector<int> l2(genuine.size(), 1);
+  for (std::size_t i0 = 0; i0 < imp.size(); i0 += 700)
+    for (std::size_t j = i0; j < std::min(i0 + 700, imp.size()); j += 3) {
+      s2.push_back(double(imp[j]));
+      l2.push_back(0);
+    }
+  check_same_corners(corners(other), corners(um::sorted_scores<double>(
+                                         vector_view<const double>(s2.data(), index_t(s2.size())),
+                                         vector_view<const int>(l2.data(), index_t(l2.size())))));
 }
 
 TEST_CASE("histogram_refinement: exact at-most TAR@FAR from a histogram and two bins per target",

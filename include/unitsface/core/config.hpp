@@ -61,6 +61,14 @@
 #define UNITSFACE_NOINLINE
 #endif
 
+// A hint to start loading the cache line at p for reading (host code; nothing elsewhere).
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(__CUDA_ARCH__) && \
+    !defined(__HIP_DEVICE_COMPILE__)
+#define UNITSFACE_PREFETCH(p) __builtin_prefetch(p)
+#else
+#define UNITSFACE_PREFETCH(p) ((void)(p))
+#endif
+
 #include <cstdint>
 
 namespace unitsface {

@@ -14,8 +14,9 @@
 // processes). Impostors go in blocks of 256: their cells computed in one vectorised pass (in
 // float for float scores, where that is exact enough: float_cells), which also counts those
 // below every genuine value; the others packed to the block's front (detail/pack_kept.hpp,
-// AVX-512 where the CPU has it) and counted per cell. IJB-C size (15.6 M impostors, 19,557
-// genuine): 25-30 ms on one core of a 2-core EPYC VM (docs/metrics.md).
+// AVX-512 where the CPU has it) and counted per cell, the scores of a block 16 ahead asked
+// for meanwhile. IJB-C size (15.6 M impostors, 19,557 genuine): 20-23 ms on one core of a
+// 2-core Xeon VM (docs/metrics.md).
 //
 // What corners cannot give: the nearest and interpolated TAR@FAR rules (they look at every
 // impostor threshold) and the EER threshold where the crossing falls inside a run of impostors
@@ -25,6 +26,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <type_traits>
@@ -42,6 +44,10 @@
 #include "unitsface/metrics/validation.hpp"
 
 namespace unitsface::metrics {
+
+namespace detail {
+struct genuine_buckets_test_access;  // the tests' view of the cell counts (tests/protocols)
+}
 
 class genuine_buckets {
  public:
@@ -74,21 +80,8 @@ class genuine_buckets {
     const index_t n = scores.size();
     detail::require_size("labels", labels.size(), n);
     std::vector<double> genuine;
-    // In blocks: a block of impostor labels only (the common case) is passed over after one
-    // vectorised test; the others are read label by label.
-    constexpr index_t block = 64;
-    for (index_t i0 = 0; i0 < n; i0 += block) {
-      const index_t m = std::min(block, n - i0);
-      // A byte: g++ does not vectorise a bool reduction, and an int one widens every label
-      // to 4 bytes (1.16 ms against 0.80 at IJB-C size).
-      unsigned char other = 0;
-      if (labels.stride == 1) {
-        for (index_t j = 0; j < m; ++j) other |= (unsigned char)(!(labels.data[i0 + j] == L(0)));
-      } else {
-        other = 1;
-      }
-      if (!other) continue;
-      for (index_t i = i0; i < i0 + m; ++i) {
+    auto read = [&](index_t from, index_t to) {
+      for (index_t i = from; i < to; ++i) {
         const L v = labels[i];
         if (v == L(1)) {
           detail::require_finite_score(scores[i], i, "scores");
@@ -97,7 +90,30 @@ class genuine_buckets {
           detail::genuine_label(v, i, "labels");  // throws
         }
       }
+    };
+    index_t i0 = 0;
+    if constexpr (std::is_arithmetic_v<L> && sizeof(L) <= 8) {
+      // Contiguous labels in 64-byte blocks, read as 8 words: a block of zero bits (impostor
+      // labels only, the common case) is passed over after one test; in the others, only the
+      // words with a bit set are read label by label (a label of zero bits is 0, and one of
+      // other bits is read). At IJB-C size (15.7 M byte labels, a genuine one in 800) 1.4 ms,
+      // against 2.1 for a vectorised "any label not 0" test per block of 64 and all 64 read
+      // where it holds (the per-block reduction to one byte and the labels read one by one).
+      if (labels.stride == 1) {
+        constexpr index_t words = 8, per_word = index_t(8 / sizeof(L));
+        constexpr index_t block = words * per_word;
+        for (; i0 + block <= n; i0 += block) {
+          std::uint64_t w[words];
+          std::memcpy(w, labels.data + i0, sizeof w);
+          std::uint64_t any = 0;
+          for (index_t k = 0; k < words; ++k) any |= w[k];
+          if (any == 0) continue;
+          for (index_t k = 0; k < words; ++k)
+            if (w[k] != 0) read(i0 + k * per_word, i0 + (k + 1) * per_word);
+        }
+      }
     }
+    read(i0, n);
     detail::require_both_classes(index_t(genuine.size()), n - index_t(genuine.size()), "scores");
     genuine_buckets b(std::move(genuine));
     if (labels.stride == 1) {  // a plain load, which the block's keep loop vectorises
@@ -129,12 +145,9 @@ class genuine_buckets {
       above_min_[k] = std::min(above_min_[k], o.above_min_[k]);
     }
     // The other set's cells go straight to their buckets, so that no cell count can pass
-    // 2^32 (reserve_cell_counts).
-    for (const cell& c : o.cells_) {
-      if (c.bucket < 0 || c.count == 0) continue;
-      above_[std::size_t(c.bucket)] += index_t(c.count);
-      above_min_[std::size_t(c.bucket)] = std::min(above_min_[std::size_t(c.bucket)], c.min);
-    }
+    // its limit (reserve_cell_counts).
+    join_cells(o.cells_float_, above_, above_min_);
+    join_cells(o.cells_double_, above_, above_min_);
     impostor_ += o.impostor_;
   }
 
@@ -148,11 +161,8 @@ class genuine_buckets {
     // The cells' counts join their buckets (a cell's scores all lie in one bucket).
     std::vector<index_t> above = above_;
     std::vector<double> above_min = above_min_;
-    for (const cell& c : cells_) {
-      if (c.count == 0) continue;
-      above[std::size_t(c.bucket)] += index_t(c.count);
-      above_min[std::size_t(c.bucket)] = std::min(above_min[std::size_t(c.bucket)], c.min);
-    }
+    join_cells(cells_float_, above, above_min);
+    join_cells(cells_double_, above, above_min);
     index_t tp = 0, fp = 0;
     for (std::size_t k = 0; k < values_.size(); ++k) {
       if (above[k] > 0) {
@@ -168,16 +178,23 @@ class genuine_buckets {
   }
 
  private:
-  // One cell of the grid: its scores' count and lowest score, and the bucket they all fall
-  // into (-1: a genuine value is near, its scores are searched). One 16-byte record, so that
-  // counting a score touches one cache line. The counts are moved to their buckets before any
-  // could pass 2^32 (reserve_cell_counts), so that counting a score tests nothing but the
-  // cell's kind.
+  // One cell of the grid as scores of type S count into it: their number and lowest score, in
+  // one record, so that counting a score touches one cache line. Float scores have a table of
+  // 8-byte cells and double scores one of 16: at IJB-C size, 90% of the impostors counted one
+  // by one fall into 6,243 cells, 98 KB of 16-byte cells (twice a 48 KB L1 data cache) and
+  // 49 KB of 8-byte ones, and a score costs a conversion to double less. A cell with a genuine
+  // value near, whose scores are searched, has a count of `searched` and is never counted:
+  // counting a score tests the count it increments, not a bucket of its own. Medians of 30
+  // summaries in alternating runs (Xeon VM, model 207): 22.7-26.1 ms against 26.3-28.1 with
+  // the 16-byte cells and a bucket per cell, 19.7-21.8 against 22.6-26.2 with the prefetch of
+  // add_blocks in both. The counts are moved to their buckets before any could pass 2^31 - 1
+  // (reserve_cell_counts).
+  template <class S>
   struct cell {
-    double min = std::numeric_limits<double>::infinity();
-    std::uint32_t count = 0;
-    std::int32_t bucket = -1;
+    S min = std::numeric_limits<S>::infinity();
+    std::int32_t count = 0;
   };
+  static constexpr std::int32_t searched = std::numeric_limits<std::int32_t>::min();
 
   // Cells per distinct genuine value. 2: at IJB-C size (19,557 genuine scores) the summary took
   // 24.6-24.9 ms against 25.7-25.9 with 4 cells, 27.2 with 6 and 25.0 with 1 (a smaller table
@@ -207,9 +224,9 @@ class genuine_buckets {
       return;
     }
     // Extended cells e = b + 1 for b = -1 ... cells + 1.
-    cells_.assign(std::size_t(cells_count_) + 3, cell{});
-    cells_.front().bucket = 0;               // above hi
-    cells_.back().bucket = std::int32_t(k);  // below lo by more than a cell
+    cell_bucket_.assign(std::size_t(cells_count_) + 3, -1);
+    cell_bucket_.front() = 0;               // above hi
+    cell_bucket_.back() = std::int32_t(k);  // below lo by more than a cell
     near_from_.resize(std::size_t(cells_count_) + 1);
     near_to_.resize(std::size_t(cells_count_) + 1);
     const double slack = grid_slack();
@@ -219,7 +236,38 @@ class genuine_buckets {
       while (to < k && (hi_ - values_[to]) * scale_ < double(b + 1) + slack) ++to;
       near_from_[std::size_t(b)] = std::int32_t(from);
       near_to_[std::size_t(b)] = std::int32_t(to);
-      if (from == to) cells_[std::size_t(b) + 1].bucket = std::int32_t(from);
+      if (from == to) cell_bucket_[std::size_t(b) + 1] = std::int32_t(from);
+    }
+  }
+
+  // The cell table of scores of type S (float or double), made at its first use: a stream of
+  // float scores never needs the other.
+  template <class S>
+  std::vector<cell<S>>& cells() {
+    std::vector<cell<S>>& table = [this]() -> std::vector<cell<S>>& {
+      if constexpr (std::is_same_v<S, float>) {
+        return cells_float_;
+      } else {
+        return cells_double_;
+      }
+    }();
+    if (table.empty()) {
+      table.resize(cell_bucket_.size());
+      for (std::size_t e = 0; e < table.size(); ++e)
+        if (cell_bucket_[e] < 0) table[e].count = searched;
+    }
+    return table;
+  }
+
+  // Adds the counts and lowest scores of a table's counted cells to `above` and `above_min`.
+  template <class S>
+  void join_cells(const std::vector<cell<S>>& table, std::vector<index_t>& above,
+                  std::vector<double>& above_min) const {
+    for (std::size_t e = 0; e < table.size(); ++e) {
+      if (table[e].count <= 0) continue;  // empty, or searched
+      const auto b = std::size_t(cell_bucket_[e]);
+      above[b] += index_t(table[e].count);
+      above_min[b] = std::min(above_min[b], double(table[e].min));
     }
   }
 
@@ -260,44 +308,42 @@ class genuine_buckets {
            cells_count_ + 3 < (index_t(1) << 19);
   }
 
-  // The least W not below x.
-  template <class W>
-  static W round_up(double x) {
-    W w = W(x);
-    if (double(w) < x) w = std::nextafter(w, std::numeric_limits<W>::infinity());
-    return w;
-  }
-
   // The values a score of grid cell b can lie next to: [first, last) of values_.
   std::pair<index_t, index_t> near_values(index_t b) const {
     return {near_from_[std::size_t(b)], near_to_[std::size_t(b)]};
   }
 
-  // Makes room for `more` scores in the cell counts: when they could pass 2^32, every cell's
-  // count is moved to its bucket first (once per 4 x 10^9 scores).
+  // Makes room for `more` scores in the cell counts: when they could pass 2^31 - 1, every
+  // cell's count is moved to its bucket first (once per 2 x 10^9 scores).
   void reserve_cell_counts(index_t more) {
-    const auto limit = index_t(std::numeric_limits<std::uint32_t>::max());
-    if (more > limit - cell_scores_) {
-      for (cell& c : cells_) {
-        if (c.bucket >= 0) above_[std::size_t(c.bucket)] += index_t(c.count);
-        c.count = 0;
-      }
+    if (more > cell_count_limit_ - cell_scores_) {
+      drain_cells(cells_float_);
+      drain_cells(cells_double_);
       cell_scores_ = 0;
     }
     cell_scores_ += more;
   }
 
+  template <class S>
+  void drain_cells(std::vector<cell<S>>& table) {
+    join_cells(table, above_, above_min_);
+    for (cell<S>& c : table)
+      if (c.count > 0) c.count = 0;
+  }
+
   // One score s of extended cell e (the caller counts the impostor and has reserved room for
   // it). A counted cell takes an increment and a minimum without a branch: a test of the
   // minimum, rarely true but not predictably so early on, cost 10% of the IJB-C summary.
-  void count_score(cell* cells, std::int32_t e, double s) {
-    cell& c = cells[e];
-    if (c.bucket >= 0) [[likely]] {
-      ++c.count;
+  template <class S>
+  void count_score(cell<S>* cells, std::int32_t e, S s) {
+    cell<S>& c = cells[e];
+    const std::int32_t count = c.count;
+    if (count >= 0) [[likely]] {
+      c.count = count + 1;
       c.min = s < c.min ? s : c.min;
     } else {  // a genuine value near: searched
       const auto [from, to] = near_values(index_t(e) - 1);
-      search_in(s, from, to);
+      search_in(double(s), from, to);
     }
   }
 
@@ -306,7 +352,7 @@ class genuine_buckets {
     ++impostor_;
     if (scale_ == 0.0) return search_in(s, 0, index_t(values_.size()));
     reserve_cell_counts(1);
-    count_score(cells_.data(), std::int32_t(cell_of(s)), s);
+    count_score(cells<double>().data(), std::int32_t(cell_of(s)), s);
   }
 
   // Counts s into its bucket, found among values [from, to); the caller counts the impostor.
@@ -346,7 +392,7 @@ class genuine_buckets {
   template <class W, class T, class Impostor>
   UNITSFACE_NOINLINE void add_blocks(vector_view<const T> scores, Impostor impostor) {
     const index_t n = scores.size();
-    constexpr index_t block = 256, lanes = 16;
+    constexpr index_t block = 256, lanes = 16, prefetch_blocks = 16;
     alignas(64) std::int32_t e[block], keep[block], packed_cell[block];
     alignas(64) W buffer[block], packed_score[block];
     const detail::pack_isa isa = detail::pack_isa_in_use();
@@ -357,9 +403,21 @@ class genuine_buckets {
     // fall), looked for only when the pass saw a score under the cell's lowest so far: a few
     // blocks of a stream, not every one.
     const std::int32_t below = std::int32_t(cells_count_ + 2);
+    // A local for the cells: through the member, every store to a cell might alias it and the
+    // compiler reloads it. The scores are W, and so are the cells' lowest scores.
+    cell<W>* const cells = this->cells<W>().data();
     for (index_t i0 = 0; i0 < n; i0 += block) {
       const index_t m = std::min(block, n - i0);
       reserve_cell_counts(m);
+      // The scores of the block 16 ahead (16 KB of floats), asked for now: counting a block's
+      // kept scores keeps the cache busy with cells, and the hardware's prefetch of the
+      // stream falls behind (at IJB-C size 19.7-21.8 ms against 22.7-26.1 without, medians in
+      // alternating runs; asking for the labels too, 20.5-21.6 against 19.6-19.9).
+      if (scores.stride == 1 && i0 + (prefetch_blocks + 1) * block <= n) {
+        const auto* ahead =
+            reinterpret_cast<const char*>(scores.data + i0 + prefetch_blocks * block);
+        for (std::size_t b = 0; b < block * sizeof(T); b += 64) UNITSFACE_PREFETCH(ahead + b);
+      }
       // The block's scores in W, read where they are if they are W already (a copy is a
       // memcpy call per block, a fifth of the IJB-C pass).
       const W* v = buffer;
@@ -375,8 +433,7 @@ class genuine_buckets {
       }
       int bad = 0, lower = 0;  // ints: g++ does not vectorise a bool reduction
       std::int32_t n_below = 0;
-      // Rounded up to W: a score under the double is under it too.
-      const W below_min = round_up<W>(cells_[std::size_t(below)].min);
+      const W below_min = cells[below].min;
       for (index_t j = 0; j < m; ++j) {
         bad |= !(std::abs(v[j]) <= std::numeric_limits<W>::max());
         lower |= int(v[j] < below_min);
@@ -392,10 +449,7 @@ class genuine_buckets {
         for (index_t j = 0; j < m; ++j)
           detail::require_finite_score(scores[i0 + j], i0 + j, "scores");
       }
-      // A local for the cells: through the member, every store to a cell might alias it and
-      // the compiler reloads it.
-      cell* const cells = cells_.data();
-      cells[below].count += std::uint32_t(n_below);  // impostors whatever their labels say
+      cells[below].count += n_below;  // impostors whatever their labels say
       if (n_below > 0 && lower) {
         W low[lanes];
         for (index_t l = 0; l < lanes; ++l) low[l] = v[0];
@@ -403,11 +457,11 @@ class genuine_buckets {
         for (; j + lanes <= m; j += lanes)
           for (index_t l = 0; l < lanes; ++l) low[l] = v[j + l] < low[l] ? v[j + l] : low[l];
         for (; j < m; ++j) low[0] = v[j] < low[0] ? v[j] : low[0];
-        cell& c = cells[below];
+        cell<W>& c = cells[below];
         for (index_t l = 0; l < lanes; ++l) c.min = low[l] < c.min ? low[l] : c.min;
       }
       const index_t k = detail::pack_kept(isa, keep, e, v, m, packed_cell, packed_score);
-      for (index_t r = 0; r < k; ++r) count_score(cells, packed_cell[r], double(packed_score[r]));
+      for (index_t r = 0; r < k; ++r) count_score(cells, packed_cell[r], packed_score[r]);
       impostor_ += n_below + k;
     }
   }
@@ -418,11 +472,17 @@ class genuine_buckets {
   std::vector<index_t> above_;  // impostor scores strictly between value k - 1 (or +inf) and k
   std::vector<double> above_min_;
   std::vector<std::int32_t> near_from_, near_to_;  // the search grid (build_grid)
-  std::vector<cell> cells_;                        // the extended cells (build_grid)
+  std::vector<std::int32_t> cell_bucket_;  // each extended cell's bucket, -1: searched (build_grid)
+  std::vector<cell<float>> cells_float_;   // the extended cells of float scores (cells<S>)
+  std::vector<cell<double>> cells_double_;  // and of double scores
   double lo_ = 0, hi_ = 0, scale_ = 0;
   index_t cells_count_ = 0;
   index_t genuine_ = 0, impostor_ = 0;
   index_t cell_scores_ = 0;  // scores counted in cells since their counts were last moved
+  // The most scores the cells take between two moves to their buckets: a cell's count is an
+  // int32. Lowered by the tests only (a count of 2^31 takes minutes in their -O0 build).
+  index_t cell_count_limit_ = std::numeric_limits<std::int32_t>::max();
+  friend struct detail::genuine_buckets_test_access;
 };
 
 }  // namespace unitsface::metrics
