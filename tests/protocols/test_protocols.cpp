@@ -355,7 +355,8 @@ TEST_CASE("genuine_buckets: cell counts moved to their buckets before they reach
   // The cells count in 32 bits and are moved to their buckets before any count could pass
   // 2^31 - 1 scores. Reaching that here would take minutes (the tests are built at -O0), so
   // the limit is lowered to 1,000 scores: no cell may hold more, and the corners must still
-  // be the sorted path's, through both cell tables and a merge.
+  // be the sorted path's, through either cell table (float scores streamed, double ones one at
+  // a time).
   std::mt19937 rng(17);
   std::vector<double> tied;
   std::vector<int> l;
@@ -396,7 +397,8 @@ TEST_CASE("genuine_buckets: cell counts moved to their buckets before they reach
   const vector_view<const float> sv(s.data(), index_t(s.size()));
   const vector_view<const int> lv(l.data(), index_t(l.size()));
   check_same_corners(corners(b), corners(um::sorted_scores<float>(sv, lv)));
-  // other: every third impostor of each run, as doubles (the double cells), merged into b's.
+  // other: every third impostor of each run of 700, one at a time as doubles (the double
+  // cells).
   std::vector<double> s2(genuine);
   std::vector<int> l2(genuine.size(), 1);
   for (std::size_t i0 = 0; i0 < imp.size(); i0 += 700)

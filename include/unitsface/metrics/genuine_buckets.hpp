@@ -29,6 +29,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -244,13 +245,8 @@ class genuine_buckets {
   // float scores never needs the other.
   template <class S>
   std::vector<cell<S>>& cells() {
-    std::vector<cell<S>>& table = [this]() -> std::vector<cell<S>>& {
-      if constexpr (std::is_same_v<S, float>) {
-        return cells_float_;
-      } else {
-        return cells_double_;
-      }
-    }();
+    std::vector<cell<S>>& table =
+        std::get<std::vector<cell<S>>&>(std::tie(cells_float_, cells_double_));
     if (table.empty()) {
       table.resize(cell_bucket_.size());
       for (std::size_t e = 0; e < table.size(); ++e)
